@@ -1,0 +1,138 @@
+#include "metrics.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <sstream>
+#include <stdexcept>
+
+#include <prometheus/text_serializer.h>
+
+namespace poolwatch {
+namespace {
+
+bool Includes(const std::vector<prometheus::ClientMetric::Label>& have, const Labels& want) {
+  for (const auto& [k, v] : want) {
+    auto it = std::find_if(have.begin(), have.end(),
+                           [&](const prometheus::ClientMetric::Label& l) { return l.name == k; });
+    if (it == have.end() || it->value != v) return false;
+  }
+  return true;
+}
+
+double ValueOf(const prometheus::MetricFamily& f, const prometheus::ClientMetric& m) {
+  return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+}
+
+}  // namespace
+
+void MetricSet::Gauge(std::string_view name, std::string_view help, Labels labels, double value) {
+  Add(name, help, prometheus::MetricType::Gauge, std::move(labels), value);
+}
+
+void MetricSet::Counter(std::string_view name, std::string_view help, Labels labels,
+                        double value) {
+  Add(name, help, prometheus::MetricType::Counter, std::move(labels), value);
+}
+
+void MetricSet::Declare(std::string_view name, std::string_view help,
+                        prometheus::MetricType type) {
+  auto it = families_.find(name);
+  if (it != families_.end()) return;
+  prometheus::MetricFamily f;
+  f.name = std::string(name);
+  f.help = std::string(help);
+  f.type = type;
+  families_.emplace(f.name, std::move(f));
+}
+
+void MetricSet::Add(std::string_view name, std::string_view help, prometheus::MetricType type,
+                    Labels labels, double value) {
+  Declare(name, help, type);
+  auto& family = families_.find(name)->second;
+  prometheus::ClientMetric m;
+  m.label.reserve(labels.size());
+  for (auto& [k, v] : labels) m.label.push_back({std::move(k), std::move(v)});
+  if (family.type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  family.metric.push_back(std::move(m));
+}
+
+void MetricSet::Merge(MetricSet&& other) {
+  for (auto& [name, fam] : other.families_) {
+    auto it = families_.find(name);
+    if (it == families_.end()) {
+      families_.emplace(name, std::move(fam));
+    } else {
+      auto& dst = it->second.metric;
+      std::move(fam.metric.begin(), fam.metric.end(), std::back_inserter(dst));
+    }
+  }
+  other.families_.clear();
+}
+
+std::vector<prometheus::MetricFamily> MetricSet::Families() const {
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(families_.size());
+  for (const auto& [name, fam] : families_) out.push_back(fam);
+  return out;
+}
+
+std::optional<double> MetricSet::Value(std::string_view name, const Labels& match) const {
+  auto it = families_.find(name);
+  if (it == families_.end()) return std::nullopt;
+  for (const auto& m : it->second.metric) {
+    if (Includes(m.label, match)) return ValueOf(it->second, m);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::pair<Labels, double>> MetricSet::Samples(std::string_view name,
+                                                          const Labels& match) const {
+  std::vector<std::pair<Labels, double>> out;
+  auto it = families_.find(name);
+  if (it == families_.end()) return out;
+  for (const auto& m : it->second.metric) {
+    if (!Includes(m.label, match)) continue;
+    Labels l;
+    for (const auto& lab : m.label) l.emplace_back(lab.name, lab.value);
+    out.emplace_back(std::move(l), ValueOf(it->second, m));
+  }
+  return out;
+}
+
+std::size_t MetricSet::SeriesCount() const {
+  std::size_t n = 0;
+  for (const auto& [name, fam] : families_) n += fam.metric.size();
+  return n;
+}
+
+std::string RenderText(const MetricSet& metrics) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, metrics.Families());
+  return out.str();
+}
+
+std::string Gzip(std::string_view data) {
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    throw std::runtime_error("deflateInit2 failed");
+  }
+  std::string out;
+  out.resize(deflateBound(&zs, data.size()));
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = deflate(&zs, Z_FINISH);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
+  out.resize(zs.total_out);
+  return out;
+}
+
+}  // namespace poolwatch

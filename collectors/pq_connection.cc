@@ -1,0 +1,238 @@
+// The only file that touches libpq handles.
+#include "pq_connection.h"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <vector>
+
+#include "redact.h"
+
+namespace poolwatch {
+namespace {
+
+using PgConnPtr = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// libpq messages span lines ("...failed: Connection refused\n\tIs the server running...");
+// logs and labels want one line.
+std::string Trim(std::string s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\n' || c == '\t' || c == '\r') {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+int MillisLeft(SteadyTime deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(left.count());
+}
+
+// Waits for `events` on `fd` until the deadline. Returns false on timeout.
+bool WaitSocket(int fd, short events, SteadyTime deadline) {
+  for (;;) {
+    int ms = MillisLeft(deadline);
+    if (ms == 0) return false;
+    pollfd p{fd, events, 0};
+    int rc = ::poll(&p, 1, ms);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) return true;  // let libpq see and report the error
+  }
+}
+
+void CollectNotice(void* arg, const char* message) {
+  auto* sink = static_cast<std::vector<std::string>*>(arg);
+  if (sink->size() < 16) sink->push_back(Trim(message));
+}
+
+class PqConnection final : public Connection {
+ public:
+  PqConnection(PgConnPtr conn, std::vector<std::string> secrets)
+      : conn_(std::move(conn)), secrets_(std::move(secrets)) {
+    fd_.store(PQsocket(conn_.get()));
+    PQsetNoticeProcessor(conn_.get(), &CollectNotice, &notices_);
+    pid_ = PQbackendPID(conn_.get());
+    version_ = PQserverVersion(conn_.get());
+    deadline_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  }
+
+  QueryResult Query(std::string_view sql) override {
+    if (!healthy_) throw DbError("connection is closed", DownReason::kOther, "", true);
+    notices_.clear();
+    std::string q(sql);
+    if (!PQsendQuery(conn_.get(), q.c_str())) Fail("", "");
+    // Flush what libpq could not write at once.
+    for (;;) {
+      int f = PQflush(conn_.get());
+      if (f == 0) break;
+      if (f < 0) Fail("", "");
+      if (!WaitSocket(PQsocket(conn_.get()), POLLOUT | POLLIN, deadline_)) Timeout();
+    }
+    PgResultPtr last(nullptr, &PQclear);
+    for (;;) {
+      while (PQisBusy(conn_.get())) {
+        if (!WaitSocket(PQsocket(conn_.get()), POLLIN, deadline_)) Timeout();
+        if (!PQconsumeInput(conn_.get())) Fail("", "");
+      }
+      PGresult* r = PQgetResult(conn_.get());
+      if (r == nullptr) break;
+      last.reset(r);
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        std::string sqlstate = state ? state : "";
+        std::string msg = Trim(PQresultErrorMessage(r));
+        // Drain the remaining results so the session stays usable.
+        while (PGresult* rest = PQgetResult(conn_.get())) {
+          PQclear(rest);
+          if (PQisBusy(conn_.get()) && !WaitSocket(PQsocket(conn_.get()), POLLIN, deadline_)) {
+            Timeout();
+          }
+        }
+        Fail(sqlstate, msg);
+      }
+    }
+    if (PQstatus(conn_.get()) != CONNECTION_OK) Fail("", "");
+    QueryResult out = Convert(last.get());
+    out.notices = notices_;
+    return out;
+  }
+
+  void SetDeadline(SteadyTime deadline) override { deadline_ = deadline; }
+  bool Healthy() const override {
+    return healthy_ && PQstatus(conn_.get()) == CONNECTION_OK && !aborted_.load();
+  }
+  int BackendPid() const override { return pid_; }
+  int ServerVersion() const override { return version_; }
+  void Abort() override {
+    aborted_.store(true);
+    int fd = fd_.load();
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  static QueryResult Convert(PGresult* r) {
+    if (r == nullptr || PQresultStatus(r) != PGRES_TUPLES_OK) return {};
+    int nf = PQnfields(r);
+    int nt = PQntuples(r);
+    std::vector<std::string> cols;
+    cols.reserve(nf);
+    for (int c = 0; c < nf; ++c) cols.emplace_back(PQfname(r, c));
+    std::vector<std::vector<std::optional<std::string>>> rows(nt);
+    for (int t = 0; t < nt; ++t) {
+      rows[t].reserve(nf);
+      for (int c = 0; c < nf; ++c) {
+        if (PQgetisnull(r, t, c)) {
+          rows[t].emplace_back(std::nullopt);
+        } else {
+          rows[t].emplace_back(std::string(PQgetvalue(r, t, c), PQgetlength(r, t, c)));
+        }
+      }
+    }
+    return QueryResult(std::move(cols), std::move(rows));
+  }
+
+  [[noreturn]] void Timeout() {
+    healthy_ = false;  // the server may still answer later: never reuse this session
+    throw DbError("query timed out", DownReason::kTimeout, "57014", true);
+  }
+
+  [[noreturn]] void Fail(const std::string& sqlstate, std::string msg) {
+    bool lost = PQstatus(conn_.get()) != CONNECTION_OK || aborted_.load();
+    if (msg.empty()) msg = Trim(PQerrorMessage(conn_.get()));
+    if (lost) healthy_ = false;
+    if (aborted_.load()) msg = "connection aborted (" + msg + ")";
+    throw DbError(RedactSecrets(msg, secrets_), ClassifyError(sqlstate, msg), sqlstate, lost);
+  }
+
+  PgConnPtr conn_;
+  std::vector<std::string> secrets_;
+  std::vector<std::string> notices_;
+  std::atomic<int> fd_{-1};
+  std::atomic<bool> aborted_{false};
+  bool healthy_ = true;
+  int pid_ = 0;
+  int version_ = 0;
+  SteadyTime deadline_;
+};
+
+}  // namespace
+
+std::string CheckConninfo(const std::string& dsn) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+  std::string out;
+  if (opts == nullptr) {
+    out = err ? Trim(err) : "invalid connection string";
+    if (err) PQfreemem(err);
+    return Redact(out);
+  }
+  PQconninfoFree(opts);
+  return "";
+}
+
+std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadline) {
+  std::vector<std::string> secrets;
+  if (!spec.password.empty()) secrets.push_back(spec.password);
+
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(spec.dsn.c_str(), &err);
+  if (opts == nullptr) {
+    std::string msg = err ? Trim(err) : "invalid connection string";
+    if (err) PQfreemem(err);
+    throw DbError(RedactSecrets(msg, secrets), DownReason::kOther, "", true);
+  }
+  std::map<std::string, std::string> kv;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && o->val[0] != '\0') kv[o->keyword] = o->val;
+    if (std::string_view(o->keyword) == "password" && o->val && o->val[0]) {
+      secrets.emplace_back(o->val);
+    }
+  }
+  PQconninfoFree(opts);
+  for (const auto& [k, v] : spec.params) kv[k] = v;
+  if (!spec.password.empty()) kv["password"] = spec.password;
+
+  std::vector<const char*> keys;
+  std::vector<const char*> vals;
+  for (const auto& [k, v] : kv) {
+    keys.push_back(k.c_str());
+    vals.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  vals.push_back(nullptr);
+
+  PgConnPtr conn(PQconnectStartParams(keys.data(), vals.data(), 0), &PQfinish);
+  if (!conn) throw DbError("out of memory", DownReason::kOther, "", true);
+  if (PQstatus(conn.get()) == CONNECTION_BAD) {
+    std::string msg = Trim(PQerrorMessage(conn.get()));
+    throw DbError(RedactSecrets(msg, secrets), ClassifyError("", msg), "", true);
+  }
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (st == PGRES_POLLING_OK) break;
+    if (st == PGRES_POLLING_FAILED) {
+      std::string msg = Trim(PQerrorMessage(conn.get()));
+      throw DbError(RedactSecrets(msg, secrets), ClassifyError("", msg), "", true);
+    }
+    short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    if (!WaitSocket(PQsocket(conn.get()), ev, deadline)) {
+      throw DbError("connect timed out", DownReason::kTimeout, "", true);
+    }
+    st = PQconnectPoll(conn.get());
+  }
+  return std::make_unique<PqConnection>(std::move(conn), std::move(secrets));
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "connection.h"
+
+namespace poolwatch {
+
+/// What to connect to. `dsn` is a libpq conninfo string or URI; `params` override or add
+/// connection keywords (application_name, options, ...); `password` (from password_file) is
+/// passed as a keyword and never formatted into any string.
+struct ConnectSpec {
+  std::string dsn;
+  std::string password;
+  std::map<std::string, std::string> params;
+};
+
+/// Opens a libpq session, bounded by `deadline` on the client side (libpq's own connect_timeout
+/// does not cover a server that accepts TCP and never answers). Throws DbError with a redacted
+/// message and a classified reason.
+std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadline);
+
+/// Validates a conninfo string or URI without connecting; returns libpq's (redacted) complaint,
+/// or an empty string when it parses.
+std::string CheckConninfo(const std::string& dsn);
+
+}  // namespace poolwatch

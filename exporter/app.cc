@@ -1,0 +1,105 @@
+#include "app.h"
+
+#include <spdlog/spdlog.h>
+
+#include "exporter/version.h"
+
+namespace poolwatch {
+
+App::App(Config config, const Clock& clock, TargetConnector connector)
+    : config_(std::move(config)), clock_(clock), connector_(std::move(connector)) {
+  reload_success_unix_.store(ToUnixSeconds(clock_.WallNow()));
+}
+
+App::~App() { Stop(); }
+
+void App::AddProcessMetrics(MetricSet& m) {
+  m.Gauge("poolwatch_build_info", "poolwatch's version and git revision.",
+          {{"version", POOLWATCH_VERSION}, {"revision", POOLWATCH_REVISION}}, 1);
+  m.Gauge("poolwatch_config_last_reload_successful",
+          "1 when the last configuration (re)load succeeded.", {}, reload_ok_.load() ? 1 : 0);
+  m.Gauge("poolwatch_config_last_reload_success_timestamp_seconds",
+          "Unix time of the last successful configuration load.", {},
+          reload_success_unix_.load());
+  m.Counter("poolwatch_config_reload_failures_total", "Configuration reloads that failed.", {},
+            static_cast<double>(reloads_failed_.load()));
+}
+
+void App::StartSampler() {
+  std::lock_guard<std::mutex> lock(sampler_mutex_);
+  sampler_ = std::make_unique<Sampler>(
+      config_, clock_, connector_, [this](MetricSet& m) { AddProcessMetrics(m); },
+      [this](std::shared_ptr<const Snapshot> s) { store_.Publish(std::move(s)); });
+  sampler_->Start();
+}
+
+std::uint64_t App::SamplesCompleted() const {
+  std::lock_guard<std::mutex> lock(sampler_mutex_);
+  return sampler_ ? sampler_->SamplesCompleted() : 0;
+}
+
+bool App::Start(std::string& error) {
+  HttpState state;
+  auto interval = config_.interval;
+  state.ready = [this] { return store_.Latest() != nullptr; };
+  state.healthy = [this, interval] {
+    std::lock_guard<std::mutex> lock(sampler_mutex_);
+    if (!sampler_) return false;
+    // Alive if a sample completed within 3 intervals (plus the first interval's grace).
+    SteadyTime last = sampler_->LastCompleted();
+    SteadyTime now = clock_.Now();
+    if (sampler_->SamplesCompleted() == 0) return true;
+    return now - last <= interval * 3 + config_.timeout;
+  };
+  http_ = std::make_unique<HttpServer>(store_, state);
+  if (!http_->Start(config_.listen_address, error)) {
+    http_.reset();
+    return false;
+  }
+  StartSampler();
+  spdlog::info("poolwatch {} listening on {} (port {}), sampling {} target(s) every {}",
+               POOLWATCH_VERSION, config_.listen_address, http_->port(), config_.targets.size(),
+               FormatDuration(config_.interval));
+  return true;
+}
+
+void App::Stop() {
+  std::unique_ptr<Sampler> s;
+  {
+    std::lock_guard<std::mutex> lock(sampler_mutex_);
+    s = std::move(sampler_);
+  }
+  if (s) s->Stop();
+  if (http_) http_->Stop();
+}
+
+bool App::Reload(const std::string& path) {
+  Config fresh;
+  ConfigError errors;
+  if (!LoadConfigFile(path, fresh, errors)) {
+    reload_ok_.store(false);
+    reloads_failed_.fetch_add(1);
+    spdlog::error("config reload failed; keeping the running configuration:");
+    for (const auto& p : errors.problems) spdlog::error("  {}", p);
+    return false;
+  }
+  if (fresh.listen_address != config_.listen_address) {
+    spdlog::warn("web.listen_address changed to {}; it takes effect only after a restart",
+                 fresh.listen_address);
+    fresh.listen_address = config_.listen_address;
+  }
+  std::unique_ptr<Sampler> old;
+  {
+    std::lock_guard<std::mutex> lock(sampler_mutex_);
+    old = std::move(sampler_);
+  }
+  if (old) old->Stop();
+  config_ = std::move(fresh);
+  reload_ok_.store(true);
+  reload_success_unix_.store(ToUnixSeconds(clock_.WallNow()));
+  StartSampler();
+  spdlog::info("configuration reloaded from {}: {} target(s)", path, config_.targets.size());
+  return true;
+}
+
+}  // namespace poolwatch

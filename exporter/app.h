@@ -1,0 +1,50 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "collectors/clock.h"
+#include "exporter/config.h"
+#include "exporter/http_server.h"
+#include "exporter/sampler.h"
+#include "exporter/snapshot_store.h"
+
+namespace poolwatch {
+
+/// Wires Config -> Sampler -> SnapshotStore -> HttpServer. Start/Stop/Reload are called from
+/// one thread (main's signal loop); the HTTP and sampler threads only read through the store.
+class App {
+ public:
+  App(Config config, const Clock& clock, TargetConnector connector = ConnectTarget);
+  ~App();
+
+  /// Binds the HTTP port and starts sampling. Returns false with `error` (e.g. port in use).
+  bool Start(std::string& error);
+  void Stop();
+  /// Loads `path` anew. On failure keeps running on the old config, logs every problem and sets
+  /// poolwatch_config_last_reload_successful 0. Settings that need a restart are logged.
+  bool Reload(const std::string& path);
+
+  int http_port() const { return http_ ? http_->port() : 0; }
+  const SnapshotStore& store() const { return store_; }
+  std::uint64_t SamplesCompleted() const;
+
+ private:
+  void AddProcessMetrics(MetricSet& m);
+  void StartSampler();
+
+  Config config_;
+  const Clock& clock_;
+  TargetConnector connector_;
+  SnapshotStore store_;
+  std::unique_ptr<HttpServer> http_;
+  mutable std::mutex sampler_mutex_;
+  std::unique_ptr<Sampler> sampler_;
+  std::atomic<bool> reload_ok_{true};
+  std::atomic<double> reload_success_unix_{0};
+  std::atomic<std::uint64_t> reloads_failed_{0};
+};
+
+}  // namespace poolwatch

@@ -1,0 +1,198 @@
+#include "cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "exporter/app.h"
+#include "exporter/logging.h"
+#include "exporter/status_json.h"
+#include "exporter/version.h"
+
+namespace poolwatch {
+
+std::string UsageText() {
+  return R"(usage: poolwatch [flags]
+
+Watches PostgreSQL and PgBouncer connection pools, exports Prometheus metrics and alerts.
+
+  -c, --config.file=PATH        YAML configuration (env POOLWATCH_CONFIG)
+      --check-config            validate the configuration and exit (0 ok, 2 problems)
+      --once                    sample every target once, print, exit (0 all up, 1 otherwise)
+      --output=text|json|prometheus   format for --once (default text)
+      --web.listen-address=ADDR overrides web.listen_address (default ":9930")
+      --log.level=debug|info|warn|error (default info)
+      --log.format=text|json    (default text)
+      --version                 print version and exit
+  -h, --help                    this text
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT stop within 5 seconds.
+)";
+}
+
+bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string& error) {
+  if (const char* env = std::getenv("POOLWATCH_CONFIG")) out.config_file = env;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    bool has_value = false;
+    auto eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto take = [&](std::string& dst) {
+      if (has_value) {
+        dst = value;
+        return true;
+      }
+      if (i + 1 >= args.size()) {
+        error = "flag " + a + " needs a value";
+        return false;
+      }
+      dst = args[++i];
+      return true;
+    };
+    auto no_value = [&]() {
+      if (has_value) {
+        error = "flag " + a + " takes no value";
+        return false;
+      }
+      return true;
+    };
+    if (a == "-c" || a == "--config.file") {
+      if (!take(out.config_file)) return false;
+    } else if (a == "--web.listen-address") {
+      if (!take(out.listen_address)) return false;
+    } else if (a == "--log.level") {
+      if (!take(out.log_level)) return false;
+    } else if (a == "--log.format") {
+      if (!take(out.log_format)) return false;
+    } else if (a == "--output") {
+      if (!take(out.output)) return false;
+      if (out.output != "text" && out.output != "json" && out.output != "prometheus") {
+        error = "--output must be text, json or prometheus";
+        return false;
+      }
+    } else if (a == "--check-config") {
+      if (!no_value()) return false;
+      out.check_config = true;
+    } else if (a == "--once") {
+      if (!no_value()) return false;
+      out.once = true;
+    } else if (a == "--send-test-alert") {
+      if (!no_value()) return false;
+      out.send_test_alert = true;
+    } else if (a == "--version") {
+      out.version = true;
+    } else if (a == "-h" || a == "--help") {
+      out.help = true;
+    } else {
+      error = "unknown flag " + args[i];
+      return false;
+    }
+  }
+  if (!out.help && !out.version && out.config_file.empty()) {
+    error = "no configuration: pass --config.file=PATH or set POOLWATCH_CONFIG";
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+int RunOnce(const Config& config, const std::string& output) {
+  SystemClock clock;
+  Sampler sampler(config, clock, ConnectTarget, nullptr, nullptr);
+  auto snap = sampler.SampleOnce();
+  sampler.Stop();
+  if (output == "json") {
+    std::cout << DumpJson(StatusJson(*snap), 2) << "\n";
+  } else if (output == "prometheus") {
+    std::cout << snap->text;
+  } else {
+    std::cout << StatusText(*snap);
+  }
+  for (const auto& t : snap->targets) {
+    if (!t.up) return 1;
+  }
+  return 0;
+}
+
+int Serve(Config config, const std::string& config_path) {
+  // Signals are taken on this thread with sigwait, never in handlers: block them before any
+  // other thread starts so every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  App app(std::move(config), clock);
+  std::string error;
+  if (!app.Start(error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading {}", config_path);
+      app.Reload(config_path);
+      continue;
+    }
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    app.Stop();
+    spdlog::info("stopped");
+    return 0;
+  }
+}
+
+}  // namespace
+
+int RunPoolwatch(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  CliOptions opts;
+  std::string error;
+  if (!ParseCli(args, opts, error)) {
+    std::cerr << "poolwatch: " << error << "\n\n" << UsageText();
+    return 2;
+  }
+  if (opts.help) {
+    std::cout << UsageText();
+    return 0;
+  }
+  if (opts.version) {
+    std::cout << "poolwatch " << POOLWATCH_VERSION << " (revision " << POOLWATCH_REVISION << ")\n";
+    return 0;
+  }
+  if (!SetupLogging(opts.log_level, opts.log_format, error)) {
+    std::cerr << "poolwatch: " << error << "\n";
+    return 2;
+  }
+  Config config;
+  ConfigError errors;
+  if (!LoadConfigFile(opts.config_file, config, errors)) {
+    for (const auto& p : errors.problems) std::cerr << p << "\n";
+    std::cerr << "poolwatch: configuration has " << errors.problems.size() << " problem(s)\n";
+    return 2;
+  }
+  if (!opts.listen_address.empty()) config.listen_address = opts.listen_address;
+  if (opts.check_config) {
+    std::cout << opts.config_file << ": ok (" << config.targets.size() << " target(s))\n";
+    return 0;
+  }
+  if (opts.once) return RunOnce(config, opts.output);
+  return Serve(std::move(config), opts.config_file);
+}
+
+}  // namespace poolwatch

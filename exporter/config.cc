@@ -1,0 +1,292 @@
+#include "config.h"
+
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "collectors/pq_connection.h"
+#include "config_reader.h"
+
+namespace poolwatch {
+
+bool ParseDuration(std::string_view text, Duration& out) {
+  if (text.empty()) return false;
+  long long total_ms = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || i - start > 9) return false;
+    long long n = std::stoll(std::string(text.substr(start, i - start)));
+    std::size_t ustart = i;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
+    std::string_view unit = text.substr(ustart, i - ustart);
+    long long mult;
+    if (unit == "ms") {
+      mult = 1;
+    } else if (unit == "s") {
+      mult = 1000;
+    } else if (unit == "m") {
+      mult = 60'000;
+    } else if (unit == "h") {
+      mult = 3'600'000;
+    } else if (unit == "d") {
+      mult = 86'400'000;
+    } else {
+      return false;
+    }
+    total_ms += n * mult;
+  }
+  out = Duration(total_ms);
+  return true;
+}
+
+std::string FormatDuration(Duration d) {
+  long long ms = d.count();
+  if (ms == 0) return "0s";
+  std::ostringstream o;
+  if (ms % 1000 != 0) {
+    o << ms << "ms";
+    return o.str();
+  }
+  long long s = ms / 1000;
+  if (s >= 3600) o << s / 3600 << "h";
+  if (s % 3600 >= 60) o << (s % 3600) / 60 << "m";
+  if (s % 60) o << s % 60 << "s";
+  return o.str();
+}
+
+std::vector<std::string> Config::Secrets() const {
+  std::vector<std::string> out;
+  for (const auto& t : targets) {
+    if (!t.password.empty()) out.push_back(t.password);
+  }
+  return out;
+}
+
+// Defined in config_alerts.cc.
+void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig& out);
+
+namespace {
+
+bool ReadSecretFile(const std::string& path, std::string& out, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read file " + path;
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return true;
+}
+
+void ParsePool(const YAML::Node& node, const std::string& path, ConfigProblems& problems,
+               PoolConfig& pool) {
+  MapReader r(node, path, problems);
+  if (!r.Valid()) return;
+  r.Int("min", pool.min, 0, 64);
+  r.Int("max", pool.max, 1, 64);
+  r.Dur("connect_timeout", pool.connect_timeout);
+  r.Dur("idle_timeout", pool.idle_timeout);
+  r.Dur("max_lifetime", pool.max_lifetime);
+  r.Dur("leak_timeout", pool.leak_timeout);
+  r.Dur("health_check_interval", pool.health_check_interval);
+  if (r.Has("backoff")) {
+    MapReader b(r.Child("backoff"), r.PathOf("backoff"), problems);
+    b.Dur("initial", pool.backoff_initial);
+    b.Dur("max", pool.backoff_max);
+    b.Finish();
+    if (pool.backoff_max < pool.backoff_initial) {
+      problems.Add(b.MarkOf("max"), b.PathOf("max"), "must not be less than backoff.initial");
+    }
+  } else {
+    r.Child("backoff");
+  }
+  if (pool.min > pool.max) {
+    problems.Add(r.MarkOf("min"), r.PathOf("min"),
+                 "must not exceed pool.max (" + std::to_string(pool.max) + ")");
+  }
+  r.Finish();
+}
+
+void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kind,
+                 ConfigProblems& problems, TargetConfig& t) {
+  MapReader r(node, path, problems);
+  if (!r.Valid()) {
+    if (node.IsNull()) problems.Add(node.Mark(), path, "must be a mapping");
+    return;
+  }
+  t.kind = kind;
+  r.String("name", t.name, true);
+  r.String("dsn", t.dsn, true);
+  if (!t.dsn.empty()) {
+    std::string err = CheckConninfo(t.dsn);
+    if (!err.empty()) problems.Add(r.MarkOf("dsn"), r.PathOf("dsn"), err);
+  }
+  r.String("password", t.password);
+  r.String("password_file", t.password_file);
+  if (!t.password_file.empty()) {
+    if (!t.password.empty()) {
+      problems.Add(r.MarkOf("password_file"), r.PathOf("password_file"),
+                   "set password or password_file, not both");
+    }
+    std::string err;
+    if (!ReadSecretFile(t.password_file, t.password, err)) {
+      problems.Add(r.MarkOf("password_file"), r.PathOf("password_file"), err);
+    }
+  }
+  if (r.Has("pool")) {
+    ParsePool(r.Child("pool"), r.PathOf("pool"), problems, t.pool);
+  } else {
+    r.Child("pool");
+  }
+  r.Dur("leak_timeout", t.leak_timeout);
+  if (r.Has("collectors")) {
+    MapReader c(r.Child("collectors"), r.PathOf("collectors"), problems);
+    if (c.Valid()) {
+      const YAML::Node& cn = r.Child("collectors");
+      for (auto it = cn.begin(); it != cn.end(); ++it) {
+        std::string name = it->first.Scalar();
+        bool known = false;
+        for (const auto& info : CollectorTable()) {
+          known = known || (info.name == name && info.kind == kind);
+        }
+        if (!known) {
+          std::string names;
+          for (const auto& info : CollectorTable()) {
+            if (info.kind == kind) names += (names.empty() ? "" : ", ") + std::string(info.name);
+          }
+          problems.Add(it->first.Mark(), c.PathOf(name),
+                       "unknown collector for a " + std::string(TargetKindName(kind)) +
+                           " target (known: " + names + ")");
+          c.Child(name);
+          continue;
+        }
+        bool on = true;
+        c.Bool(name, on);
+        (on ? t.collectors_enabled : t.collectors_disabled).push_back(name);
+      }
+    }
+  } else {
+    r.Child("collectors");
+  }
+  r.Finish();
+}
+
+bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg) {
+  MapReader top(root, "", problems);
+  if (!top.Valid()) {
+    if (!root.IsDefined() || root.IsNull()) problems.AddNoMark("(top level)", "config is empty");
+    return false;
+  }
+  if (top.Has("web")) {
+    MapReader web(top.Child("web"), "web", problems);
+    web.String("listen_address", cfg.listen_address);
+    web.Finish();
+  } else {
+    top.Child("web");
+  }
+  if (top.Has("sampling")) {
+    MapReader s(top.Child("sampling"), "sampling", problems);
+    s.Dur("interval", cfg.interval);
+    s.Dur("timeout", cfg.timeout);
+    s.Dur("fast_interval", cfg.fast_interval, true);
+    s.Finish();
+    if (cfg.timeout > cfg.interval) {
+      problems.Add(s.MarkOf("timeout"), "sampling.timeout",
+                   "must not exceed sampling.interval (" + FormatDuration(cfg.interval) + ")");
+    }
+    if (cfg.fast_interval.count() > 0 && cfg.fast_interval >= cfg.interval) {
+      problems.Add(s.MarkOf("fast_interval"), "sampling.fast_interval",
+                   "must be shorter than sampling.interval");
+    }
+  } else {
+    top.Child("sampling");
+  }
+  if (top.Has("compatibility")) {
+    MapReader c(top.Child("compatibility"), "compatibility", problems);
+    c.Bool("legacy_pgbouncer_stats_names", cfg.legacy_stats_names);
+    c.Finish();
+  } else {
+    top.Child("compatibility");
+  }
+  std::set<std::string> names;
+  if (top.Has("targets")) {
+    MapReader tr(top.Child("targets"), "targets", problems);
+    for (const char* kind_name : {"postgres", "pgbouncer"}) {
+      TargetKind kind = std::string(kind_name) == "postgres" ? TargetKind::kPostgres
+                                                             : TargetKind::kPgBouncer;
+      if (!tr.Has(kind_name)) {
+        tr.Child(kind_name);
+        continue;
+      }
+      YAML::Node list = tr.Child(kind_name);
+      std::string lpath = std::string("targets.") + kind_name;
+      if (!list.IsSequence()) {
+        problems.Add(list.Mark(), lpath, "must be a list of targets");
+        continue;
+      }
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const YAML::Node& item = list[i];
+        std::string p = lpath + "[" + std::to_string(i) + "]";
+        TargetConfig t;
+        ParseTarget(item, p, kind, problems, t);
+        if (!t.name.empty() && !names.insert(t.name).second) {
+          const YAML::Node& n = item["name"];
+          problems.Add(n.Mark(), p + ".name", "duplicate target name \"" + t.name + "\"");
+        }
+        cfg.targets.push_back(std::move(t));
+      }
+    }
+    tr.Finish();
+  } else {
+    top.Child("targets");
+  }
+  if (cfg.targets.empty()) {
+    problems.Add(top.Mark(), "targets", "at least one postgres or pgbouncer target is required");
+  }
+  if (top.Has("alerts")) {
+    ParseAlerts(top.Child("alerts"), problems, cfg.alerts);
+  } else {
+    top.Child("alerts");
+  }
+  top.Finish();
+  return problems.List().empty();
+}
+
+}  // namespace
+
+bool LoadConfigString(const std::string& yaml, const std::string& source, Config& out,
+                      ConfigError& errors) {
+  ConfigProblems problems(source);
+  Config cfg;
+  cfg.source = source;
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    LoadFromNode(root, problems, cfg);
+  } catch (const YAML::ParserException& e) {
+    problems.Add(e.mark, "(syntax)", e.msg);
+  } catch (const YAML::Exception& e) {
+    problems.Add(e.mark, "(yaml)", e.msg);
+  }
+  errors.problems = problems.List();
+  if (!errors.problems.empty()) return false;
+  out = std::move(cfg);
+  return true;
+}
+
+bool LoadConfigFile(const std::string& path, Config& out, ConfigError& errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.problems = {path + ": cannot open config file"};
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigString(ss.str(), path, out, errors);
+}
+
+}  // namespace poolwatch

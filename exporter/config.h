@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "alerts/alert_config.h"
+#include "collectors/collector.h"
+
+namespace poolwatch {
+
+using Duration = std::chrono::milliseconds;
+
+/// Parses "500ms", "5s", "2m", "1h30m". Returns false on anything else (a bare number too).
+bool ParseDuration(std::string_view text, Duration& out);
+/// "1m30s" style, for messages and docs.
+std::string FormatDuration(Duration d);
+
+/// The probe pool of one target (defaults are the documented ones).
+struct PoolConfig {
+  int min = 1;
+  int max = 2;
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration idle_timeout = std::chrono::minutes(5);
+  Duration max_lifetime = std::chrono::hours(1);
+  Duration leak_timeout = std::chrono::seconds(60);
+  Duration health_check_interval = std::chrono::seconds(30);
+  Duration backoff_initial = std::chrono::seconds(1);
+  Duration backoff_max = std::chrono::seconds(60);
+};
+
+struct TargetConfig {
+  std::string name;
+  TargetKind kind = TargetKind::kPostgres;
+  std::string dsn;
+  std::string password;  // from password_file or `password` (env-expanded); never logged
+  std::string password_file;
+  PoolConfig pool;
+  /// Backends idle in transaction longer than this count as leaks (PostgreSQL targets), and
+  /// PgBouncer server connections whose client sent nothing for this long.
+  Duration leak_timeout = std::chrono::seconds(60);
+  std::vector<std::string> collectors_enabled;
+  std::vector<std::string> collectors_disabled;
+};
+
+/// The whole validated configuration. Immutable after Load; a reload builds a new one.
+struct Config {
+  std::string source;  // file path, for messages
+  std::string listen_address = ":9930";
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(3);
+  Duration fast_interval = Duration::zero();  // 0 = off
+  bool legacy_stats_names = false;
+  std::vector<TargetConfig> targets;
+  AlertsConfig alerts;
+
+  /// Every secret the config holds (passwords, webhook URLs), for last-resort redaction.
+  std::vector<std::string> Secrets() const;
+};
+
+/// Every problem found, each formatted `file:line:col: key.path: message`.
+struct ConfigError {
+  std::vector<std::string> problems;
+};
+
+/// Parses and validates in one pass. Returns false and fills `errors` with every problem found
+/// (never only the first). Reads password files and ${ENV} references as it goes.
+bool LoadConfigFile(const std::string& path, Config& out, ConfigError& errors);
+bool LoadConfigString(const std::string& yaml, const std::string& source, Config& out,
+                      ConfigError& errors);
+
+}  // namespace poolwatch

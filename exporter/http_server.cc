@@ -1,0 +1,168 @@
+#include "http_server.h"
+
+#include <civetweb.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "exporter/status_json.h"
+#include "exporter/version.h"
+
+namespace poolwatch {
+namespace {
+
+std::once_flag g_civet_init;
+
+void Send(mg_connection* c, int code, const char* reason, const char* type,
+          const std::string& body, const char* extra_headers = "") {
+  mg_printf(c,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
+            code, reason, type, body.size(), extra_headers);
+  const mg_request_info* ri = mg_get_request_info(c);
+  if (std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty()) {
+    mg_write(c, body.data(), body.size());
+  }
+}
+
+bool AcceptsGzip(mg_connection* c) {
+  const char* ae = mg_get_header(c, "Accept-Encoding");
+  return ae != nullptr && std::strstr(ae, "gzip") != nullptr;
+}
+
+const char kLanding[] =
+    "<!doctype html><html><head><title>poolwatch</title></head><body>"
+    "<h1>poolwatch</h1><p>Connection-pool watcher for PostgreSQL and PgBouncer.</p><ul>"
+    "<li><a href=\"metrics\">/metrics</a> Prometheus metrics (latest sample)</li>"
+    "<li><a href=\"status\">/status</a> targets, reasons and offenders (JSON)</li>"
+    "<li><a href=\"healthz\">/healthz</a> liveness</li>"
+    "<li><a href=\"readyz\">/readyz</a> readiness</li></ul><p>version " POOLWATCH_VERSION
+    " (" POOLWATCH_REVISION ")</p></body></html>";
+
+}  // namespace
+
+bool ToCivetPorts(const std::string& address, std::string& out) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = address.substr(0, colon);
+  std::string port = address.substr(colon + 1);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      port.size() > 5 || std::stoi(port) > 65535) {
+    return false;
+  }
+  if (host.empty() || host == "0.0.0.0") {
+    out = port;
+  } else if (host.front() == '[') {
+    if (host.back() != ']') return false;
+    out = "+" + port;  // CivetWeb: '+' prefix = IPv4 and IPv6; a specific v6 host below
+    if (host != "[::]") out = host + ":" + port;
+  } else {
+    out = host + ":" + port;
+  }
+  return true;
+}
+
+HttpServer::HttpServer(const SnapshotStore& store, HttpState state)
+    : store_(store), state_(std::move(state)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+bool HttpServer::Start(const std::string& address, std::string& error) {
+  std::call_once(g_civet_init, [] { mg_init_library(0); });
+  std::string ports;
+  if (!ToCivetPorts(address, ports)) {
+    error = "invalid listen address \"" + address + "\" (want HOST:PORT or :PORT)";
+    return false;
+  }
+  const char* options[] = {"listening_ports", ports.c_str(),
+                           "num_threads", "8",
+                           "request_timeout_ms", "10000",
+                           "enable_keep_alive", "no",
+                           "max_request_size", "16384",
+                           nullptr};
+  mg_callbacks cb{};
+  cb.log_message = [](const mg_connection*, const char* msg) {
+    spdlog::debug("http: {}", msg);
+    return 1;
+  };
+  mg_init_data init{};
+  init.callbacks = &cb;
+  init.configuration_options = options;
+  mg_error_data err{};
+  char errbuf[256] = {0};
+  err.text = errbuf;
+  err.text_buffer_size = sizeof(errbuf);
+  ctx_ = mg_start2(&init, &err);
+  if (ctx_ == nullptr) {
+    error = "cannot listen on " + address + ": " + (errbuf[0] ? errbuf : "unknown error") +
+            " (is the port in use?)";
+    return false;
+  }
+  mg_set_request_handler(ctx_, "/", &HttpServer::Handle, this);
+  mg_server_port sp[4];
+  int n = mg_get_server_ports(ctx_, 4, sp);
+  port_ = n > 0 ? sp[0].port : 0;
+  return true;
+}
+
+void HttpServer::Stop() {
+  if (ctx_ != nullptr) {
+    mg_stop(ctx_);
+    ctx_ = nullptr;
+  }
+}
+
+int HttpServer::Handle(mg_connection* conn, void* self) {
+  return static_cast<HttpServer*>(self)->Serve(conn);
+}
+
+int HttpServer::Serve(mg_connection* c) {
+  const mg_request_info* ri = mg_get_request_info(c);
+  std::string method = ri->request_method ? ri->request_method : "";
+  std::string uri = ri->local_uri ? ri->local_uri : "";
+  if (method != "GET" && method != "HEAD") {
+    Send(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", "Allow: GET, HEAD\r\n");
+    return 405;
+  }
+  if (uri == "/metrics") {
+    auto snap = store_.Latest();
+    if (!snap) {
+      Send(c, 503, "Service Unavailable", "text/plain", "no sample completed yet\n");
+      return 503;
+    }
+    const char* type = "text/plain; version=0.0.4; charset=utf-8";
+    if (AcceptsGzip(c)) {
+      Send(c, 200, "OK", type, snap->text_gzip, "Content-Encoding: gzip\r\n");
+    } else {
+      Send(c, 200, "OK", type, snap->text);
+    }
+    return 200;
+  }
+  if (uri == "/healthz") {
+    bool ok = state_.healthy && state_.healthy();
+    Send(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain",
+         ok ? "ok\n" : "sampler stalled\n");
+    return ok ? 200 : 503;
+  }
+  if (uri == "/readyz") {
+    bool ok = state_.ready && state_.ready();
+    Send(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain",
+         ok ? "ready\n" : "waiting for the first sample\n");
+    return ok ? 200 : 503;
+  }
+  if (uri == "/status") {
+    auto snap = store_.Latest();
+    nlohmann::json j = snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
+    Send(c, 200, "OK", "application/json", DumpJson(j, 2) + "\n");
+    return 200;
+  }
+  if (uri == "/") {
+    Send(c, 200, "OK", "text/html; charset=utf-8", kLanding);
+    return 200;
+  }
+  Send(c, 404, "Not Found", "text/plain", "not found\n");
+  return 404;
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "exporter/snapshot_store.h"
+
+struct mg_context;
+struct mg_connection;
+
+namespace poolwatch {
+
+/// What the HTTP handlers need to know beyond the snapshot.
+struct HttpState {
+  /// True while the sampler thread is alive and has completed a sample recently.
+  std::function<bool()> healthy;
+  /// True once the first sample completed (whatever the targets' health).
+  std::function<bool()> ready;
+};
+
+/// Serves /metrics (the latest snapshot, pre-rendered; never touches a database), /healthz,
+/// /readyz, /status and /. Bounded worker threads and request timeouts (CivetWeb).
+class HttpServer {
+ public:
+  HttpServer(const SnapshotStore& store, HttpState state);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Listens on `address` (":9930", "127.0.0.1:0", "[::1]:9930"). Returns false with a clear
+  /// message in `error` when it cannot (port in use, bad address).
+  bool Start(const std::string& address, std::string& error);
+  void Stop();
+  /// The bound port (useful with port 0).
+  int port() const { return port_; }
+
+ private:
+  static int Handle(mg_connection* conn, void* self);
+  int Serve(mg_connection* conn);
+
+  const SnapshotStore& store_;
+  HttpState state_;
+  mg_context* ctx_ = nullptr;
+  int port_ = 0;
+};
+
+/// Converts ":9930" to CivetWeb's listening_ports syntax. Returns false when malformed.
+bool ToCivetPorts(const std::string& address, std::string& out);
+
+}  // namespace poolwatch

@@ -1,0 +1,129 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "collectors/clock.h"
+#include "collectors/connection.h"
+#include "exporter/config.h"
+
+namespace poolwatch {
+
+/// Opens one connection to the target, bounded by the deadline. Throws DbError.
+using ConnectFn = std::function<std::unique_ptr<Connection>(SteadyTime deadline)>;
+
+/// Counters and gauges of one pool, for poolwatch_probe_pool_* metrics.
+struct ProbePoolStats {
+  int idle = 0;
+  int in_use = 0;
+  int connecting = 0;
+  int max = 0;
+  double connects_ok = 0;
+  double connects_failed = 0;
+  double acquires = 0;
+  double acquire_timeouts = 0;
+  double acquire_wait_seconds = 0;
+  double leaks = 0;  // checkouts held past leak_timeout (each counted once, then reclaimed)
+  int leaked_now = 0;
+  double closed_idle = 0;
+  double closed_lifetime = 0;
+  double closed_broken = 0;
+  double health_checks_failed = 0;
+  DownReason last_error_reason = DownReason::kNone;
+  std::string last_error;
+};
+
+/// poolwatch's own small, bounded pool of persistent connections to one target.
+///
+/// Thread-safe. Never holds more than `max` connections (idle + in use + being opened),
+/// whatever happens: a leaked checkout is reclaimed by aborting its socket, and its slot is
+/// freed only when the holder lets go, so the bound holds even then.
+class ProbePool {
+ public:
+  /// A checked-out connection; returns it to the pool when destroyed.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(Lease&& o) noexcept { *this = std::move(o); }
+    Lease& operator=(Lease&& o) noexcept;
+    ~Lease() { Release(); }
+    Connection* operator->() const { return conn_; }
+    Connection& operator*() const { return *conn_; }
+    explicit operator bool() const { return conn_ != nullptr; }
+    /// True when this connection was opened for this checkout (not reused from idle).
+    bool fresh() const { return fresh_; }
+    void Release();
+
+   private:
+    friend class ProbePool;
+    ProbePool* pool_ = nullptr;
+    Connection* conn_ = nullptr;
+    std::uint64_t id_ = 0;
+    bool fresh_ = false;
+  };
+
+  ProbePool(std::string target, PoolConfig config, ConnectFn connect, const Clock& clock,
+            std::string health_query);
+  ~ProbePool();
+  ProbePool(const ProbePool&) = delete;
+  ProbePool& operator=(const ProbePool&) = delete;
+
+  /// Hands out an idle connection (health-checked when idle for long), opens a new one when below
+  /// max, or waits until `deadline`. `holder` names the caller in leak reports.
+  /// Throws DbError: the connect error, kTimeout when none became free, or the last connect
+  /// error while backing off.
+  Lease Acquire(const std::string& holder, SteadyTime deadline);
+
+  /// Closes idle connections past idle_timeout (down to min) or max_lifetime, reclaims leaked
+  /// checkouts, and tops up to `min` when not backing off. Call periodically.
+  void Maintain();
+
+  /// Aborts every connection (idle and in use) and stops handing out new ones.
+  void Close();
+
+  ProbePoolStats Stats() const;
+  /// Backend pids of every open connection, to exclude poolwatch from its own counts.
+  std::vector<int> BackendPids() const;
+
+ private:
+  struct Slot {
+    std::uint64_t id;
+    std::unique_ptr<Connection> conn;
+    SteadyTime opened;
+    SteadyTime last_used;
+    SteadyTime checked_out;
+    std::string holder;
+    bool in_use = false;
+    bool leaked = false;
+  };
+
+  void Return(std::uint64_t id, bool healthy);
+  std::unique_ptr<Connection> OpenLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline);
+  void NoteFailureLocked(const DbError& e);
+  int TotalLocked() const { return static_cast<int>(slots_.size()) + connecting_; }
+
+  const std::string target_;
+  const PoolConfig config_;
+  const ConnectFn connect_;
+  const Clock& clock_;
+  const std::string health_query_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<Slot> slots_;
+  int connecting_ = 0;
+  bool closed_ = false;
+  std::uint64_t next_id_ = 1;
+  // Backoff after connect failures.
+  SteadyTime retry_after_{};
+  Duration backoff_{};
+  std::mt19937 rng_{std::random_device{}()};
+  ProbePoolStats stats_;
+};
+
+}  // namespace poolwatch

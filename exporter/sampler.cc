@@ -1,0 +1,292 @@
+#include "sampler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "collectors/pq_connection.h"
+#include "collectors/redact.h"
+
+namespace poolwatch {
+namespace {
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+long long Millis(Duration d) { return static_cast<long long>(d.count()); }
+
+}  // namespace
+
+std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
+                                          SteadyTime deadline) {
+  ConnectSpec spec;
+  spec.dsn = target.dsn;
+  spec.password = target.password;
+  spec.params["application_name"] = "poolwatch";
+  if (target.kind == TargetKind::kPostgres) {
+    // Server-side guards, so a query we gave up on does not linger on the server either.
+    long long stmt = Millis(config.timeout);
+    spec.params["options"] = "-c statement_timeout=" + std::to_string(stmt) +
+                             " -c lock_timeout=" + std::to_string(std::max(1LL, stmt / 2)) +
+                             " -c idle_in_transaction_session_timeout=" +
+                             std::to_string(Millis(config.interval) * 4);
+  }
+  return ConnectPq(spec, deadline);
+}
+
+TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, const Clock& clock,
+                             TargetConnector connector)
+    : target_(target),
+      clock_(clock),
+      pool_(target.name, target.pool,
+            [connector, target, config](SteadyTime d) { return connector(target, config, d); },
+            clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
+  CollectorOptions opts;
+  opts.legacy_stats_names = config.legacy_stats_names;
+  collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
+                               target.collectors_disabled, opts);
+}
+
+TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
+  const SteadyTime start = clock_.Now();
+  TargetSample s;
+  s.target = target_.name;
+  s.kind = std::string(TargetKindName(target_.kind));
+  status.name = s.target;
+  status.kind = s.kind;
+  status.up = false;
+  status.reason = DownReason::kNone;
+  for (const auto& c : collectors_) status.collector_success[std::string(c->Name())] = false;
+
+  std::map<std::string, double> durations;
+  std::size_t next = 0;  // first collector not yet run successfully in this sample
+  // A pooled connection can have died since the last sample (PgBouncer restarted): then retry
+  // once on a fresh one instead of reporting the target down.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ProbePool::Lease lease;
+    try {
+      lease = pool_.Acquire("sampler", deadline);
+    } catch (const DbError& e) {
+      status.reason = e.reason();
+      status.error = e.what();
+      break;
+    } catch (const std::exception& e) {
+      status.reason = DownReason::kOther;
+      status.error = RedactSecrets(e.what(), {target_.password});
+      break;
+    }
+    lease->SetDeadline(deadline);
+    status.server_version = lease->ServerVersion();
+    s.own_pids = pool_.BackendPids();
+    bool lost = false;
+    for (; next < collectors_.size(); ++next) {
+      auto& c = collectors_[next];
+      std::string name(c->Name());
+      SteadyTime t0 = clock_.Now();
+      try {
+        c->Collect(*lease, s);
+        status.collector_success[name] = true;
+      } catch (const DbError& e) {
+        if (e.connection_lost()) {
+          lost = true;
+          status.reason = e.reason();
+          status.error = e.what();
+          durations[name] = Seconds(clock_.Now() - t0);
+          break;
+        }
+        collector_errors_[name] += 1;
+        spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
+      } catch (const std::exception& e) {
+        collector_errors_[name] += 1;
+        spdlog::debug("target {}: collector {} failed: {}", target_.name, name,
+                      RedactSecrets(e.what(), {target_.password}));
+      }
+      durations[name] = Seconds(clock_.Now() - t0);
+    }
+    if (!lost) {
+      status.up = true;
+      status.reason = DownReason::kNone;
+      status.error.clear();
+      break;
+    }
+    bool retry = !lease.fresh() && status.reason != DownReason::kTimeout &&
+                 clock_.Now() < deadline;
+    if (!retry) break;
+  }
+
+  const SteadyTime end = clock_.Now();
+  status.sample_duration_seconds = Seconds(end - start);
+  status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
+  status.summary = s.summary;
+  status.offenders = s.offenders;
+
+  // Log transitions, not every failed sample.
+  if (status.up && (!was_up_ || first_)) {
+    if (!first_) spdlog::info("target {} ({}) is back up", target_.name, s.kind);
+  } else if (!status.up && (was_up_ || first_ || status.reason != last_reason_)) {
+    spdlog::warn("target {} ({}) is down: {}: {}", target_.name, s.kind,
+                 DownReasonName(status.reason), status.error);
+  }
+  first_ = false;
+  was_up_ = status.up;
+  last_reason_ = status.reason;
+
+  if (!status.up) {
+    // Whatever a half-finished sample collected would be a partial truth: drop it.
+    s.metrics = MetricSet();
+    s.offenders.clear();
+    s.summary.clear();
+    status.summary.clear();
+    status.offenders.clear();
+  }
+  for (const auto& [name, d] : durations) {
+    s.metrics.Gauge("poolwatch_collector_duration_seconds",
+                    "How long the collector took in the last sample.",
+                    {{"target", target_.name}, {"collector", name}}, d);
+  }
+  AddSelfMetrics(s, status);
+  return s;
+}
+
+void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) {
+  const std::string& t = target_.name;
+  const std::string& kind = s.kind;
+  auto& m = s.metrics;
+  if (target_.kind == TargetKind::kPostgres) {
+    m.Gauge("pg_up", "Whether the last sample of the PostgreSQL target succeeded.",
+            {{"target", t}}, status.up ? 1 : 0);
+  } else {
+    m.Gauge("pgbouncer_up", "Whether the last sample of the PgBouncer target succeeded.",
+            {{"target", t}}, status.up ? 1 : 0);
+  }
+  m.Gauge("poolwatch_target_up", "1 when the target answered its last sample, 0 when not.",
+          {{"target", t}, {"kind", kind}}, status.up ? 1 : 0);
+  for (DownReason r : AllDownReasons()) {
+    m.Gauge("poolwatch_target_down_reason",
+            "Why the target is down (1 for the current reason, all 0 when up).",
+            {{"target", t}, {"kind", kind}, {"reason", std::string(DownReasonName(r))}},
+            !status.up && status.reason == r ? 1 : 0);
+  }
+  m.Gauge("poolwatch_last_sample_timestamp_seconds",
+          "Unix time the target's last sample finished.", {{"target", t}},
+          status.last_sample_unix);
+  m.Gauge("poolwatch_sample_duration_seconds", "How long the target's last sample took.",
+          {{"target", t}}, status.sample_duration_seconds);
+  for (const auto& [name, ok] : status.collector_success) {
+    m.Gauge("poolwatch_collector_success", "1 when the collector succeeded in the last sample.",
+            {{"target", t}, {"collector", name}}, ok ? 1 : 0);
+    m.Counter("poolwatch_collector_errors_total",
+              "Collector failures on a reachable target (the target stays up).",
+              {{"target", t}, {"collector", name}}, collector_errors_[name]);
+  }
+  ProbePoolStats p = pool_.Stats();
+  m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",
+          {{"target", t}, {"state", "idle"}}, p.idle);
+  m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",
+          {{"target", t}, {"state", "in_use"}}, p.in_use);
+  m.Gauge("poolwatch_probe_pool_max_connections", "The probe pool's configured maximum.",
+          {{"target", t}}, p.max);
+  m.Counter("poolwatch_probe_pool_connects_total", "Connection attempts by result.",
+            {{"target", t}, {"result", "success"}}, p.connects_ok);
+  m.Counter("poolwatch_probe_pool_connects_total", "Connection attempts by result.",
+            {{"target", t}, {"result", "failure"}}, p.connects_failed);
+  m.Counter("poolwatch_probe_pool_acquires_total", "Checkouts from the probe pool.",
+            {{"target", t}}, p.acquires);
+  m.Counter("poolwatch_probe_pool_acquire_wait_seconds_total",
+            "Time spent waiting to check a connection out.", {{"target", t}},
+            p.acquire_wait_seconds);
+  m.Counter("poolwatch_probe_pool_acquire_timeouts_total",
+            "Checkouts that found no free connection in time.", {{"target", t}},
+            p.acquire_timeouts);
+  m.Counter("poolwatch_probe_pool_leaks_total",
+            "Checkouts held longer than pool.leak_timeout (reclaimed).", {{"target", t}}, p.leaks);
+  for (const auto& [reason, v] : std::vector<std::pair<const char*, double>>{
+           {"idle", p.closed_idle}, {"lifetime", p.closed_lifetime}, {"broken", p.closed_broken}}) {
+    m.Counter("poolwatch_probe_pool_closed_total", "Connections closed by the pool, by reason.",
+              {{"target", t}, {"reason", reason}}, v);
+  }
+  m.Counter("poolwatch_probe_pool_health_check_failures_total",
+            "Idle connections that failed their health check.", {{"target", t}},
+            p.health_checks_failed);
+}
+
+Sampler::Sampler(const Config& config, const Clock& clock, TargetConnector connector,
+                 ExtraMetricsFn extra, PublishFn publish)
+    : config_(config), clock_(clock), extra_(std::move(extra)), publish_(std::move(publish)) {
+  for (const auto& t : config_.targets) {
+    targets_.push_back(std::make_unique<TargetSampler>(t, config_, clock_, connector));
+  }
+}
+
+Sampler::~Sampler() { Stop(); }
+
+std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
+  const SteadyTime deadline = clock_.Now() + config_.timeout;
+  std::vector<TargetStatus> statuses(targets_.size());
+  std::vector<TargetSample> samples(targets_.size());
+  if (targets_.size() == 1) {
+    samples[0] = targets_[0]->Sample(deadline, statuses[0]);
+  } else {
+    std::vector<std::future<TargetSample>> futures;
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      futures.push_back(std::async(std::launch::async, [this, i, deadline, &statuses] {
+        return targets_[i]->Sample(deadline, statuses[i]);
+      }));
+    }
+    for (std::size_t i = 0; i < futures.size(); ++i) samples[i] = futures[i].get();
+  }
+  auto snap = std::make_shared<Snapshot>();
+  snap->taken_at = clock_.WallNow();
+  for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));
+  snap->targets = std::move(statuses);
+  if (extra_) extra_(snap->metrics);
+  snap->sequence = ++sequence_;
+  snap->text = RenderText(snap->metrics);
+  snap->text_gzip = Gzip(snap->text);
+  std::shared_ptr<const Snapshot> out = std::move(snap);
+  completed_.fetch_add(1);
+  last_completed_ns_.store(clock_.Now().time_since_epoch().count());
+  if (publish_) publish_(out);
+  return out;
+}
+
+SteadyTime Sampler::LastCompleted() const {
+  return SteadyTime(SteadyTime::duration(last_completed_ns_.load()));
+}
+
+void Sampler::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Sampler::Run() {
+  SteadyTime next = clock_.Now();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (cv_.wait_until(lock, next, [this] { return stopping_; })) return;
+    }
+    try {
+      SampleOnce();
+      for (auto& t : targets_) t->Maintain();
+    } catch (const std::exception& e) {
+      spdlog::error("sampling failed: {}", Redact(e.what()));
+    }
+    next += config_.interval;
+    SteadyTime now = clock_.Now();
+    if (next < now) next = now;  // fell behind: do not try to catch up in a burst
+  }
+}
+
+void Sampler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : targets_) t->Close();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "collectors/clock.h"
+#include "collectors/collector.h"
+#include "collectors/snapshot.h"
+#include "exporter/config.h"
+#include "exporter/probe_pool.h"
+
+namespace poolwatch {
+
+/// Opens a connection for a target (the seam integration tests use the real one, unit tests a
+/// fake). Throws DbError.
+using TargetConnector =
+    std::function<std::unique_ptr<Connection>(const TargetConfig&, const Config&, SteadyTime)>;
+
+/// The production connector: libpq, application_name=poolwatch, and for PostgreSQL targets
+/// statement_timeout, lock_timeout and idle_in_transaction_session_timeout.
+std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
+                                          SteadyTime deadline);
+
+/// One target: its probe pool, its collectors, and what it looked like last time (for logging
+/// transitions rather than every failed sample). Sample() is called by one thread at a time.
+class TargetSampler {
+ public:
+  TargetSampler(const TargetConfig& target, const Config& config, const Clock& clock,
+                TargetConnector connector);
+  /// Samples the target once, bounded by `deadline`. Never throws.
+  TargetSample Sample(SteadyTime deadline, TargetStatus& status);
+  void Maintain() { pool_.Maintain(); }
+  void Close() { pool_.Close(); }
+  const TargetConfig& config() const { return target_; }
+
+ private:
+  void AddSelfMetrics(TargetSample& s, const TargetStatus& status);
+
+  TargetConfig target_;
+  const Clock& clock_;
+  ProbePool pool_;
+  std::vector<std::unique_ptr<Collector>> collectors_;
+  bool first_ = true;
+  bool was_up_ = false;
+  DownReason last_reason_ = DownReason::kNone;
+  std::map<std::string, double> collector_errors_;
+};
+
+/// Adds process-wide metrics (build info, reload status, alert state) to each snapshot.
+using ExtraMetricsFn = std::function<void(MetricSet&)>;
+/// Receives every published snapshot (the alert evaluator, the HTTP server's store).
+using PublishFn = std::function<void(std::shared_ptr<const Snapshot>)>;
+
+/// Samples every target each interval, in parallel (one hung target cannot delay the others past
+/// sampling.timeout), and publishes an immutable Snapshot. Owns one thread.
+class Sampler {
+ public:
+  Sampler(const Config& config, const Clock& clock, TargetConnector connector,
+          ExtraMetricsFn extra, PublishFn publish);
+  ~Sampler();
+
+  /// Samples all targets once on the calling thread and publishes the result.
+  std::shared_ptr<const Snapshot> SampleOnce();
+  void Start();
+  /// Stops the thread and closes every connection; returns within ~sampling.timeout.
+  void Stop();
+
+  /// Steady time of the last completed sample (epoch when none yet). Thread-safe.
+  SteadyTime LastCompleted() const;
+  std::uint64_t SamplesCompleted() const { return completed_.load(); }
+
+ private:
+  void Run();
+
+  Config config_;
+  const Clock& clock_;
+  ExtraMetricsFn extra_;
+  PublishFn publish_;
+  std::vector<std::unique_ptr<TargetSampler>> targets_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> completed_{0};
+  std::atomic<std::int64_t> last_completed_ns_{0};
+  std::uint64_t sequence_ = 0;
+};
+
+}  // namespace poolwatch
