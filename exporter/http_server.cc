@@ -3,8 +3,15 @@
 #include <civetweb.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "exporter/status_json.h"
 #include "exporter/version.h"
@@ -103,14 +110,46 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
   mg_server_port sp[4];
   int n = mg_get_server_ports(ctx_, 4, sp);
   port_ = n > 0 ? sp[0].port : 0;
+  // Where Stop() knocks: the bound host, or loopback for a wildcard address.
+  std::string host = address.substr(0, address.rfind(':'));
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  wake_v6_ = host.find(':') != std::string::npos;
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  wake_host_ = host;
   return true;
 }
 
 void HttpServer::Stop() {
-  if (ctx_ != nullptr) {
-    mg_stop(ctx_);
-    ctx_ = nullptr;
-  }
+  if (ctx_ == nullptr) return;
+  // CivetWeb's master thread polls the listening socket in 2-second quanta and only then sees the
+  // stop flag; knock on our own port meanwhile so shutdown (and SIGTERM) is prompt.
+  std::atomic<bool> stopped{false};
+  std::thread knocker([this, &stopped] {
+    for (int i = 0; i < 100 && !stopped.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      int fd = ::socket(wake_v6_ ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) continue;
+      if (wake_v6_) {
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        a.sin6_port = htons(static_cast<uint16_t>(port_));
+        inet_pton(AF_INET6, wake_host_.c_str(), &a.sin6_addr);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      } else {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port_));
+        inet_pton(AF_INET, wake_host_.c_str(), &a.sin_addr);
+        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      }
+      ::close(fd);
+    }
+  });
+  mg_stop(ctx_);
+  stopped.store(true);
+  knocker.join();
+  ctx_ = nullptr;
 }
 
 int HttpServer::Handle(mg_connection* conn, void* self) {

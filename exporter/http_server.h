@@ -43,6 +43,8 @@ class HttpServer {
   HttpState state_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
+  std::string wake_host_ = "127.0.0.1";
+  bool wake_v6_ = false;
 };
 
 /// Converts ":9930" to CivetWeb's listening_ports syntax. Returns false when malformed.

@@ -1,0 +1,204 @@
+// The whole App in-process with fake targets, HTTP on 127.0.0.1:0.
+#include "exporter/app.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/support/fakes.h"
+#include "tests/support/util.h"
+
+namespace poolwatch {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeConnection;
+using testing::HttpGet;
+using testing::MetricValue;
+using testing::Rows;
+using namespace std::chrono_literals;
+
+QueryResult PoolsResult() {
+  return Rows({"database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "maxwait",
+               "maxwait_us", "pool_mode"},
+              {{"app", "app", "3", "1", "2", "0", "1", "500000", "transaction"}});
+}
+
+struct FakeTargets {
+  std::atomic<bool> pgb_down{false};
+  std::atomic<bool> pg_hang{false};
+  std::atomic<int> connects{0};
+
+  TargetConnector Connector() {
+    return [this](const TargetConfig& t, const Config&, SteadyTime deadline)
+               -> std::unique_ptr<Connection> {
+      ++connects;
+      if (t.kind == TargetKind::kPgBouncer) {
+        if (pgb_down) {
+          throw DbError("connection to server failed: Connection refused", DownReason::kRefused,
+                        "", true);
+        }
+        return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+            {"SHOW POOLS", [this](std::string_view) {
+               if (pgb_down) throw DbError("server closed the connection", DownReason::kOther, "", true);
+               return PoolsResult();
+             }},
+            {"SHOW VERSION", [](std::string_view) { return QueryResult(); }}});
+      }
+      return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+          {"WITH a AS", [this, deadline](std::string_view) {
+             if (pg_hang) {
+               std::this_thread::sleep_until(deadline);
+               throw DbError("query timed out", DownReason::kTimeout, "57014", true);
+             }
+             return Rows({"datname", "state", "count", "max_tx_duration"},
+                         {{"app", "active", "2", "1.5"},
+                          {"\\N", "max_connections", "100", "0"},
+                          {"\\N", "superuser_reserved_connections", "3", "0"},
+                          {"\\N", "total", "2", "0"}});
+           }},
+          {"SELECT 1", [](std::string_view) { return QueryResult(); }}});
+    };
+  }
+};
+
+Config TwoTargets() {
+  Config c;
+  c.listen_address = "127.0.0.1:0";
+  c.interval = 200ms;
+  c.timeout = 150ms;
+  TargetConfig pg;
+  pg.name = "main";
+  pg.kind = TargetKind::kPostgres;
+  pg.dsn = "host=x";
+  TargetConfig pgb;
+  pgb.name = "local";
+  pgb.kind = TargetKind::kPgBouncer;
+  pgb.dsn = "host=y";
+  pgb.pool.backoff_initial = 10ms;
+  pgb.pool.backoff_max = 20ms;
+  c.targets = {pg, pgb};
+  return c;
+}
+
+class AppTest : public ::testing::Test {
+ protected:
+  void StartApp(Config c = TwoTargets()) {
+    app_ = std::make_unique<App>(c, clock_, fakes_.Connector());
+    std::string err;
+    ASSERT_TRUE(app_->Start(err)) << err;
+    base_ = "http://127.0.0.1:" + std::to_string(app_->http_port());
+    ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/readyz").status == 200; }, 5s));
+  }
+  std::string Metrics() { return HttpGet(base_ + "/metrics").body; }
+
+  SystemClock clock_;
+  FakeTargets fakes_;
+  std::unique_ptr<App> app_;
+  std::string base_;
+};
+
+TEST_F(AppTest, ServesEveryEndpoint) {
+  StartApp();
+  auto m = HttpGet(base_ + "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_THAT(m.headers["content-type"], HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_EQ(MetricValue(m.body, "pg_up", {"target=\"main\""}), 1);
+  EXPECT_EQ(MetricValue(m.body, "pgbouncer_up", {"target=\"local\""}), 1);
+  EXPECT_EQ(MetricValue(m.body, "pgbouncer_pools_client_waiting_connections",
+                        {"database=\"app\""}), 1);
+  EXPECT_DOUBLE_EQ(MetricValue(m.body, "pgbouncer_pools_client_maxwait_seconds"), 1.5);
+  EXPECT_EQ(MetricValue(m.body, "pg_stat_activity_count", {"state=\"active\""}), 2);
+  EXPECT_EQ(MetricValue(m.body, "poolwatch_build_info"), 1);
+  EXPECT_EQ(MetricValue(m.body, "poolwatch_config_last_reload_successful"), 1);
+  EXPECT_EQ(MetricValue(m.body, "poolwatch_collector_success", {"collector=\"pgbouncer_pools\""}), 1);
+
+  auto gz = HttpGet(base_ + "/metrics", {"Accept-Encoding: gzip"});
+  EXPECT_EQ(gz.headers["content-encoding"], "gzip");
+  EXPECT_LT(gz.body.size(), m.body.size());
+
+  EXPECT_EQ(HttpGet(base_ + "/healthz").status, 200);
+  auto status = HttpGet(base_ + "/status");
+  ASSERT_EQ(status.status, 200);
+  EXPECT_THAT(status.body, HasSubstr("\"name\": \"main\""));
+  EXPECT_THAT(status.body, HasSubstr("\"up\": true"));
+  EXPECT_THAT(HttpGet(base_ + "/").body, HasSubstr("/metrics"));
+  EXPECT_EQ(HttpGet(base_ + "/debug/pprof").status, 404);
+  EXPECT_EQ(testing::HttpPost(base_ + "/metrics", "x").status, 405);
+}
+
+TEST_F(AppTest, ScrapesNeverTouchTheTargets) {
+  StartApp();
+  // Stop sampling effects: count connects and queries across many scrapes within one interval.
+  int before = fakes_.connects.load();
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(HttpGet(base_ + "/metrics").status, 200);
+  // Scrapes never open connections; only the sampler might have (it reuses its pool).
+  EXPECT_LE(fakes_.connects.load() - before, 0);
+}
+
+TEST_F(AppTest, DownTargetIsAMetricWithAReasonAndRecovers) {
+  StartApp();
+  fakes_.pgb_down = true;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return MetricValue(Metrics(), "pgbouncer_up", {"target=\"local\""}) == 0; }, 3s));
+  std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "poolwatch_target_down_reason", {"target=\"local\"", "reason=\"refused\""}),
+            1);
+  EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"main\""}), 1) << "the other target is unaffected";
+  // The pool's series vanish with the target rather than freezing at their last values.
+  EXPECT_TRUE(std::isnan(MetricValue(m, "pgbouncer_pools_client_active_connections")));
+  fakes_.pgb_down = false;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return MetricValue(Metrics(), "pgbouncer_up", {"target=\"local\""}) == 1; }, 3s));
+}
+
+TEST_F(AppTest, HungTargetDoesNotDelayTheOthers) {
+  StartApp();
+  fakes_.pg_hang = true;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return MetricValue(Metrics(), "pg_up", {"target=\"main\""}) == 0; }, 3s));
+  std::string m = Metrics();
+  EXPECT_EQ(MetricValue(m, "poolwatch_target_down_reason", {"target=\"main\"", "reason=\"timeout\""}),
+            1);
+  EXPECT_EQ(MetricValue(m, "pgbouncer_up", {"target=\"local\""}), 1);
+  // The healthy target's sample is not stretched to the hung one's timeout.
+  EXPECT_LT(MetricValue(m, "poolwatch_sample_duration_seconds", {"target=\"local\""}), 0.1);
+  auto r = HttpGet(base_ + "/metrics");
+  EXPECT_LT(r.seconds, 0.1);
+}
+
+TEST_F(AppTest, ReloadWithBrokenConfigKeepsTheOldOne) {
+  StartApp();
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("bad.yaml"), "targets: [\n");
+  EXPECT_FALSE(app_->Reload(dir.File("bad.yaml")));
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return MetricValue(Metrics(), "poolwatch_config_last_reload_successful") == 0; }, 3s));
+  EXPECT_EQ(MetricValue(Metrics(), "pg_up", {"target=\"main\""}), 1);
+  testing::WriteFile(dir.File("good.yaml"),
+                     "sampling: {interval: 200ms, timeout: 150ms}\n"
+                     "targets:\n  postgres:\n    - {name: other, dsn: \"host=x\"}\n");
+  EXPECT_TRUE(app_->Reload(dir.File("good.yaml")));
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        std::string m = Metrics();
+        return MetricValue(m, "pg_up", {"target=\"other\""}) == 1 &&
+               std::isnan(MetricValue(m, "pg_up", {"target=\"main\""}));
+      },
+      3s));
+  EXPECT_EQ(MetricValue(Metrics(), "poolwatch_config_last_reload_successful"), 1);
+}
+
+TEST(HttpServerTest, PortInUseIsAClearError) {
+  SnapshotStore store;
+  HttpServer a(store, {});
+  std::string err;
+  ASSERT_TRUE(a.Start("127.0.0.1:0", err)) << err;
+  HttpServer b(store, {});
+  EXPECT_FALSE(b.Start("127.0.0.1:" + std::to_string(a.port()), err));
+  EXPECT_THAT(err, HasSubstr("cannot listen on 127.0.0.1:" + std::to_string(a.port())));
+}
+
+}  // namespace
+}  // namespace poolwatch
