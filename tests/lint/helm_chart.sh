@@ -59,6 +59,8 @@ done
 for want in bundle inject native-sidecar existing-secrets alertmanager slack; do
   [ -f "$chart/ci/$want-values.yaml" ] || fail "missing scenario ci/$want-values.yaml"
 done
+# values.yaml on its own (helm lint's view) and each scenario's merged values (helm install's).
+"$tmp/helmrender" -chart "$chart" -values-json "$tmp/defaults.values.json" -notes >/dev/null
 validate values "$chart/values.schema.json" "$tmp"/*.values.json || fail "values do not match values.schema.json"
 
 # Scenario specifics.
@@ -140,6 +142,12 @@ if validate values "$chart/values.schema.json" "$tmp/badslack.json" 2>"$tmp/err"
 fi
 grep -q "/alerting/slack" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear schema error"; }
 echo "bad value rejected by values.schema.json: $(tr '\n' ';' < "$tmp/err")"
+printf 'serviceMonitor: {enable: true}\n' > "$tmp/typo.yaml"   # "enable" for "enabled"
+"$tmp/helmrender" -chart "$chart" -f "$tmp/typo.yaml" -values-json "$tmp/typo.json" -notes >/dev/null
+if validate values "$chart/values.schema.json" "$tmp/typo.json" 2>"$tmp/err"; then
+  fail "values.schema.json accepts a misspelt key"
+fi
+grep -q "must NOT have additional properties (enable)" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear typo error"; }
 if render old 1.28.9 -f "$chart/ci/native-sidecar-values.yaml" 2>"$tmp/err"; then
   fail "the native sidecar rendered for Kubernetes 1.28"
 fi
