@@ -1,0 +1,55 @@
+# poolwatch container image.
+#
+# Build stage: Debian bookworm with the -dev packages, installed and built by the very scripts CI
+# runs (scripts/install-deps --build-only, scripts/build), so CI exercises these steps even where
+# no Docker engine runs. Runtime stage: bookworm-slim with only the runtime libraries (the list
+# below is checked against `ldd` of the built binary by tests/lint/image.sh), a non-root user, and
+# a statically linked health-check helper so HEALTHCHECK and the chart's preStop need no shell.
+#
+#   docker build -t poolwatch .
+#   docker run --rm -p 9930:9930 -v $PWD/poolwatch.yaml:/etc/poolwatch/poolwatch.yaml:ro poolwatch
+
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY scripts/install-deps scripts/install-deps
+RUN scripts/install-deps --build-only
+COPY . .
+RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF \
+ && mkdir -p /out \
+ && strip -o /out/poolwatch build/exporter/poolwatch \
+ && cc -O2 -Wall -Wextra -Werror -static -s -o /out/poolwatch-healthcheck docker/poolwatch-healthcheck.c \
+ && /out/poolwatch --version
+
+FROM debian:bookworm-slim
+# runtime-packages: begin (one package per line; tests/lint/image.sh parses this block)
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libc6 \
+      libgcc-s1 \
+      libstdc++6 \
+      zlib1g \
+      libpq5 \
+      libprometheus-cpp-core1.0 \
+      libcivetweb1 \
+      libyaml-cpp0.7 \
+      libspdlog1.10 \
+      libfmt9 \
+      libcurl4 \
+ && rm -rf /var/lib/apt/lists/*
+# runtime-packages: end
+RUN groupadd --system --gid 65532 poolwatch \
+ && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin poolwatch \
+ && mkdir -p /etc/poolwatch /var/lib/poolwatch \
+ && chown 65532:65532 /var/lib/poolwatch
+COPY --from=build /out/poolwatch /usr/local/bin/poolwatch
+COPY --from=build /out/poolwatch-healthcheck /usr/local/bin/poolwatch-healthcheck
+USER 65532:65532
+EXPOSE 9930
+# Exec form, no shell: GET http://127.0.0.1:9930/healthz (set POOLWATCH_HEALTHCHECK_URL when
+# --web.listen-address moves the port). /healthz never depends on the databases.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+  CMD ["/usr/local/bin/poolwatch-healthcheck"]
+ENTRYPOINT ["/usr/local/bin/poolwatch"]
+CMD ["--config.file=/etc/poolwatch/poolwatch.yaml"]

@@ -1,0 +1,173 @@
+{{/* Names, labels and shared pieces. */}}
+
+{{- define "poolwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "poolwatch.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "poolwatch.chart" -}}
+{{- printf "%s-%s" .Chart.Name (.Chart.Version | toString) | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "poolwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "poolwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "poolwatch.labels" -}}
+helm.sh/chart: {{ include "poolwatch.chart" . }}
+{{ include "poolwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | toString | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: poolwatch
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "poolwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "poolwatch.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* registry/repository:tag or @digest. Usage: include "poolwatch.imageRef" (dict "image" .Values.image "default" .Chart.AppVersion) */}}
+{{- define "poolwatch.imageRef" -}}
+{{- $i := .image -}}
+{{- $repo := $i.repository -}}
+{{- if $i.registry -}}{{- $repo = printf "%s/%s" $i.registry $i.repository -}}{{- end -}}
+{{- if $i.digest -}}
+{{- printf "%s@%s" $repo $i.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .default ($i.tag | toString)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "poolwatch.configMapName" -}}
+{{- default (printf "%s-config" (include "poolwatch.fullname" .)) .Values.existingConfigMap -}}
+{{- end -}}
+
+{{- define "poolwatch.authSecretName" -}}
+{{- default (printf "%s-auth" (include "poolwatch.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "poolwatch.slackSecretName" -}}
+{{- default (printf "%s-slack" (include "poolwatch.fullname" .)) .Values.alerting.slack.existingSecret -}}
+{{- end -}}
+
+{{/* Where the PgBouncer admin password file is, inside the container. */}}
+{{- define "poolwatch.passwordFile" -}}
+{{- if .Values.auth.passwordFile -}}
+{{- .Values.auth.passwordFile -}}
+{{- else -}}
+{{- printf "/etc/poolwatch/auth/%s" .Values.auth.passwordKey -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Is any alert receiver on? */}}
+{{- define "poolwatch.alertingEnabled" -}}
+{{- if or .Values.alerting.slack.enabled .Values.alerting.alertmanager.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Checks that fail rendering with a message that says what to set. */}}
+{{- define "poolwatch.validate" -}}
+{{- if not (has .Values.mode (list "bundle" "inject")) -}}
+{{- fail (printf "mode must be bundle or inject, not %q" .Values.mode) -}}
+{{- end -}}
+{{- if and .Values.alerting.slack.enabled (not .Values.alerting.slack.existingSecret) (not .Values.alerting.slack.webhookUrl) -}}
+{{- fail "alerting.slack.enabled is true but there is no webhook: set alerting.slack.existingSecret (a Secret holding the webhook URL under alerting.slack.key) or alerting.slack.webhookUrl" -}}
+{{- end -}}
+{{- if and .Values.alerting.alertmanager.enabled (not .Values.alerting.alertmanager.urls) -}}
+{{- fail "alerting.alertmanager.enabled is true but alerting.alertmanager.urls is empty: list every Alertmanager replica" -}}
+{{- end -}}
+{{- if and (not .Values.auth.existingSecret) (not .Values.auth.passwordFile) (not .Values.auth.password) (not .Values.existingConfigMap) (not .Values.config) -}}
+{{- fail "no PgBouncer admin password: set auth.existingSecret (recommended), auth.passwordFile or auth.password" -}}
+{{- end -}}
+{{- if and .Values.nativeSidecar.enabled (not (semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version)) -}}
+{{- fail (printf "nativeSidecar.enabled needs Kubernetes >= 1.29 (restartable init containers); this cluster is %s. Set nativeSidecar.enabled=false." .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- if and (not .Values.nativeSidecar.enabled) (le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be longer than preStopSleepSeconds (%v), or the kubelet kills poolwatch before PgBouncer has drained" .Values.terminationGracePeriodSeconds .Values.preStopSleepSeconds) -}}
+{{- end -}}
+{{- if and (eq .Values.mode "bundle") (not .Values.pgbouncer.bundle.userlistSecret) -}}
+{{- fail "mode=bundle runs PgBouncer in the pod and needs its userlist: set pgbouncer.bundle.userlistSecret (a Secret with userlist.txt)" -}}
+{{- end -}}
+{{- if and .Values.postgres.enabled (not .Values.postgres.dsn) -}}
+{{- fail "postgres.enabled is true but postgres.dsn is empty" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The poolwatch config file written by the chart when neither config nor existingConfigMap is set. */}}
+{{- define "poolwatch.generatedConfig" -}}
+sampling:
+  interval: {{ .Values.sampling.interval }}
+  timeout: {{ .Values.sampling.timeout }}
+targets:
+  pgbouncer:
+    - name: {{ .Values.pgbouncer.targetName | quote }}
+      dsn: {{ printf "host=%s port=%v dbname=%s user=${POOLWATCH_PGBOUNCER_USER} sslmode=%s" .Values.pgbouncer.host .Values.pgbouncer.port .Values.pgbouncer.database .Values.pgbouncer.sslmode | quote }}
+      password_file: {{ include "poolwatch.passwordFile" . }}
+{{- if .Values.postgres.enabled }}
+  postgres:
+    - name: {{ .Values.postgres.targetName | quote }}
+      dsn: {{ .Values.postgres.dsn | quote }}
+{{- if .Values.postgres.existingSecret }}
+      password_file: /etc/poolwatch/postgres/{{ .Values.postgres.passwordKey }}
+{{- end }}
+{{- end }}
+{{- if include "poolwatch.alertingEnabled" . }}
+alerts:
+  state_file: /var/lib/poolwatch/alerts.json
+{{- with .Values.alerting.dashboardUrl }}
+  dashboard_url: {{ . | quote }}
+{{- end }}
+{{- with .Values.alerting.rules }}
+  rules:
+{{ toYaml . | indent 4 }}
+{{- end }}
+  receivers:
+{{- if .Values.alerting.slack.enabled }}
+    - name: slack
+      slack:
+        webhook_url_file: /etc/poolwatch/slack/{{ .Values.alerting.slack.key }}
+        send_resolved: {{ .Values.alerting.slack.sendResolved }}
+{{- end }}
+{{- if .Values.alerting.alertmanager.enabled }}
+    - name: alertmanager
+      alertmanager:
+        urls:
+{{ toYaml .Values.alerting.alertmanager.urls | indent 10 }}
+{{- end }}
+  route:
+    receivers:
+{{- if .Values.alerting.slack.enabled }}
+      - slack
+{{- end }}
+{{- if .Values.alerting.alertmanager.enabled }}
+      - alertmanager
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The config file content the ConfigMap carries. */}}
+{{- define "poolwatch.configContent" -}}
+{{- if .Values.config -}}
+{{ tpl (toYaml .Values.config) . }}
+{{- else -}}
+{{ include "poolwatch.generatedConfig" . }}
+{{- end -}}
+{{- end -}}
