@@ -20,7 +20,8 @@ namespace {
 constexpr char kOther[] = "other";
 
 // One round trip. Rows by `kind`: "state" (database x state grid with zero rows), "setting"
-// (connection limits), "total" (client backends; value = those this role may not see), "lock"
+// (connection limits), "total" (client backends; value = backends in a database this role may
+// not inspect: without pg_read_all_stats even their backend_type is NULL), "lock"
 // (per database: count = waiting on a lock, value = blocked by another backend), and the optional
 // breakdowns "usename" / "application_name" (key x state). poolwatch's own backends are excluded.
 // pg_blocking_pids() is only called for backends that wait on a lock, so it costs nothing when
@@ -44,7 +45,8 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "UNION ALL SELECT 'setting', NULL, NULL, name, setting::float8, 0 FROM pg_settings "
        "WHERE name IN ('max_connections', 'superuser_reserved_connections') "
        "UNION ALL SELECT 'total', NULL, NULL, NULL, count(*)::float8, "
-       "count(*) FILTER (WHERE state IS NULL)::float8 FROM a "
+       "(SELECT count(*) FROM pg_stat_activity WHERE backend_type IS NULL "
+       "AND datid IS NOT NULL)::float8 FROM a "
        "UNION ALL SELECT 'lock', d.datname, NULL, NULL, "
        "count(a.datname) FILTER (WHERE a.lock_wait)::float8, "
        "count(a.datname) FILTER (WHERE a.blocked)::float8 "
@@ -113,7 +115,7 @@ class PgStatActivityCollector final : public Collector {
     out.metrics.Gauge("poolwatch_pg_client_backends",
                       "Client backends connected, poolwatch's own excluded.", t, total);
     out.metrics.Gauge("poolwatch_pg_invisible_backends",
-                      "Client backends whose state this role may not see (grant pg_monitor).", t,
+                      "Backends in a database this role may not inspect (grant pg_monitor).", t,
                       invisible);
     const double usable = max_conn - reserved;
     out.metrics.Gauge("poolwatch_pool_utilization_ratio",
