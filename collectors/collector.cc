@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "pg_locks.h"
+#include "pg_long_transactions.h"
 #include "pg_stat_activity.h"
+#include "pg_stat_database.h"
 #include "pgbouncer_pools.h"
 
 namespace poolwatch {
@@ -14,7 +17,16 @@ std::string_view TargetKindName(TargetKind k) {
 const std::vector<CollectorInfo>& CollectorTable() {
   static const std::vector<CollectorInfo> table = {
       {"pg_stat_activity", TargetKind::kPostgres, true,
-       "connections by database and state, max_connections", &MakePgStatActivityCollector},
+       "connections by database and state, max_connections, lock waits, blocked backends",
+       &MakePgStatActivityCollector},
+      {"pg_long_transactions", TargetKind::kPostgres, true,
+       "long transactions, idle-in-transaction leaks, blockers and offenders",
+       &MakePgLongTransactionsCollector},
+      {"pg_locks", TargetKind::kPostgres, true, "locks by database and mode",
+       &MakePgLocksCollector},
+      {"pg_stat_database", TargetKind::kPostgres, true,
+       "commits, rollbacks, deadlocks, sessions; rollback and session error ratios",
+       &MakePgStatDatabaseCollector},
       {"pgbouncer_pools", TargetKind::kPgBouncer, true, "SHOW POOLS: clients and servers per pool",
        &MakePgBouncerPoolsCollector},
   };

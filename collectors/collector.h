@@ -1,10 +1,12 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "clock.h"
 #include "connection.h"
 #include "snapshot.h"
 
@@ -24,10 +26,50 @@ class Collector {
 enum class TargetKind { kPostgres, kPgBouncer };
 std::string_view TargetKindName(TargetKind k);
 
-/// Options collectors read; filled from the target's config.
+/// Long-transaction settings of a PostgreSQL target (`long_transactions:`).
+struct LongTransactionOptions {
+  /// Threshold of the postgres_exporter-compatible pg_long_running_transactions.
+  std::chrono::milliseconds threshold = std::chrono::minutes(5);
+  /// poolwatch_pg_transactions_over_threshold{threshold} is exported for each of these.
+  std::vector<std::chrono::milliseconds> thresholds = {std::chrono::seconds(60),
+                                                       std::chrono::seconds(300)};
+  /// application_name glob patterns (`*` wildcard) left out of long-transaction counts and ages.
+  std::vector<std::string> exclude_application_names = {"poolwatch"};
+  /// pg_stat_activity.backend_type values left out likewise (parallel workers share their
+  /// leader's transaction, which is counted once through the leader).
+  std::vector<std::string> exclude_backend_types = {"autovacuum worker", "autovacuum launcher",
+                                                    "walsender", "parallel worker"};
+};
+
+/// How offenders (the *who* of an incident) are kept (`offenders:`).
+struct OffenderOptions {
+  int top = 5;              // per category (long_transaction, idle_in_transaction)
+  int query_length = 200;   // characters kept of the query text
+  bool mask_literals = true;  // quoted strings and numbers become `?`
+};
+
+/// Optional pg_stat_activity breakdown by user / application (`activity_breakdown:`).
+struct ActivityBreakdownOptions {
+  std::vector<std::string> by;     // subset of {"usename", "application_name"}; empty = off
+  std::vector<std::string> allow;  // glob patterns; values not allowed are folded into "other"
+  int max_series = 100;            // per family; the rest is dropped and counted
+};
+
+/// Options collectors read; filled from the target's config. Copied into each collector.
 struct CollectorOptions {
   /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names.
   bool legacy_stats_names = false;
+  /// Time source for windows (never null when built by the Sampler; null = the system clock).
+  /// Not owned; outlives the collectors.
+  const Clock* clock = nullptr;
+  /// Backends idle in transaction longer than this count as leaks.
+  std::chrono::milliseconds leak_timeout = std::chrono::seconds(60);
+  /// Error-ratio sliding window and the fewest denominator events for a non-zero ratio.
+  std::chrono::milliseconds error_window = std::chrono::minutes(5);
+  int error_min_events = 20;
+  LongTransactionOptions long_transactions;
+  OffenderOptions offenders;
+  ActivityBreakdownOptions activity_breakdown;
 };
 
 /// A row of the explicit collector table.

@@ -1,74 +1,179 @@
 #include "pg_stat_activity.h"
 
+#include <algorithm>
 #include <sstream>
 
-namespace poolwatch {
-namespace {
+#include "sql_mask.h"
 
-// One round trip: per database x state counts and oldest transaction, excluding our own
-// backends, plus the connection limits as extra rows (datname NULL).
-std::string ActivityQuery(const std::vector<int>& own_pids) {
+namespace poolwatch {
+
+std::string OwnPidsArray(const std::vector<int>& own_pids) {
   std::ostringstream pids;
   pids << "'{";
   for (std::size_t i = 0; i < own_pids.size(); ++i) pids << (i ? "," : "") << own_pids[i];
   pids << "}'::int[]";
+  return pids.str();
+}
+
+namespace {
+
+constexpr char kOther[] = "other";
+
+// One round trip. Rows by `kind`: "state" (database x state grid with zero rows), "setting"
+// (connection limits), "total" (client backends; value = backends in a database this role may
+// not inspect: without pg_read_all_stats even their backend_type is NULL), "lock"
+// (per database: count = waiting on a lock, value = blocked by another backend), and the optional
+// breakdowns "usename" / "application_name" (key x state). poolwatch's own backends are excluded.
+// pg_blocking_pids() is only called for backends that wait on a lock, so it costs nothing when
+// nothing waits.
+std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<std::string>& by) {
   std::ostringstream q;
-  q << "WITH a AS (SELECT datname, state, xact_start FROM pg_stat_activity "
-       "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << pids.str()
+  q << "WITH a AS (SELECT datname, state, xact_start, usename, application_name, "
+       "wait_event_type = 'Lock' AS lock_wait, "
+       "CASE WHEN wait_event_type = 'Lock' THEN cardinality(pg_blocking_pids(pid)) > 0 "
+       "ELSE false END AS blocked "
+       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
+       "AND pid <> pg_backend_pid() AND NOT (pid = ANY("
+    << OwnPidsArray(own_pids)
     << "))) "
-       "SELECT d.datname, s.state, count(a.state)::float8 AS count, "
-       "coalesce(max(extract(epoch FROM now() - a.xact_start)), 0)::float8 AS max_tx_duration "
+       "SELECT 'state' AS kind, d.datname, s.state, NULL AS key, count(a.state)::float8 AS count, "
+       "coalesce(max(extract(epoch FROM now() - a.xact_start)), 0)::float8 AS value "
        "FROM pg_database d CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), "
        "('idle in transaction (aborted)'), ('fastpath function call'), ('disabled')) s(state) "
        "LEFT JOIN a ON a.datname = d.datname AND a.state = s.state "
        "GROUP BY d.datname, s.state "
-       "UNION ALL SELECT NULL, name, setting::float8, 0 FROM pg_settings "
+       "UNION ALL SELECT 'setting', NULL, NULL, name, setting::float8, 0 FROM pg_settings "
        "WHERE name IN ('max_connections', 'superuser_reserved_connections') "
-       "UNION ALL SELECT NULL, 'total', count(*)::float8, 0 FROM a";
+       "UNION ALL SELECT 'total', NULL, NULL, NULL, count(*)::float8, "
+       "(SELECT count(*) FROM pg_stat_activity WHERE backend_type IS NULL "
+       "AND datid IS NOT NULL)::float8 FROM a "
+       "UNION ALL SELECT 'lock', d.datname, NULL, NULL, "
+       "count(a.datname) FILTER (WHERE a.lock_wait)::float8, "
+       "count(a.datname) FILTER (WHERE a.blocked)::float8 "
+       "FROM pg_database d LEFT JOIN a ON a.datname = d.datname GROUP BY d.datname";
+  for (const auto& col : by) {
+    // `col` is one of two fixed column names (validated by the config loader and again here).
+    if (col != "usename" && col != "application_name") continue;
+    q << " UNION ALL SELECT '" << col << "', NULL, coalesce(state, ''), coalesce(" << col
+      << ", ''), count(*)::float8, 0 FROM a GROUP BY 3, 4";
+  }
   return q.str();
 }
 
 class PgStatActivityCollector final : public Collector {
  public:
+  explicit PgStatActivityCollector(const CollectorOptions& o) : opts_(o.activity_breakdown) {}
+
   std::string_view Name() const override { return "pg_stat_activity"; }
 
   void Collect(Connection& conn, TargetSample& out) override {
-    QueryResult r = conn.Query(ActivityQuery(out.own_pids));
+    QueryResult r = conn.Query(ActivityQuery(out.own_pids, opts_.by));
     double total = 0;
+    double invisible = 0;
     double max_conn = 0;
     double reserved = 0;
     std::map<std::string, double> by_state;
+    // family -> (value, state) -> count
+    std::map<std::string, std::map<std::pair<std::string, std::string>, double>> breakdown;
+    const Labels t = {{"target", out.target}};
     for (int i = 0; i < r.Rows(); ++i) {
-      auto datname = r.Text(i, "datname");
-      std::string state = r.String(i, "state");
-      double count = r.Number(i, "count").value_or(0);
-      if (!datname) {
-        if (state == "max_connections") max_conn = count;
-        if (state == "superuser_reserved_connections") reserved = count;
-        if (state == "total") total = count;
-        continue;
+      const std::string kind = r.String(i, "kind");
+      const std::string datname = r.String(i, "datname");
+      const std::string state = r.String(i, "state");
+      const std::string key = r.String(i, "key");
+      const double count = r.Number(i, "count").value_or(0);
+      const double value = r.Number(i, "value").value_or(0);
+      if (kind == "setting") {
+        if (key == "max_connections") max_conn = count;
+        if (key == "superuser_reserved_connections") reserved = count;
+      } else if (kind == "total") {
+        total = count;
+        invisible = value;
+      } else if (kind == "state") {
+        Labels l = {{"target", out.target}, {"datname", datname}, {"state", state}};
+        out.metrics.Gauge("pg_stat_activity_count", "number of connections in this state", l,
+                          count);
+        out.metrics.Gauge("pg_stat_activity_max_tx_duration",
+                          "max duration in seconds any active transaction has been running", l,
+                          value);
+        by_state[state] += count;
+      } else if (kind == "lock") {
+        Labels l = {{"target", out.target}, {"datname", datname}};
+        out.metrics.Gauge("poolwatch_pg_lock_waiting_backends",
+                          "Client backends waiting on a heavyweight lock.", l, count);
+        out.metrics.Gauge("poolwatch_pg_blocked_backends",
+                          "Client backends blocked by another backend (pg_blocking_pids).", l,
+                          value);
+      } else if (kind == "usename" || kind == "application_name") {
+        breakdown[kind][{key, state}] += count;
       }
-      Labels l = {{"target", out.target}, {"datname", std::string(*datname)}, {"state", state}};
-      out.metrics.Gauge("pg_stat_activity_count", "number of connections in this state", l,
-                        count);
-      out.metrics.Gauge("pg_stat_activity_max_tx_duration",
-                        "max duration in seconds any active transaction has been running", l,
-                        r.Number(i, "max_tx_duration").value_or(0));
-      by_state[state] += count;
     }
-    Labels t = {{"target", out.target}};
     out.metrics.Gauge("pg_settings_max_connections",
                       "Sets the maximum number of concurrent connections.", t, max_conn);
     out.metrics.Gauge("pg_settings_superuser_reserved_connections",
                       "Sets the number of connection slots reserved for superusers.", t, reserved);
     out.metrics.Gauge("poolwatch_pg_client_backends",
                       "Client backends connected, poolwatch's own excluded.", t, total);
+    out.metrics.Gauge("poolwatch_pg_invisible_backends",
+                      "Backends in a database this role may not inspect (grant pg_monitor).", t,
+                      invisible);
+    const double usable = max_conn - reserved;
+    out.metrics.Gauge("poolwatch_pool_utilization_ratio",
+                      "Share of a pool or connection limit in use.",
+                      {{"target", out.target}, {"kind", "postgres"}, {"database", ""},
+                       {"user", ""}},
+                      usable > 0 ? total / usable : 0);
+    for (const auto& col : opts_.by) EmitBreakdown(col, breakdown[col], out);
+
     std::ostringstream s;
-    s << total << "/" << (max_conn - reserved) << " (active " << by_state["active"] << ", idle "
+    s << total << "/" << usable << " (active " << by_state["active"] << ", idle "
       << by_state["idle"] << ", idle in tx " << by_state["idle in transaction"] << ")";
     out.summary["connections"] = s.str();
   }
+
+ private:
+  bool Allowed(const std::string& v) const {
+    if (opts_.allow.empty()) return true;
+    return std::any_of(opts_.allow.begin(), opts_.allow.end(),
+                       [&](const std::string& p) { return GlobMatch(p, v); });
+  }
+
+  void EmitBreakdown(const std::string& col,
+                     const std::map<std::pair<std::string, std::string>, double>& rows,
+                     TargetSample& out) {
+    const std::string family = "poolwatch_pg_backends_by_" + col;
+    // Values outside the allow-list are folded into "other" before the cap applies.
+    std::map<std::pair<std::string, std::string>, double> folded;
+    for (const auto& [k, v] : rows) {
+      folded[{Allowed(k.first) ? k.first : kOther, k.second}] += v;
+    }
+    std::vector<std::pair<std::pair<std::string, std::string>, double>> series(folded.begin(),
+                                                                              folded.end());
+    // Keep the biggest series when over the cap.
+    std::stable_sort(series.begin(), series.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    const std::size_t cap = static_cast<std::size_t>(std::max(0, opts_.max_series));
+    double dropped = 0;
+    out.metrics.Declare(family, "Client backends by " + col + " and state (allow-listed, capped).",
+                        prometheus::MetricType::Gauge);
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (i >= cap) {
+        ++dropped;
+        continue;
+      }
+      out.metrics.Gauge(family, "Client backends by " + col + " and state (allow-listed, capped).",
+                        {{"target", out.target}, {col, series[i].first.first},
+                         {"state", series[i].first.second}},
+                        series[i].second);
+    }
+    dropped_[family] += dropped;
+    out.metrics.Counter("poolwatch_dropped_series_total",
+                        "Series left out because a family reached its series cap.",
+                        {{"target", out.target}, {"family", family}}, dropped_[family]);
+  }
+
+  ActivityBreakdownOptions opts_;
+  std::map<std::string, double> dropped_;
 };
 
 }  // namespace
@@ -80,8 +185,8 @@ const std::vector<std::string>& PgActivityStates() {
   return states;
 }
 
-std::unique_ptr<Collector> MakePgStatActivityCollector(const CollectorOptions&) {
-  return std::make_unique<PgStatActivityCollector>();
+std::unique_ptr<Collector> MakePgStatActivityCollector(const CollectorOptions& options) {
+  return std::make_unique<PgStatActivityCollector>(options);
 }
 
 }  // namespace poolwatch

@@ -67,6 +67,9 @@ std::vector<std::string> Config::Secrets() const {
 
 // Defined in config_alerts.cc.
 void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig& out);
+// Defined in config_postgres.cc.
+void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
+                                   CollectorOptions& out);
 
 namespace {
 
@@ -144,6 +147,7 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
     r.Child("pool");
   }
   r.Dur("leak_timeout", t.leak_timeout);
+  if (kind == TargetKind::kPostgres) ParsePostgresCollectorOptions(r, problems, t.collector_options);
   if (r.Has("collectors")) {
     MapReader c(r.Child("collectors"), r.PathOf("collectors"), problems);
     if (c.Valid()) {

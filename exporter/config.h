@@ -39,6 +39,9 @@ struct TargetConfig {
   /// Backends idle in transaction longer than this count as leaks (PostgreSQL targets), and
   /// PgBouncer server connections whose client sent nothing for this long.
   Duration leak_timeout = std::chrono::seconds(60);
+  /// PostgreSQL collector settings (long_transactions, offenders, activity_breakdown,
+  /// error_window, error_min_events); see config_postgres.cc.
+  CollectorOptions collector_options;
   std::vector<std::string> collectors_enabled;
   std::vector<std::string> collectors_disabled;
 };

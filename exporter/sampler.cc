@@ -42,8 +42,10 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
       pool_(target.name, target.pool,
             [connector, target, config](SteadyTime d) { return connector(target, config, d); },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
-  CollectorOptions opts;
+  CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
+  opts.clock = &clock;
+  opts.leak_timeout = target.leak_timeout;
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
                                target.collectors_disabled, opts);
 }

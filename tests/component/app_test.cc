@@ -52,11 +52,12 @@ struct FakeTargets {
                std::this_thread::sleep_until(deadline);
                throw DbError("query timed out", DownReason::kTimeout, "57014", true);
              }
-             return Rows({"datname", "state", "count", "max_tx_duration"},
-                         {{"app", "active", "2", "1.5"},
-                          {"\\N", "max_connections", "100", "0"},
-                          {"\\N", "superuser_reserved_connections", "3", "0"},
-                          {"\\N", "total", "2", "0"}});
+             // The pg_stat_activity collector's result shape (collectors/pg_stat_activity.cc).
+             return Rows({"kind", "datname", "state", "key", "count", "value"},
+                         {{"state", "app", "active", "\\N", "2", "1.5"},
+                          {"setting", "\\N", "\\N", "max_connections", "100", "0"},
+                          {"setting", "\\N", "\\N", "superuser_reserved_connections", "3", "0"},
+                          {"total", "\\N", "\\N", "\\N", "2", "0"}});
            }},
           {"SELECT 1", [](std::string_view) { return QueryResult(); }}});
     };

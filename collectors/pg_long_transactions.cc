@@ -1,0 +1,228 @@
+#include "pg_long_transactions.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "pg_stat_activity.h"
+#include "sql_mask.h"
+
+namespace poolwatch {
+
+std::string ThresholdLabel(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+namespace {
+
+// Every backend in a transaction, holding an xmin, waiting on a lock or blocking one, joined to
+// the database list (FULL JOIN) so that every database gets its series even when quiet.
+std::string LongTxQuery(const std::vector<int>& own_pids, int query_chars) {
+  std::ostringstream q;
+  q << "WITH b AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM pg_stat_activity "
+       "WHERE wait_event_type = 'Lock'), "
+       "s AS (SELECT pid, datname, usename, application_name, client_addr::text AS client_addr, "
+       "state, backend_type, wait_event_type, wait_event, "
+       "extract(epoch FROM now() - xact_start)::float8 AS xact_age, "
+       "extract(epoch FROM now() - state_change)::float8 AS state_age, "
+       "extract(epoch FROM now() - query_start)::float8 AS query_age, "
+       "age(backend_xmin)::float8 AS xmin_age, "
+       "CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by, "
+       "pid IN (SELECT pid FROM b) AS blocker, left(query, "
+    << query_chars
+    << ") AS query FROM pg_stat_activity "
+       "WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
+    << OwnPidsArray(own_pids)
+    << ")) AND (xact_start IS NOT NULL OR backend_xmin IS NOT NULL "
+       "OR wait_event_type = 'Lock' OR pid IN (SELECT pid FROM b))) "
+       "SELECT d.datname AS db, s.* FROM (SELECT datname FROM pg_database) d "
+       "FULL JOIN s ON s.datname = d.datname";
+  return q.str();
+}
+
+std::vector<int> ParseIntArray(std::string_view text) {
+  std::vector<int> out;
+  int cur = 0;
+  bool in = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      cur = cur * 10 + (c - '0');
+      in = true;
+    } else {
+      if (in) out.push_back(cur);
+      cur = 0;
+      in = false;
+    }
+  }
+  if (in) out.push_back(cur);
+  return out;
+}
+
+struct DbAges {
+  double oldest_xact = 0;
+  double oldest_idle_in_xact = 0;
+  double oldest_active = 0;
+  double oldest_xmin = 0;
+};
+
+class PgLongTransactionsCollector final : public Collector {
+ public:
+  explicit PgLongTransactionsCollector(const CollectorOptions& o)
+      : lt_(o.long_transactions), off_(o.offenders), leak_timeout_(o.leak_timeout) {}
+
+  std::string_view Name() const override { return "pg_long_transactions"; }
+
+  void Collect(Connection& conn, TargetSample& out) override {
+    const int query_chars = std::max(1024, off_.query_length * 4);
+    QueryResult r = conn.Query(LongTxQuery(out.own_pids, query_chars));
+    const double compat_threshold = Seconds(lt_.threshold);
+    const double leak_seconds = Seconds(leak_timeout_);
+    std::map<std::string, DbAges> dbs;
+    std::vector<double> over(lt_.thresholds.size(), 0);
+    double compat_count = 0;
+    double compat_oldest = 0;
+    double leaks = 0;
+    std::vector<Offender> long_tx, idle_tx, blockers, blocked;
+    for (int i = 0; i < r.Rows(); ++i) {
+      if (auto db = r.Text(i, "db")) dbs[std::string(*db)];
+      auto pid = r.Number(i, "pid");
+      if (!pid) continue;  // a database with no such backend
+      if (Excluded(r.String(i, "backend_type"), r.String(i, "application_name"))) continue;
+      const std::string datname = r.String(i, "datname");
+      const std::string state = r.String(i, "state");
+      const auto xact_age = r.Number(i, "xact_age");
+      const double state_age = r.Number(i, "state_age").value_or(0);
+      const bool idle_in_tx = state.rfind("idle in transaction", 0) == 0;
+      DbAges* ages = datname.empty() ? nullptr : &dbs[datname];
+      if (xact_age) {
+        for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
+          if (*xact_age > Seconds(lt_.thresholds[k])) ++over[k];
+        }
+        if (*xact_age > compat_threshold && state != "idle") {
+          ++compat_count;
+          compat_oldest = std::max(compat_oldest, *xact_age);
+        }
+        if (ages) ages->oldest_xact = std::max(ages->oldest_xact, *xact_age);
+      }
+      if (idle_in_tx) {
+        if (ages) ages->oldest_idle_in_xact = std::max(ages->oldest_idle_in_xact, state_age);
+        if (state_age > leak_seconds) ++leaks;
+      }
+      if (state == "active" && ages) {
+        ages->oldest_active = std::max(ages->oldest_active, r.Number(i, "query_age").value_or(0));
+      }
+      if (auto xmin = r.Number(i, "xmin_age"); xmin && ages) {
+        ages->oldest_xmin = std::max(ages->oldest_xmin, *xmin);
+      }
+
+      Offender o = MakeOffender(r, i);
+      o.pid = static_cast<int>(*pid);
+      if (xact_age) long_tx.push_back(o);
+      if (idle_in_tx) idle_tx.push_back(o);
+      if (r.String(i, "blocker") == "t") blockers.push_back(o);
+      if (!o.blocked_by.empty()) blocked.push_back(o);
+    }
+
+    const Labels t = {{"target", out.target}};
+    auto& m = out.metrics;
+    m.Gauge("pg_long_running_transactions",
+            "Current number of long running transactions (over long_transactions.threshold).", t,
+            compat_count);
+    m.Gauge("pg_long_running_transactions_oldest_timestamp_seconds",
+            "The current maximum transaction age in seconds (an age, despite the name).", t,
+            compat_oldest);
+    for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
+      m.Gauge("poolwatch_pg_transactions_over_threshold",
+              "Transactions open longer than the threshold (exclusions applied).",
+              {{"target", out.target}, {"threshold", ThresholdLabel(lt_.thresholds[k])}}, over[k]);
+    }
+    for (const auto& [db, a] : dbs) {
+      Labels l = {{"target", out.target}, {"datname", db}};
+      m.Gauge("poolwatch_pg_oldest_transaction_age_seconds",
+              "Age of the oldest open transaction (0 when none).", l, a.oldest_xact);
+      m.Gauge("poolwatch_pg_oldest_idle_in_transaction_age_seconds",
+              "How long the longest idle-in-transaction backend has been idle (0 when none).", l,
+              a.oldest_idle_in_xact);
+      m.Gauge("poolwatch_pg_oldest_active_query_age_seconds",
+              "Age of the oldest running query (0 when none).", l, a.oldest_active);
+      m.Gauge("poolwatch_pg_oldest_xmin_age_transactions",
+              "Age in transactions of the oldest backend_xmin (what holds back vacuum).", l,
+              a.oldest_xmin);
+    }
+    m.Gauge("poolwatch_connection_leaks",
+            "Connections that look leaked (kind idle_in_transaction: idle in transaction longer "
+            "than the target's leak_timeout).",
+            {{"target", out.target}, {"kind", "idle_in_transaction"}}, leaks);
+
+    AddTop(std::move(long_tx), "long_transaction", &Offender::xact_age_seconds, out);
+    AddTop(std::move(idle_tx), "idle_in_transaction", &Offender::state_age_seconds, out);
+    // Every blocker and blocked backend (a blocking chain is short; its whole is the story).
+    for (auto& o : blockers) {
+      o.category = "blocker";
+      out.offenders.push_back(o);
+    }
+    for (auto& o : blocked) {
+      o.category = "blocked";
+      out.offenders.push_back(o);
+    }
+    std::ostringstream s;
+    s << compat_count << " over " << ThresholdLabel(lt_.threshold) << ", " << leaks
+      << " idle in tx over " << ThresholdLabel(leak_timeout_) << ", " << blocked.size()
+      << " blocked";
+    out.summary["long transactions"] = s.str();
+  }
+
+ private:
+  static double Seconds(std::chrono::milliseconds d) { return d.count() / 1000.0; }
+
+  bool Excluded(const std::string& backend_type, const std::string& app) const {
+    for (const auto& b : lt_.exclude_backend_types) {
+      if (b == backend_type) return true;
+    }
+    for (const auto& p : lt_.exclude_application_names) {
+      if (GlobMatch(p, app)) return true;
+    }
+    return false;
+  }
+
+  Offender MakeOffender(const QueryResult& r, int i) const {
+    Offender o;
+    o.datname = r.String(i, "datname");
+    o.usename = r.String(i, "usename");
+    o.application_name = r.String(i, "application_name");
+    o.client_addr = r.String(i, "client_addr");
+    o.state = r.String(i, "state");
+    std::string wt = r.String(i, "wait_event_type");
+    std::string we = r.String(i, "wait_event");
+    o.wait_event = wt.empty() ? we : wt + ":" + we;
+    o.xact_age_seconds = r.Number(i, "xact_age").value_or(0);
+    o.state_age_seconds = r.Number(i, "state_age").value_or(0);
+    o.blocked_by = ParseIntArray(r.String(i, "blocked_by"));
+    o.query = SanitizeQuery(r.String(i, "query"), off_.query_length, off_.mask_literals);
+    return o;
+  }
+
+  void AddTop(std::vector<Offender> v, const char* category, double Offender::*age,
+              TargetSample& out) const {
+    std::stable_sort(v.begin(), v.end(),
+                     [age](const Offender& a, const Offender& b) { return a.*age > b.*age; });
+    const std::size_t n = std::min(v.size(), static_cast<std::size_t>(std::max(0, off_.top)));
+    for (std::size_t k = 0; k < n; ++k) {
+      v[k].category = category;
+      out.offenders.push_back(std::move(v[k]));
+    }
+  }
+
+  LongTransactionOptions lt_;
+  OffenderOptions off_;
+  std::chrono::milliseconds leak_timeout_;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> MakePgLongTransactionsCollector(const CollectorOptions& options) {
+  return std::make_unique<PgLongTransactionsCollector>(options);
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,118 @@
+#include "pg_stat_database.h"
+
+#include <sstream>
+
+#include "pg_stat_activity.h"
+#include "sliding_window.h"
+
+namespace poolwatch {
+namespace {
+
+std::string DatabaseQuery(const std::vector<int>& own_pids, bool sessions) {
+  std::ostringstream q;
+  q << "SELECT s.datid, s.datname, (s.numbackends - (SELECT count(*) FROM pg_stat_activity a "
+       "WHERE a.datid = s.datid AND (a.pid = pg_backend_pid() OR a.pid = ANY("
+    << OwnPidsArray(own_pids)
+    << "))))::float8 AS numbackends, s.xact_commit, s.xact_rollback, s.deadlocks";
+  if (sessions) q << ", s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed";
+  q << " FROM pg_stat_database s WHERE s.datname IS NOT NULL";
+  return q.str();
+}
+
+struct Column {
+  const char* column;
+  const char* metric;
+  const char* help;
+  bool counter;
+};
+
+constexpr Column kColumns[] = {
+    {"numbackends", "pg_stat_database_numbackends",
+     "Number of backends currently connected to this database (poolwatch's own excluded)", false},
+    {"xact_commit", "pg_stat_database_xact_commit",
+     "Number of transactions in this database that have been committed", true},
+    {"xact_rollback", "pg_stat_database_xact_rollback",
+     "Number of transactions in this database that have been rolled back", true},
+    {"deadlocks", "pg_stat_database_deadlocks", "Number of deadlocks detected in this database",
+     true},
+    {"sessions", "pg_stat_database_sessions",
+     "Total number of sessions established to this database (PostgreSQL 14+)", true},
+    {"sessions_abandoned", "pg_stat_database_sessions_abandoned",
+     "Sessions terminated because connection to the client was lost (PostgreSQL 14+)", true},
+    {"sessions_fatal", "pg_stat_database_sessions_fatal",
+     "Sessions terminated by fatal errors (PostgreSQL 14+)", true},
+    {"sessions_killed", "pg_stat_database_sessions_killed",
+     "Sessions terminated by operator intervention (PostgreSQL 14+)", true},
+};
+
+class PgStatDatabaseCollector final : public Collector {
+ public:
+  explicit PgStatDatabaseCollector(const CollectorOptions& o)
+      : clock_(o.clock),
+        rollback_(o.error_window.count() / 1000.0, o.error_min_events),
+        session_(o.error_window.count() / 1000.0, o.error_min_events) {}
+
+  std::string_view Name() const override { return "pg_stat_database"; }
+
+  void Collect(Connection& conn, TargetSample& out) override {
+    const bool sessions = conn.ServerVersion() >= 140000;
+    QueryResult r = conn.Query(DatabaseQuery(out.own_pids, sessions));
+    const double now = NowSeconds();
+    double commits = 0, rollbacks = 0, sess = 0, sess_errors = 0;
+    for (int i = 0; i < r.Rows(); ++i) {
+      Labels l = {{"target", out.target},
+                  {"datid", r.String(i, "datid")},
+                  {"datname", r.String(i, "datname")}};
+      for (const auto& c : kColumns) {
+        auto v = r.Number(i, c.column);
+        if (!v) continue;  // an older server without the column
+        if (c.counter) {
+          out.metrics.Counter(c.metric, c.help, l, *v);
+        } else {
+          out.metrics.Gauge(c.metric, c.help, l, *v);
+        }
+      }
+      commits += r.Number(i, "xact_commit").value_or(0);
+      rollbacks += r.Number(i, "xact_rollback").value_or(0);
+      sess += r.Number(i, "sessions").value_or(0);
+      sess_errors += r.Number(i, "sessions_abandoned").value_or(0) +
+                     r.Number(i, "sessions_fatal").value_or(0) +
+                     r.Number(i, "sessions_killed").value_or(0);
+    }
+    rollback_.Observe(now, commits + rollbacks, rollbacks);
+    Emit(out, "rollback", rollback_.Current());
+    if (sessions) {
+      session_.Observe(now, sess, sess_errors);
+      Emit(out, "session", session_.Current());
+    }
+  }
+
+ private:
+  double NowSeconds() const {
+    auto t = clock_ ? clock_->Now() : std::chrono::steady_clock::now();
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+  }
+
+  static void Emit(TargetSample& out, const char* kind, const SlidingWindow::Result& w) {
+    Labels l = {{"target", out.target}, {"kind", kind}};
+    out.metrics.Gauge("poolwatch_error_ratio",
+                      "Errors / events over the error window (0 below error_min_events).", l,
+                      w.ratio);
+    out.metrics.Gauge("poolwatch_error_window_events",
+                      "Denominator events counted in the error window.", l, w.events);
+    out.metrics.Gauge("poolwatch_error_window_errors", "Errors counted in the error window.", l,
+                      w.errors);
+  }
+
+  const Clock* clock_;
+  SlidingWindow rollback_;
+  SlidingWindow session_;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> MakePgStatDatabaseCollector(const CollectorOptions& options) {
+  return std::make_unique<PgStatDatabaseCollector>(options);
+}
+
+}  // namespace poolwatch

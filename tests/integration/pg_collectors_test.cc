@@ -1,0 +1,391 @@
+// The PostgreSQL collectors against a real PostgreSQL 15 (issue 3's PostgreSQL acceptance items):
+// each test induces the condition with real sessions and reads poolwatch's /metrics and /status.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/stack.h"
+#include "tests/support/util.h"
+
+namespace poolwatch {
+namespace {
+
+using testing::HttpGet;
+using testing::MetricValue;
+using testing::PgStack;
+using testing::PoolwatchProcess;
+using testing::Sql;
+using namespace std::chrono_literals;
+
+PgStack* stack = nullptr;
+
+class StackEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { stack = new PgStack(); }
+  void TearDown() override {
+    delete stack;
+    stack = nullptr;
+  }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+
+constexpr double kInterval = 0.5;  // seconds, the sampling interval of every test below
+
+// A PostgreSQL-only config; `extra` is indented target-level YAML.
+std::string Config(const std::string& extra, const std::string& dsn = "") {
+  return "sampling: {interval: 500ms, timeout: 400ms}\n"
+         "targets:\n"
+         "  postgres:\n"
+         "    - name: main\n"
+         "      dsn: \"" +
+         (dsn.empty() ? stack->PgDsn() : dsn) + "\"\n" + extra;
+}
+
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+nlohmann::json Offenders(const PoolwatchProcess& pw) {
+  auto r = HttpGet(pw.Url("/status"));
+  EXPECT_EQ(r.status, 200);
+  auto j = nlohmann::json::parse(r.body);
+  for (const auto& t : j["targets"]) {
+    if (t["name"] == "main") return t["offenders"];
+  }
+  return nlohmann::json::array();
+}
+
+TEST(PgCollectorsIntegration, IdleInTransactionLeaksAndTheirAge) {
+  PoolwatchProcess pw(Config("      leak_timeout: 1s\n"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) == 0;
+      },
+      5s))
+      << pw.Metrics();
+  constexpr int kN = 3;
+  std::vector<std::unique_ptr<Sql>> sessions;
+  std::vector<int> pids;
+  double first_idle_unix = 0;
+  for (int i = 0; i < kN; ++i) {
+    sessions.push_back(std::make_unique<Sql>(stack->SuperDsn("app")));
+    sessions.back()->Exec("BEGIN");
+    sessions.back()->Exec("SELECT 1");
+    if (i == 0) {  // idle in transaction since just before this
+      first_idle_unix =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count();
+    }
+    pids.push_back(sessions.back()->BackendPid());
+  }
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) ==
+               kN;
+      },
+      10s))
+      << pw.Metrics();
+  std::string m = pw.Metrics();
+  const double age = MetricValue(m, "poolwatch_pg_oldest_idle_in_transaction_age_seconds",
+                                 {"target=\"main\"", "datname=\"app\""});
+  // Right to within one interval: against the true age as of the sample that produced it (same
+  // host, so the server's and our wall clocks agree).
+  const double sample_unix =
+      MetricValue(m, "poolwatch_last_sample_timestamp_seconds", {"target=\"main\""});
+  EXPECT_GT(age, 1.0) << m;
+  EXPECT_NEAR(age, sample_unix - first_idle_unix, kInterval) << m;
+  // Every leaked backend is named in the offenders.
+  std::set<int> named;
+  for (const auto& o : Offenders(pw)) {
+    if (o["category"] == "idle_in_transaction") named.insert(o["pid"].get<int>());
+  }
+  for (int pid : pids) EXPECT_TRUE(named.count(pid)) << "pid " << pid;
+
+  for (auto& s : sessions) s->Exec("ROLLBACK");
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) == 0 &&
+               MetricValue(x, "poolwatch_pg_oldest_idle_in_transaction_age_seconds",
+                           {"datname=\"app\""}) == 0;
+      },
+      5s))
+      << pw.Metrics();
+}
+
+TEST(PgCollectorsIntegration, HeldTransactionMovesCountsAndAgesButExcludedAppsDoNot) {
+  PoolwatchProcess pw(Config(
+      "      long_transactions:\n"
+      "        threshold: 1s\n"
+      "        thresholds: [1s, 2s]\n"
+      "        exclude_application_names: [\"batch-*\"]\n"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  Sql held(stack->SuperDsn("app"));
+  held.Exec("SET application_name = 'held-app'");
+  const auto held_since = std::chrono::steady_clock::now();  // the transaction starts after
+  held.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+  held.Exec("SELECT count(*) FROM pg_class");  // takes the snapshot: backend_xmin is set
+  Sql excluded(stack->SuperDsn("app"));
+  excluded.Exec("SET application_name = 'batch-nightly'");
+  excluded.Exec("BEGIN");
+  excluded.Exec("SELECT 1");
+
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_pg_transactions_over_threshold",
+                           {"target=\"main\"", "threshold=\"2s\""}) == 1;
+      },
+      10s))
+      << pw.Metrics();
+  std::string m = pw.Metrics();
+  // The excluded session is as old, and would make these 2.
+  EXPECT_EQ(MetricValue(m, "poolwatch_pg_transactions_over_threshold", {"threshold=\"1s\""}), 1)
+      << m;
+  EXPECT_EQ(MetricValue(m, "pg_long_running_transactions", {"target=\"main\""}), 1) << m;
+  const double oldest = MetricValue(m, "pg_long_running_transactions_oldest_timestamp_seconds",
+                                    {"target=\"main\""});
+  EXPECT_GT(oldest, 2.0) << m;
+  EXPECT_LE(oldest, Since(held_since) + 0.1) << m;
+  EXPECT_GT(MetricValue(m, "poolwatch_pg_oldest_transaction_age_seconds", {"datname=\"app\""}),
+            2.0);
+  EXPECT_GT(MetricValue(m, "poolwatch_pg_oldest_idle_in_transaction_age_seconds",
+                        {"datname=\"app\""}),
+            2.0);
+  for (const auto& o : Offenders(pw)) {
+    EXPECT_NE(o["application_name"], "batch-nightly") << o.dump();
+  }
+
+  // backend_xmin age grows with every transaction id handed out while the snapshot is held.
+  Sql other(stack->SuperDsn("app"));
+  for (int i = 0; i < 5; ++i) other.Exec("SELECT txid_current()");
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_pg_oldest_xmin_age_transactions", {"datname=\"app\""}) >=
+               5;
+      },
+      5s))
+      << pw.Metrics();
+
+  // A running query moves the active-query age.
+  Sql busy(stack->SuperDsn("app"));
+  busy.Send("SELECT pg_sleep(2.5)");
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_pg_oldest_active_query_age_seconds",
+                           {"datname=\"app\""}) >= 1;
+      },
+      5s))
+      << pw.Metrics();
+  busy.Exec("SELECT 1");
+
+  // End the held transaction: everything drops to 0 though the excluded one is still open.
+  held.Exec("COMMIT");
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "pg_long_running_transactions", {"target=\"main\""}) == 0 &&
+               MetricValue(x, "poolwatch_pg_transactions_over_threshold", {"threshold=\"1s\""}) ==
+                   0 &&
+               MetricValue(x, "poolwatch_pg_oldest_transaction_age_seconds",
+                           {"datname=\"app\""}) == 0;
+      },
+      5s))
+      << pw.Metrics();
+  excluded.Exec("ROLLBACK");
+}
+
+TEST(PgCollectorsIntegration, LockConflictCountsBlockedAndNamesBlockerAndBlocked) {
+  Sql admin(stack->SuperDsn("app"));
+  admin.Exec("CREATE TABLE IF NOT EXISTS lock_t (id int PRIMARY KEY, v int)");
+  admin.Exec("INSERT INTO lock_t VALUES (1, 0) ON CONFLICT DO NOTHING");
+  PoolwatchProcess pw(Config(""));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  Sql blocker(stack->SuperDsn("app"));
+  blocker.Exec("BEGIN");
+  blocker.Exec("UPDATE lock_t SET v = v + 1 WHERE id = 1");
+  Sql waiter(stack->SuperDsn("app"));
+  waiter.Send("UPDATE lock_t SET v = v + 42 WHERE id = 1 AND 'secret' <> 'x'");
+
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_pg_blocked_backends", {"datname=\"app\""}) == 1 &&
+               MetricValue(m, "poolwatch_pg_lock_waiting_backends", {"datname=\"app\""}) == 1;
+      },
+      10s))
+      << pw.Metrics();
+  std::string m = pw.Metrics();
+  EXPECT_EQ(MetricValue(m, "poolwatch_pg_blocked_backends", {"datname=\"postgres\""}), 0);
+  EXPECT_GE(MetricValue(m, "pg_locks_count", {"datname=\"app\"", "mode=\"rowexclusivelock\""}), 1)
+      << m;
+  EXPECT_EQ(MetricValue(m, "pg_locks_count", {"datname=\"app\"", "mode=\"sireadlock\""}), 0) << m;
+
+  bool saw_blocker = false, saw_blocked = false;
+  for (const auto& o : Offenders(pw)) {
+    if (o["category"] == "blocker" && o["pid"] == blocker.BackendPid()) saw_blocker = true;
+    if (o["category"] == "blocked" && o["pid"] == waiter.BackendPid()) {
+      saw_blocked = true;
+      EXPECT_THAT(o["blocked_by"].get<std::vector<int>>(),
+                  ::testing::ElementsAre(blocker.BackendPid()));
+      EXPECT_EQ(o["wait_event"], "Lock:transactionid") << o.dump();
+      // Literals masked by default.
+      EXPECT_EQ(o["query"], "UPDATE lock_t SET v = v + ? WHERE id = ? AND ? <> ?") << o.dump();
+    }
+  }
+  EXPECT_TRUE(saw_blocker) << HttpGet(pw.Url("/status")).body;
+  EXPECT_TRUE(saw_blocked) << HttpGet(pw.Url("/status")).body;
+
+  blocker.Exec("ROLLBACK");
+  waiter.Exec("SELECT 1");  // drains the UPDATE's result
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_pg_blocked_backends", {"datname=\"app\""}) == 0;
+      },
+      5s))
+      << pw.Metrics();
+}
+
+TEST(PgCollectorsIntegration, RollbackStormRaisesTheErrorRatioAndAQuietWindowClearsIt) {
+  PoolwatchProcess pw(Config("      error_window: 3s\n      error_min_events: 20\n"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  {
+    Sql storm(stack->SuperDsn("app"));
+    bool high = false;
+    auto until = std::chrono::steady_clock::now() + 20s;
+    while (!high && std::chrono::steady_clock::now() < until) {
+      for (int i = 0; i < 100; ++i) storm.Exec("BEGIN; SELECT 1; ROLLBACK");
+      high = MetricValue(pw.Metrics(), "poolwatch_error_ratio",
+                         {"target=\"main\"", "kind=\"rollback\""}) > 0.05;
+    }
+    std::string m = pw.Metrics();
+    ASSERT_TRUE(high) << m;
+    EXPECT_GE(MetricValue(m, "poolwatch_error_window_events", {"kind=\"rollback\""}), 20) << m;
+    EXPECT_GT(MetricValue(m, "poolwatch_error_window_errors", {"kind=\"rollback\""}), 0) << m;
+    EXPECT_GT(MetricValue(m, "pg_stat_database_xact_rollback", {"datname=\"app\""}), 100) << m;
+  }
+  // No more rollbacks: once the window has slid past the storm (and the last stats flush), 0.
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_error_ratio", {"kind=\"rollback\""}) == 0;
+      },
+      20s))
+      << pw.Metrics();
+}
+
+TEST(PgCollectorsIntegration, KilledSessionsRaiseTheSessionErrorRatio) {
+  PoolwatchProcess pw(Config("      error_window: 5s\n      error_min_events: 3\n"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  Sql admin(stack->SuperDsn("postgres"));
+  std::vector<std::unique_ptr<Sql>> victims;
+  for (int i = 0; i < 4; ++i) victims.push_back(std::make_unique<Sql>(stack->SuperDsn("app")));
+  for (auto& v : victims) {
+    admin.Exec("SELECT pg_terminate_backend(" + std::to_string(v->BackendPid()) + ")");
+  }
+  EXPECT_TRUE(pw.WaitMetric(
+      [](const std::string& x) {
+        return MetricValue(x, "poolwatch_error_ratio", {"kind=\"session\""}) > 0.5 &&
+               MetricValue(x, "pg_stat_database_sessions_killed", {"datname=\"app\""}) >= 4;
+      },
+      20s))
+      << pw.Metrics();
+}
+
+TEST(PgCollectorsIntegration, RoleWithoutPgMonitorDegradesAndStaysUp) {
+  std::string dsn = stack->PgDsn();
+  dsn.replace(dsn.find("user=poolwatch"), 14, "user=nopriv");
+  Sql other(stack->SuperDsn("app"));
+  other.Exec("BEGIN");
+  other.Exec("SELECT 1");
+  PoolwatchProcess pw(Config("      leak_timeout: 1s\n", dsn));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  std::this_thread::sleep_for(1500ms);  // a few samples
+  ASSERT_TRUE(pw.process().Running()) << pw.Logs();
+  std::string m = pw.Metrics();
+  EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"main\""}), 1) << m;
+  for (const char* c : {"pg_stat_activity", "pg_long_transactions", "pg_locks",
+                        "pg_stat_database"}) {
+    double ok = MetricValue(m, "poolwatch_collector_success",
+                            {"target=\"main\"", std::string("collector=\"") + c + "\""});
+    EXPECT_TRUE(ok == 0 || ok == 1) << c << "\n" << m;
+  }
+  // What it cannot see is reported: the superuser's session has no visible state.
+  EXPECT_GE(MetricValue(m, "poolwatch_pg_invisible_backends", {"target=\"main\""}), 1) << m;
+  other.Exec("ROLLBACK");
+}
+
+// Transactions of a database as pg_stat_database counts them, once every backend in it is gone
+// (a backend flushes its counts when it exits).
+double XactsOf(Sql& probe, const std::string& db) {
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        return probe.Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
+                            "'") == "0";
+      },
+      10s));
+  std::this_thread::sleep_for(300ms);
+  return std::stod(probe.Scalar(
+      "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '" + db + "'"));
+}
+
+TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
+  Sql probe(stack->SuperDsn("app"));
+  if (probe.Scalar("SELECT count(*) FROM pg_database WHERE datname = 'costdb'") == "0") {
+    probe.Exec("CREATE DATABASE costdb");
+  }
+  probe.Exec("GRANT CONNECT ON DATABASE costdb TO poolwatch");
+  const std::vector<std::string> names = {"pg_stat_activity", "pg_long_transactions", "pg_locks",
+                                          "pg_stat_database"};
+  testing::TempDir d;
+  // Runs `poolwatch --once` with the given collectors on; returns the transactions it caused.
+  auto cost = [&](const std::vector<std::string>& on) {
+    std::string collectors = "{";
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      bool enabled = std::find(on.begin(), on.end(), names[i]) != on.end();
+      collectors += (i ? ", " : "") + names[i] + ": " + (enabled ? "true" : "false");
+    }
+    collectors += "}";
+    testing::WriteFile(d.File("c.yaml"),
+                       Config("      collectors: " + collectors + "\n", stack->PgDsn("costdb")));
+    double before = XactsOf(probe, "costdb");
+    std::string out;
+    EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("c.yaml")},
+                                  &out),
+              0)
+        << out;
+    return XactsOf(probe, "costdb") - before;
+  };
+  const double base = cost({});
+  for (const auto& n : names) EXPECT_EQ(cost({n}) - base, 1) << n;
+  EXPECT_EQ(cost(names) - base, 4);
+}
+
+TEST(PgCollectorsIntegration, LiveScrapePassesPromtoolWithOnlyCompatibilityNameLints) {
+  PoolwatchProcess pw(Config(
+      "      activity_breakdown: {by: [usename, application_name], max_series: 5}\n"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  Sql s(stack->SuperDsn("app"));
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_pg_backends_by_usename", {"usename=\"postgres\""}) >= 1;
+      },
+      5s))
+      << pw.Metrics();
+  testing::TempDir d;
+  testing::WriteFile(d.File("scrape.prom"), pw.Metrics());
+  std::string out;
+  int rc = testing::RunCommand(
+      {"/bin/sh", "-c", "promtool check metrics < " + d.File("scrape.prom")}, &out);
+  EXPECT_NE(rc, 1) << out;
+  // postgres_exporter's names are kept on purpose: *_count gauges and counters without _total.
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    EXPECT_THAT(line, ::testing::MatchesRegex("(pg_stat_activity_count|pg_locks_count|"
+                                              "pg_stat_database_[a-z_]+) .*"));
+  }
+}
+
+}  // namespace
+}  // namespace poolwatch

@@ -1,0 +1,310 @@
+// The PostgreSQL collectors against scripted result sets (the real server is in
+// tests/integration/pg_collectors_test.cc).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "collectors/collector.h"
+#include "collectors/pg_locks.h"
+#include "collectors/pg_long_transactions.h"
+#include "collectors/pg_stat_activity.h"
+#include "collectors/pg_stat_database.h"
+#include "tests/support/fakes.h"
+
+namespace poolwatch {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeClock;
+using testing::FakeConnection;
+using testing::Rows;
+using namespace std::chrono_literals;
+
+TargetSample NewSample() {
+  TargetSample s;
+  s.target = "main";
+  s.kind = "postgres";
+  s.own_pids = {11, 12};
+  return s;
+}
+
+const std::vector<std::string> kActivityCols = {"kind", "datname", "state", "key", "count",
+                                                "value"};
+
+QueryResult ActivityRows(std::vector<std::vector<std::string>> extra = {}) {
+  std::vector<std::vector<std::string>> rows = {
+      {"state", "app", "active", "\\N", "2", "3.5"},
+      {"state", "app", "idle in transaction", "\\N", "1", "70"},
+      {"state", "app", "idle", "\\N", "4", "0"},
+      {"setting", "\\N", "\\N", "max_connections", "100", "0"},
+      {"setting", "\\N", "\\N", "superuser_reserved_connections", "3", "0"},
+      {"total", "\\N", "\\N", "\\N", "7", "2"},
+      {"lock", "app", "\\N", "\\N", "2", "1"},
+      {"lock", "postgres", "\\N", "\\N", "0", "0"},
+  };
+  for (auto& r : extra) rows.push_back(r);
+  return Rows(kActivityCols, rows);
+}
+
+TEST(PgStatActivityTest, OneQueryExcludingOurselvesWithLockWaitsBlockedAndUtilization) {
+  std::string sql;
+  FakeConnection conn({{"WITH a AS", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return ActivityRows();
+                        }}});
+  auto c = MakePgStatActivityCollector(CollectorOptions{});
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  EXPECT_THAT(sql, HasSubstr("pid <> pg_backend_pid()"));
+  EXPECT_THAT(sql, HasSubstr("'{11,12}'::int[]"));
+  EXPECT_THAT(sql, HasSubstr("pg_blocking_pids(pid)"));
+  auto& m = s.metrics;
+  EXPECT_EQ(m.Value("pg_stat_activity_count", {{"datname", "app"}, {"state", "active"}}), 2);
+  EXPECT_EQ(m.Value("pg_stat_activity_max_tx_duration",
+                    {{"datname", "app"}, {"state", "idle in transaction"}}),
+            70);
+  EXPECT_EQ(m.Value("poolwatch_pg_lock_waiting_backends", {{"datname", "app"}}), 2);
+  EXPECT_EQ(m.Value("poolwatch_pg_blocked_backends", {{"datname", "app"}}), 1);
+  EXPECT_EQ(m.Value("poolwatch_pg_blocked_backends", {{"datname", "postgres"}}), 0);
+  EXPECT_EQ(m.Value("poolwatch_pg_client_backends"), 7);
+  EXPECT_EQ(m.Value("poolwatch_pg_invisible_backends"), 2);
+  EXPECT_EQ(m.Value("pg_settings_max_connections"), 100);
+  EXPECT_DOUBLE_EQ(*m.Value("poolwatch_pool_utilization_ratio",
+                            {{"target", "main"}, {"kind", "postgres"}, {"database", ""},
+                             {"user", ""}}),
+                   7.0 / 97.0);
+  EXPECT_FALSE(m.Has("poolwatch_pg_backends_by_usename")) << "breakdown is off by default";
+  EXPECT_THAT(sql, ::testing::Not(HasSubstr("GROUP BY 3, 4")));
+}
+
+TEST(PgStatActivityTest, BreakdownFoldsValuesOutsideTheAllowListAndCapsSeries) {
+  CollectorOptions o;
+  o.activity_breakdown.by = {"usename"};
+  o.activity_breakdown.allow = {"app*"};
+  o.activity_breakdown.max_series = 2;
+  std::string sql;
+  FakeConnection conn({{"WITH a AS", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return ActivityRows({{"usename", "\\N", "idle", "app1", "5", "0"},
+                                               {"usename", "\\N", "active", "app2", "3", "0"},
+                                               {"usename", "\\N", "idle", "bob", "2", "0"},
+                                               {"usename", "\\N", "idle", "carol", "1", "0"}});
+                        }}});
+  auto c = MakePgStatActivityCollector(o);
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  EXPECT_THAT(sql, HasSubstr("coalesce(usename, '')"));
+  auto series = s.metrics.Samples("poolwatch_pg_backends_by_usename");
+  ASSERT_EQ(series.size(), 2u);
+  EXPECT_EQ(s.metrics.Value("poolwatch_pg_backends_by_usename",
+                            {{"usename", "app1"}, {"state", "idle"}}),
+            5);
+  // bob + carol folded into "other" (3) tie with app2/active (3); one of them is dropped.
+  const Labels fam = {{"family", "poolwatch_pg_backends_by_usename"}};
+  EXPECT_EQ(s.metrics.Value("poolwatch_dropped_series_total", fam), 1);
+  TargetSample s2 = NewSample();
+  c->Collect(conn, s2);
+  EXPECT_EQ(s2.metrics.Value("poolwatch_dropped_series_total", fam), 2) << "a counter";
+}
+
+const std::vector<std::string> kLongCols = {
+    "db",         "pid",       "datname",  "usename",   "application_name", "client_addr",
+    "state",      "backend_type", "wait_event_type", "wait_event", "xact_age", "state_age",
+    "query_age",  "xmin_age",  "blocked_by", "blocker", "query"};
+
+QueryResult LongRows() {
+  return Rows(kLongCols,
+              {
+                  // A quiet database: only its name.
+                  {"postgres", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N",
+                   "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N"},
+                  // Idle in transaction for 400s, blocking pid 102.
+                  {"app", "101", "app", "alice", "web", "10.0.0.5", "idle in transaction",
+                   "client backend", "Client", "ClientRead", "500", "400", "500", "12", "\\N", "t",
+                   "UPDATE accounts SET balance = 10 WHERE id = 7"},
+                  // Waiting for 101 for 90s.
+                  {"app", "102", "app", "bob", "worker", "10.0.0.6", "active", "client backend",
+                   "Lock", "transactionid", "90", "90", "90", "3", "{101}", "f",
+                   "UPDATE accounts SET balance = 'x' WHERE id = 7"},
+                  // Short and active.
+                  {"app", "103", "app", "carol", "api", "\\N", "active", "client backend", "\\N",
+                   "\\N", "2", "2", "2", "\\N", "\\N", "f", "SELECT 1"},
+                  // Excluded: application name pattern and backend type.
+                  {"app", "104", "app", "dave", "batch-nightly", "\\N", "idle in transaction",
+                   "client backend", "\\N", "\\N", "9000", "9000", "9000", "999", "\\N", "f",
+                   "SELECT 2"},
+                  {"app", "105", "app", "\\N", "\\N", "\\N", "active", "autovacuum worker",
+                   "\\N", "\\N", "8000", "8000", "8000", "998", "\\N", "f", "autovacuum: x"},
+              });
+}
+
+TEST(PgLongTransactionsTest, CountsAgesLeaksAndOffendersWithExclusions) {
+  CollectorOptions o;
+  o.long_transactions.threshold = 60s;
+  o.long_transactions.thresholds = {60s, 300s};
+  o.long_transactions.exclude_application_names = {"batch-*", "poolwatch"};
+  o.leak_timeout = 60s;
+  o.offenders.top = 1;
+  std::string sql;
+  FakeConnection conn({{"WITH b AS", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return LongRows();
+                        }}});
+  auto c = MakePgLongTransactionsCollector(o);
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  EXPECT_THAT(sql, HasSubstr("'{11,12}'::int[]"));
+  auto& m = s.metrics;
+  EXPECT_EQ(m.Value("pg_long_running_transactions"), 2);  // 101 (500s), 102 (90s)
+  EXPECT_EQ(m.Value("pg_long_running_transactions_oldest_timestamp_seconds"), 500);
+  EXPECT_EQ(m.Value("poolwatch_pg_transactions_over_threshold", {{"threshold", "60s"}}), 2);
+  EXPECT_EQ(m.Value("poolwatch_pg_transactions_over_threshold", {{"threshold", "300s"}}), 1);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_transaction_age_seconds", {{"datname", "app"}}), 500);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_idle_in_transaction_age_seconds", {{"datname", "app"}}),
+            400);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_active_query_age_seconds", {{"datname", "app"}}), 90);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_xmin_age_transactions", {{"datname", "app"}}), 12);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_transaction_age_seconds", {{"datname", "postgres"}}), 0);
+  EXPECT_EQ(m.Value("poolwatch_connection_leaks", {{"kind", "idle_in_transaction"}}), 1);
+
+  std::map<std::string, std::vector<int>> by_cat;
+  for (const auto& off : s.offenders) by_cat[off.category].push_back(off.pid);
+  EXPECT_EQ(by_cat["long_transaction"], std::vector<int>({101}));  // top 1
+  EXPECT_EQ(by_cat["idle_in_transaction"], std::vector<int>({101}));
+  EXPECT_EQ(by_cat["blocker"], std::vector<int>({101}));
+  EXPECT_EQ(by_cat["blocked"], std::vector<int>({102}));
+  for (const auto& off : s.offenders) {
+    EXPECT_NE(off.pid, 104);
+    EXPECT_NE(off.pid, 105);
+    if (off.category == "blocked") {
+      EXPECT_EQ(off.blocked_by, std::vector<int>({101}));
+      EXPECT_EQ(off.wait_event, "Lock:transactionid");
+      EXPECT_EQ(off.query, "UPDATE accounts SET balance = ? WHERE id = ?");
+      EXPECT_EQ(off.usename, "bob");
+      EXPECT_EQ(off.client_addr, "10.0.0.6");
+      EXPECT_EQ(off.xact_age_seconds, 90);
+    }
+  }
+}
+
+TEST(PgLongTransactionsTest, LeakTimeoutAndQueryOptionsAreHonoured) {
+  CollectorOptions o;
+  o.leak_timeout = 500s;  // 101 has been idle for 400s: not a leak yet; 104 for 9000s is
+  o.offenders.mask_literals = false;
+  o.offenders.query_length = 20;
+  FakeConnection conn({{"WITH b AS", [](std::string_view) { return LongRows(); }}});
+  auto c = MakePgLongTransactionsCollector(o);
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(s.metrics.Value("poolwatch_connection_leaks"), 1);
+  // Defaults: thresholds 60s and 300s; poolwatch excluded but batch-nightly is not (9000s).
+  EXPECT_EQ(s.metrics.Value("poolwatch_pg_transactions_over_threshold", {{"threshold", "300s"}}),
+            2);
+  for (const auto& off : s.offenders) {
+    if (off.pid == 101) {
+      EXPECT_EQ(off.query, "UPDATE accounts S...");
+    }
+  }
+}
+
+TEST(PgLongTransactionsTest, ThresholdLabels) {
+  EXPECT_EQ(ThresholdLabel(60s), "60s");
+  EXPECT_EQ(ThresholdLabel(5min), "300s");
+  EXPECT_EQ(ThresholdLabel(1500ms), "1500ms");
+}
+
+TEST(PgLocksTest, OneQueryLowerCaseModesOwnLocksExcluded) {
+  std::string sql;
+  FakeConnection conn({{"SELECT d.datname, m.mode", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return Rows({"datname", "mode", "count"},
+                                      {{"app", "accessexclusivelock", "1"},
+                                       {"app", "rowexclusivelock", "4"}});
+                        }}});
+  auto c = MakePgLocksCollector(CollectorOptions{});
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  for (const auto& mode : PgLockModes()) EXPECT_THAT(sql, HasSubstr("('" + mode + "')"));
+  EXPECT_THAT(sql, HasSubstr("'{11,12}'::int[]"));
+  EXPECT_EQ(s.metrics.Value("pg_locks_count", {{"datname", "app"}, {"mode", "rowexclusivelock"}}),
+            4);
+}
+
+TEST(PgStatDatabaseTest, CountersAndSlidingRollbackAndSessionRatios) {
+  FakeClock clock;
+  CollectorOptions o;
+  o.clock = &clock;
+  o.error_window = 60s;
+  o.error_min_events = 20;
+  double commits = 1000, rollbacks = 10, sessions = 50, killed = 0;
+  std::string sql;
+  FakeConnection conn({{"SELECT s.datid", [&](std::string_view q) {
+                          sql = std::string(q);
+                          auto n = [](double v) { return std::to_string(v); };
+                          return Rows({"datid", "datname", "numbackends", "xact_commit",
+                                       "xact_rollback", "deadlocks", "sessions",
+                                       "sessions_abandoned", "sessions_fatal", "sessions_killed"},
+                                      {{"16384", "app", "3", n(commits), n(rollbacks), "1",
+                                        n(sessions), "0", "0", n(killed)}});
+                        }}});
+  auto c = MakePgStatDatabaseCollector(o);
+  auto sample = [&] {
+    TargetSample s = NewSample();
+    c->Collect(conn, s);
+    return s;
+  };
+  TargetSample s = sample();
+  EXPECT_THAT(sql, HasSubstr("sessions_killed"));  // FakeConnection says PostgreSQL 15
+  EXPECT_EQ(s.metrics.Value("pg_stat_database_xact_commit", {{"datid", "16384"}, {"datname", "app"}}),
+            1000);
+  EXPECT_EQ(s.metrics.Value("pg_stat_database_numbackends", {{"datname", "app"}}), 3);
+  EXPECT_EQ(s.metrics.Value("pg_stat_database_deadlocks"), 1);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0);
+
+  // 10 transactions, all rolled back: too few events for a ratio.
+  clock.Advance(5s);
+  rollbacks += 10;
+  s = sample();
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_window_events", {{"kind", "rollback"}}), 10);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_window_errors", {{"kind", "rollback"}}), 10);
+
+  // 90 commits more: 10 / 100.
+  clock.Advance(5s);
+  commits += 90;
+  sessions += 10;
+  killed += 5;
+  s = sample();
+  EXPECT_DOUBLE_EQ(*s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0.1);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_window_events", {{"kind", "session"}}), 10);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "session"}}), 0)
+      << "10 sessions are below error_min_events";
+
+  // A quiet minute later the window holds no errors.
+  clock.Advance(61s);
+  s = sample();
+  clock.Advance(5s);
+  s = sample();
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0);
+  EXPECT_EQ(s.metrics.Value("poolwatch_error_window_errors", {{"kind", "rollback"}}), 0);
+}
+
+TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
+  auto names = [](const std::vector<std::unique_ptr<Collector>>& v) {
+    std::vector<std::string> out;
+    for (const auto& c : v) out.emplace_back(c->Name());
+    return out;
+  };
+  EXPECT_EQ(names(MakeCollectors(TargetKind::kPostgres, {}, {}, {})),
+            std::vector<std::string>({"pg_stat_activity", "pg_long_transactions", "pg_locks",
+                                      "pg_stat_database"}));
+  EXPECT_EQ(names(MakeCollectors(TargetKind::kPostgres, {}, {"pg_locks"}, {})),
+            std::vector<std::string>({"pg_stat_activity", "pg_long_transactions",
+                                      "pg_stat_database"}));
+}
+
+}  // namespace
+}  // namespace poolwatch
