@@ -1,14 +1,18 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "clock.h"
 #include "connection.h"
 #include "snapshot.h"
 
 namespace poolwatch {
+
+class PoolWaitTracker;
 
 /// Reads one data source into a target's sample. Called only by the Sampler, one thread at a
 /// time per instance. Throws (DbError or std::exception) on failure; the Sampler records it as
@@ -28,6 +32,13 @@ std::string_view TargetKindName(TargetKind k);
 struct CollectorOptions {
   /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names.
   bool legacy_stats_names = false;
+  /// Time for collectors that compare timestamps (not owned; nullptr = the system clock).
+  const Clock* clock = nullptr;
+  /// PgBouncer: a server linked to a client silent for longer than this is a leak.
+  std::chrono::milliseconds leak_timeout{60000};
+  /// PgBouncer: waiting-client peaks and waiting seconds, shared by the main sample's
+  /// pgbouncer_pools collector and the fast SHOW POOLS loop. nullptr = not tracked.
+  std::shared_ptr<PoolWaitTracker> wait_tracker;
 };
 
 /// A row of the explicit collector table.
