@@ -21,7 +21,7 @@ class PgBouncerConfigCollector final : public Collector {
 
   void Collect(Connection& conn, TargetSample& out) override {
     QueryResult r = conn.Query("SHOW CONFIG");
-    // `default` appeared in 1.15-ish; key, value and changeable are there in every version.
+    // key, value and changeable are there in every version; newer ones add `default`.
     ExportUnknownColumns(r, "config", {"key", "value", "default", "changeable"}, out);
     Labels t = {{"target", out.target}};
     for (int i = 0; i < r.Rows(); ++i) {

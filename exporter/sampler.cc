@@ -280,6 +280,9 @@ SteadyTime Sampler::LastCompleted() const {
 }
 
 void Sampler::Start() {
+  // spdlog creates its registry on first use, inside its (uninstrumented) shared library: create
+  // it here, before the sampling threads can log, so that first use is ordered for TSan too.
+  spdlog::default_logger_raw();
   thread_ = std::thread([this] { Run(); });
   if (config_.fast_interval.count() <= 0) return;
   bool any = false;
