@@ -125,7 +125,9 @@ class PgBouncerDerivedCollector final : public Collector {
       std::string link = servers.String(i, "link");
       if (link.empty()) continue;
       auto it = client_request.find(link);
-      if (it != client_request.end() && now - it->second > timeout) leaks += 1;
+      // request_time is truncated to the second: the client has certainly been silent only
+      // since one second after it, so a busy client is never counted.
+      if (it != client_request.end() && now - (it->second + 1) > timeout) leaks += 1;
     }
     out.metrics.Gauge("poolwatch_connection_leaks",
                       "Connections held but unused past the leak timeout (kind: "
