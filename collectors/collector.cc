@@ -6,7 +6,15 @@
 #include "pg_long_transactions.h"
 #include "pg_stat_activity.h"
 #include "pg_stat_database.h"
+#include "pgbouncer_clients.h"
+#include "pgbouncer_config.h"
+#include "pgbouncer_databases.h"
+#include "pgbouncer_derived.h"
+#include "pgbouncer_lists.h"
 #include "pgbouncer_pools.h"
+#include "pgbouncer_servers.h"
+#include "pgbouncer_stats.h"
+#include "pgbouncer_version.h"
 
 namespace poolwatch {
 
@@ -29,6 +37,28 @@ const std::vector<CollectorInfo>& CollectorTable() {
        &MakePgStatDatabaseCollector},
       {"pgbouncer_pools", TargetKind::kPgBouncer, true, "SHOW POOLS: clients and servers per pool",
        &MakePgBouncerPoolsCollector},
+      {"pgbouncer_stats", TargetKind::kPgBouncer, true,
+       "SHOW STATS_TOTALS (SHOW STATS before 1.8): per-database counters",
+       &MakePgBouncerStatsCollector},
+      {"pgbouncer_databases", TargetKind::kPgBouncer, true,
+       "SHOW DATABASES: pool sizes and limits per database entry",
+       &MakePgBouncerDatabasesCollector},
+      {"pgbouncer_lists", TargetKind::kPgBouncer, true, "SHOW LISTS: internal object counts",
+       &MakePgBouncerListsCollector},
+      {"pgbouncer_config", TargetKind::kPgBouncer, true,
+       "SHOW CONFIG: max_client_conn, max_user_connections, default_pool_size, pool_mode",
+       &MakePgBouncerConfigCollector},
+      {"pgbouncer_version", TargetKind::kPgBouncer, true, "SHOW VERSION (row or NOTICE form)",
+       &MakePgBouncerVersionCollector},
+      {"pgbouncer_servers", TargetKind::kPgBouncer, true,
+       "SHOW SERVERS: server connections per pool and state", &MakePgBouncerServersCollector},
+      {"pgbouncer_clients", TargetKind::kPgBouncer, true,
+       "SHOW CLIENTS: client connections per pool and state, waiting clients as offenders",
+       &MakePgBouncerClientsCollector},
+      // Last: it reads what the SHOW collectors above left in the sample.
+      {"pgbouncer_derived", TargetKind::kPgBouncer, true,
+       "utilization and server-leak signals from this sample's SHOW results (no query)",
+       &MakePgBouncerDerivedCollector},
   };
   return table;
 }

@@ -12,6 +12,8 @@
 
 namespace poolwatch {
 
+class PoolWaitTracker;
+
 /// Reads one data source into a target's sample. Called only by the Sampler, one thread at a
 /// time per instance. Throws (DbError or std::exception) on failure; the Sampler records it as
 /// poolwatch_collector_success{collector=Name()} 0 and goes on with the next collector.
@@ -59,10 +61,11 @@ struct ActivityBreakdownOptions {
 struct CollectorOptions {
   /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names.
   bool legacy_stats_names = false;
-  /// Time source for windows (never null when built by the Sampler; null = the system clock).
-  /// Not owned; outlives the collectors.
+  /// Time source for windows and timestamp comparisons (never null when built by the Sampler;
+  /// null = the system clock). Not owned; outlives the collectors.
   const Clock* clock = nullptr;
-  /// Backends idle in transaction longer than this count as leaks.
+  /// PostgreSQL: backends idle in transaction longer than this count as leaks. PgBouncer: a
+  /// server linked to a client silent for longer than this is a leak.
   std::chrono::milliseconds leak_timeout = std::chrono::seconds(60);
   /// Error-ratio sliding window and the fewest denominator events for a non-zero ratio.
   std::chrono::milliseconds error_window = std::chrono::minutes(5);
@@ -70,6 +73,9 @@ struct CollectorOptions {
   LongTransactionOptions long_transactions;
   OffenderOptions offenders;
   ActivityBreakdownOptions activity_breakdown;
+  /// PgBouncer: waiting-client peaks and waiting seconds, shared by the main sample's
+  /// pgbouncer_pools collector and the fast SHOW POOLS loop. nullptr = not tracked.
+  std::shared_ptr<PoolWaitTracker> wait_tracker;
 };
 
 /// A row of the explicit collector table.

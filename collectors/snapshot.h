@@ -37,6 +37,9 @@ struct TargetSample {
   std::vector<Offender> offenders;
   /// Short human-readable facts for `--once --output=text` (e.g. "connections" -> "5/100").
   std::map<std::string, std::string> summary;
+  /// Result sets a collector leaves for a later step of the same sample, by key (the PgBouncer
+  /// SHOW results pgbouncer_derived reads; see pgbouncer_common.h).
+  std::map<std::string, QueryResult, std::less<>> shared_results;
 };
 
 /// A target's health as of the last sample.

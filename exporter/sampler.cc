@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "collectors/pgbouncer_pools.h"
 #include "collectors/pq_connection.h"
 #include "collectors/redact.h"
 
@@ -44,8 +45,12 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
   CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
-  opts.clock = &clock;
+  opts.clock = &clock_;
   opts.leak_timeout = target.leak_timeout;
+  if (target.kind == TargetKind::kPgBouncer) {
+    wait_tracker_ = std::make_shared<PoolWaitTracker>();
+    opts.wait_tracker = wait_tracker_;
+  }
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
                                target.collectors_disabled, opts);
 }
@@ -149,6 +154,23 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   }
   AddSelfMetrics(s, status);
   return s;
+}
+
+bool TargetSampler::FastCapable() const {
+  return target_.kind == TargetKind::kPgBouncer && target_.pool.max >= 2;
+}
+
+void TargetSampler::SampleFast(SteadyTime deadline) {
+  if (!FastCapable() || !wait_tracker_) return;
+  try {
+    ProbePool::Lease lease = pool_.Acquire("fast_sampler", deadline);
+    lease->SetDeadline(deadline);
+    SampleFastPools(*lease, *wait_tracker_, clock_);
+  } catch (const std::exception& e) {
+    // The main sample reports the target's health; a missed fast reading only loses detail.
+    spdlog::debug("target {}: fast SHOW POOLS failed: {}", target_.name,
+                  RedactSecrets(e.what(), {target_.password}));
+  }
 }
 
 void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) {
@@ -258,7 +280,41 @@ SteadyTime Sampler::LastCompleted() const {
 }
 
 void Sampler::Start() {
+  // spdlog creates its registry on first use, inside its (uninstrumented) shared library: create
+  // it here, before the sampling threads can log, so that first use is ordered for TSan too.
+  spdlog::default_logger_raw();
   thread_ = std::thread([this] { Run(); });
+  if (config_.fast_interval.count() <= 0) return;
+  bool any = false;
+  for (const auto& t : targets_) {
+    if (t->config().kind != TargetKind::kPgBouncer) continue;
+    if (t->FastCapable()) {
+      any = true;
+    } else {
+      spdlog::warn("target {}: sampling.fast_interval needs pool.max >= 2; fast sampling is off "
+                   "for it", t->config().name);
+    }
+  }
+  if (any) fast_thread_ = std::thread([this] { RunFast(); });
+}
+
+// A second loop on its own thread, so a slow main sample does not delay the fast readings. It
+// checks out a second connection of the same bounded probe pool (pool.max holds), and reads only
+// SHOW POOLS: peaks and waiting time the main sample then exports.
+void Sampler::RunFast() {
+  SteadyTime next = clock_.Now() + config_.fast_interval;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (cv_.wait_until(lock, next, [this] { return stopping_; })) return;
+    }
+    const SteadyTime deadline = clock_.Now() + std::min<Duration>(config_.fast_interval,
+                                                                  config_.timeout);
+    for (auto& t : targets_) t->SampleFast(deadline);
+    next += config_.fast_interval;
+    SteadyTime now = clock_.Now();
+    if (next < now) next = now;
+  }
 }
 
 void Sampler::Run() {
@@ -289,6 +345,7 @@ void Sampler::Stop() {
   cv_.notify_all();
   for (auto& t : targets_) t->Close();
   if (thread_.joinable()) thread_.join();
+  if (fast_thread_.joinable()) fast_thread_.join();
 }
 
 }  // namespace poolwatch

@@ -10,6 +10,7 @@
 
 #include "collectors/clock.h"
 #include "collectors/collector.h"
+#include "collectors/pgbouncer_wait_tracker.h"
 #include "collectors/snapshot.h"
 #include "exporter/config.h"
 #include "exporter/probe_pool.h"
@@ -34,6 +35,12 @@ class TargetSampler {
                 TargetConnector connector);
   /// Samples the target once, bounded by `deadline`. Never throws.
   TargetSample Sample(SteadyTime deadline, TargetStatus& status);
+  /// PgBouncer targets with sampling.fast_interval: one SHOW POOLS through the same probe pool
+  /// into the waiting-clients tracker the main sample exports. Never throws. Thread-safe with
+  /// Sample() (the probe pool and the tracker are).
+  void SampleFast(SteadyTime deadline);
+  /// Whether SampleFast applies: a PgBouncer target whose pool has room for a second checkout.
+  bool FastCapable() const;
   void Maintain() { pool_.Maintain(); }
   void Close() { pool_.Close(); }
   const TargetConfig& config() const { return target_; }
@@ -45,6 +52,7 @@ class TargetSampler {
   const Clock& clock_;
   ProbePool pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
+  std::shared_ptr<PoolWaitTracker> wait_tracker_;  // PgBouncer targets only
   bool first_ = true;
   bool was_up_ = false;
   DownReason last_reason_ = DownReason::kNone;
@@ -76,6 +84,7 @@ class Sampler {
 
  private:
   void Run();
+  void RunFast();  // the fast SHOW POOLS loop (sampling.fast_interval)
 
   Config config_;
   const Clock& clock_;
@@ -83,6 +92,7 @@ class Sampler {
   PublishFn publish_;
   std::vector<std::unique_ptr<TargetSampler>> targets_;
   std::thread thread_;
+  std::thread fast_thread_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "connection.h"
+
+namespace poolwatch {
+
+/// What a scrape every sampling.interval would miss about waiting clients: per pool
+/// (database, user), the peak of cl_waiting and maxwait since the last main sample, and a counter
+/// of seconds the pool spent with waiting clients. Fed by every SHOW POOLS reading, the main
+/// sample's and the fast loop's (sampling.fast_interval).
+///
+/// Waiting time between two readings t0 < t1 is credited at t1: the whole interval when clients
+/// were waiting at both; when they wait only at t1, at most maxwait (the age of the oldest
+/// waiting client, so the queue has been non-empty at least that long) and at most t1 - t0. So
+/// a wait shorter than the main interval still moves the counter as soon as one reading sees it,
+/// and the counter never runs ahead of the time it could have been waiting.
+///
+/// Thread-safe: the sampler thread and the fast loop's thread both call it.
+class PoolWaitTracker {
+ public:
+  using PoolKey = std::pair<std::string, std::string>;  // database, user
+
+  struct Reading {
+    std::string database;
+    std::string user;
+    double cl_waiting = 0;
+    std::optional<double> maxwait_seconds;  // nullopt when this PgBouncer has no maxwait
+  };
+
+  struct PoolState {
+    double peak_waiting = 0;
+    double peak_maxwait_seconds = 0;
+    double waiting_seconds_total = 0;
+  };
+
+  /// Records one SHOW POOLS reading taken at `now`. Pools missing from it count as not waiting.
+  void Observe(SteadyTime now, const std::vector<Reading>& pools);
+
+  /// Every pool seen since the previous call, with its peaks since then and its counter; resets
+  /// the peaks and forgets pools no reading saw since the previous call (a vanished pool
+  /// vanishes from /metrics).
+  std::map<PoolKey, PoolState> TakePeaks();
+
+ private:
+  struct Track {
+    PoolState state;
+    SteadyTime last_time{};
+    bool last_waiting = false;
+    bool has_last = false;
+    bool seen = false;
+  };
+  std::mutex mutex_;
+  std::map<PoolKey, Track> pools_;
+};
+
+}  // namespace poolwatch
