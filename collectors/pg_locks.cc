@@ -8,9 +8,9 @@ namespace poolwatch {
 
 const std::vector<std::string>& PgLockModes() {
   static const std::vector<std::string> modes = {
-      "accesssharelock",  "rowsharelock",          "rowexclusivelock",
-      "shareupdateexclusivelock", "sharelock",     "sharerowexclusivelock",
-      "exclusivelock",    "accessexclusivelock",   "sireadlock"};
+      "accesssharelock", "rowsharelock",          "rowexclusivelock", "shareupdateexclusivelock",
+      "sharelock",       "sharerowexclusivelock", "exclusivelock",    "accessexclusivelock",
+      "sireadlock"};
   return modes;
 }
 

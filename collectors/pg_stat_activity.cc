@@ -118,11 +118,10 @@ class PgStatActivityCollector final : public Collector {
                       "Backends in a database this role may not inspect (grant pg_monitor).", t,
                       invisible);
     const double usable = max_conn - reserved;
-    out.metrics.Gauge("poolwatch_pool_utilization_ratio",
-                      "Share of a pool or connection limit in use.",
-                      {{"target", out.target}, {"kind", "postgres"}, {"database", ""},
-                       {"user", ""}},
-                      usable > 0 ? total / usable : 0);
+    out.metrics.Gauge(
+        "poolwatch_pool_utilization_ratio", "Share of a pool or connection limit in use.",
+        {{"target", out.target}, {"kind", "postgres"}, {"database", ""}, {"user", ""}},
+        usable > 0 ? total / usable : 0);
     for (const auto& col : opts_.by) EmitBreakdown(col, breakdown[col], out);
 
     std::ostringstream s;
@@ -148,7 +147,7 @@ class PgStatActivityCollector final : public Collector {
       folded[{Allowed(k.first) ? k.first : kOther, k.second}] += v;
     }
     std::vector<std::pair<std::pair<std::string, std::string>, double>> series(folded.begin(),
-                                                                              folded.end());
+                                                                               folded.end());
     // Keep the biggest series when over the cap.
     std::stable_sort(series.begin(), series.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -161,10 +160,10 @@ class PgStatActivityCollector final : public Collector {
         ++dropped;
         continue;
       }
-      out.metrics.Gauge(family, "Client backends by " + col + " and state (allow-listed, capped).",
-                        {{"target", out.target}, {col, series[i].first.first},
-                         {"state", series[i].first.second}},
-                        series[i].second);
+      out.metrics.Gauge(
+          family, "Client backends by " + col + " and state (allow-listed, capped).",
+          {{"target", out.target}, {col, series[i].first.first}, {"state", series[i].first.second}},
+          series[i].second);
     }
     dropped_[family] += dropped;
     out.metrics.Counter("poolwatch_dropped_series_total",
@@ -179,9 +178,12 @@ class PgStatActivityCollector final : public Collector {
 }  // namespace
 
 const std::vector<std::string>& PgActivityStates() {
-  static const std::vector<std::string> states = {
-      "active", "idle", "idle in transaction", "idle in transaction (aborted)",
-      "fastpath function call", "disabled"};
+  static const std::vector<std::string> states = {"active",
+                                                  "idle",
+                                                  "idle in transaction",
+                                                  "idle in transaction (aborted)",
+                                                  "fastpath function call",
+                                                  "disabled"};
   return states;
 }
 

@@ -68,10 +68,11 @@ std::string Mask(std::string_view q) {
       out.append(q.substr(i, j - i));
       i = j;
     } else if (std::isdigit(static_cast<unsigned char>(c)) && !after_ident) {
-      while (i < q.size() && (std::isalnum(static_cast<unsigned char>(q[i])) || q[i] == '.' ||
-                              q[i] == '_')) {
+      while (i < q.size() &&
+             (std::isalnum(static_cast<unsigned char>(q[i])) || q[i] == '.' || q[i] == '_')) {
         // An exponent sign belongs to the number (1e-5).
-        if ((q[i] == 'e' || q[i] == 'E') && i + 1 < q.size() && (q[i + 1] == '-' || q[i + 1] == '+')) {
+        if ((q[i] == 'e' || q[i] == 'E') && i + 1 < q.size() &&
+            (q[i + 1] == '-' || q[i + 1] == '+')) {
           ++i;
         }
         ++i;

@@ -147,7 +147,9 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
     r.Child("pool");
   }
   r.Dur("leak_timeout", t.leak_timeout);
-  if (kind == TargetKind::kPostgres) ParsePostgresCollectorOptions(r, problems, t.collector_options);
+  if (kind == TargetKind::kPostgres) {
+    ParsePostgresCollectorOptions(r, problems, t.collector_options);
+  }
   if (r.Has("collectors")) {
     MapReader c(r.Child("collectors"), r.PathOf("collectors"), problems);
     if (c.Valid()) {

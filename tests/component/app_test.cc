@@ -59,6 +59,10 @@ struct FakeTargets {
                           {"setting", "\\N", "\\N", "superuser_reserved_connections", "3", "0"},
                           {"total", "\\N", "\\N", "\\N", "2", "0"}});
            }},
+          // The other PostgreSQL collectors: quiet results (their logic has unit tests).
+          {"WITH b AS", [](std::string_view) { return QueryResult(); }},
+          {"SELECT d.datname, m.mode", [](std::string_view) { return QueryResult(); }},
+          {"SELECT s.datid", [](std::string_view) { return QueryResult(); }},
           {"SELECT 1", [](std::string_view) { return QueryResult(); }}});
     };
   }

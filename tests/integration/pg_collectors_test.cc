@@ -84,8 +84,7 @@ TEST(PgCollectorsIntegration, IdleInTransactionLeaksAndTheirAge) {
   }
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {
-        return MetricValue(m, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) ==
-               kN;
+        return MetricValue(m, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) == kN;
       },
       10s))
       << pw.Metrics();
@@ -108,7 +107,8 @@ TEST(PgCollectorsIntegration, IdleInTransactionLeaksAndTheirAge) {
   for (auto& s : sessions) s->Exec("ROLLBACK");
   EXPECT_TRUE(pw.WaitMetric(
       [](const std::string& x) {
-        return MetricValue(x, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) == 0 &&
+        return MetricValue(x, "poolwatch_connection_leaks", {"kind=\"idle_in_transaction\""}) ==
+                   0 &&
                MetricValue(x, "poolwatch_pg_oldest_idle_in_transaction_age_seconds",
                            {"datname=\"app\""}) == 0;
       },
@@ -117,11 +117,11 @@ TEST(PgCollectorsIntegration, IdleInTransactionLeaksAndTheirAge) {
 }
 
 TEST(PgCollectorsIntegration, HeldTransactionMovesCountsAndAgesButExcludedAppsDoNot) {
-  PoolwatchProcess pw(Config(
-      "      long_transactions:\n"
-      "        threshold: 1s\n"
-      "        thresholds: [1s, 2s]\n"
-      "        exclude_application_names: [\"batch-*\"]\n"));
+  PoolwatchProcess pw(
+      Config("      long_transactions:\n"
+             "        threshold: 1s\n"
+             "        thresholds: [1s, 2s]\n"
+             "        exclude_application_names: [\"batch-*\"]\n"));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   Sql held(stack->SuperDsn("app"));
   held.Exec("SET application_name = 'held-app'");
@@ -145,15 +145,15 @@ TEST(PgCollectorsIntegration, HeldTransactionMovesCountsAndAgesButExcludedAppsDo
   EXPECT_EQ(MetricValue(m, "poolwatch_pg_transactions_over_threshold", {"threshold=\"1s\""}), 1)
       << m;
   EXPECT_EQ(MetricValue(m, "pg_long_running_transactions", {"target=\"main\""}), 1) << m;
-  const double oldest = MetricValue(m, "pg_long_running_transactions_oldest_timestamp_seconds",
-                                    {"target=\"main\""});
+  const double oldest =
+      MetricValue(m, "pg_long_running_transactions_oldest_timestamp_seconds", {"target=\"main\""});
   EXPECT_GT(oldest, 2.0) << m;
   EXPECT_LE(oldest, Since(held_since) + 0.1) << m;
   EXPECT_GT(MetricValue(m, "poolwatch_pg_oldest_transaction_age_seconds", {"datname=\"app\""}),
             2.0);
-  EXPECT_GT(MetricValue(m, "poolwatch_pg_oldest_idle_in_transaction_age_seconds",
-                        {"datname=\"app\""}),
-            2.0);
+  EXPECT_GT(
+      MetricValue(m, "poolwatch_pg_oldest_idle_in_transaction_age_seconds", {"datname=\"app\""}),
+      2.0);
   for (const auto& o : Offenders(pw)) {
     EXPECT_NE(o["application_name"], "batch-nightly") << o.dump();
   }
@@ -188,8 +188,8 @@ TEST(PgCollectorsIntegration, HeldTransactionMovesCountsAndAgesButExcludedAppsDo
         return MetricValue(x, "pg_long_running_transactions", {"target=\"main\""}) == 0 &&
                MetricValue(x, "poolwatch_pg_transactions_over_threshold", {"threshold=\"1s\""}) ==
                    0 &&
-               MetricValue(x, "poolwatch_pg_oldest_transaction_age_seconds",
-                           {"datname=\"app\""}) == 0;
+               MetricValue(x, "poolwatch_pg_oldest_transaction_age_seconds", {"datname=\"app\""}) ==
+                   0;
       },
       5s))
       << pw.Metrics();
@@ -303,8 +303,8 @@ TEST(PgCollectorsIntegration, RoleWithoutPgMonitorDegradesAndStaysUp) {
   ASSERT_TRUE(pw.process().Running()) << pw.Logs();
   std::string m = pw.Metrics();
   EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"main\""}), 1) << m;
-  for (const char* c : {"pg_stat_activity", "pg_long_transactions", "pg_locks",
-                        "pg_stat_database"}) {
+  for (const char* c :
+       {"pg_stat_activity", "pg_long_transactions", "pg_locks", "pg_stat_database"}) {
     double ok = MetricValue(m, "poolwatch_collector_success",
                             {"target=\"main\"", std::string("collector=\"") + c + "\""});
     EXPECT_TRUE(ok == 0 || ok == 1) << c << "\n" << m;
@@ -319,8 +319,8 @@ TEST(PgCollectorsIntegration, RoleWithoutPgMonitorDegradesAndStaysUp) {
 double XactsOf(Sql& probe, const std::string& db) {
   EXPECT_TRUE(testing::WaitUntil(
       [&] {
-        return probe.Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db +
-                            "'") == "0";
+        return probe.Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db + "'") ==
+               "0";
       },
       10s));
   std::this_thread::sleep_for(300ms);
@@ -349,9 +349,8 @@ TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
                        Config("      collectors: " + collectors + "\n", stack->PgDsn("costdb")));
     double before = XactsOf(probe, "costdb");
     std::string out;
-    EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("c.yaml")},
-                                  &out),
-              0)
+    EXPECT_EQ(
+        testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("c.yaml")}, &out), 0)
         << out;
     return XactsOf(probe, "costdb") - before;
   };
@@ -361,8 +360,8 @@ TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
 }
 
 TEST(PgCollectorsIntegration, LiveScrapePassesPromtoolWithOnlyCompatibilityNameLints) {
-  PoolwatchProcess pw(Config(
-      "      activity_breakdown: {by: [usename, application_name], max_series: 5}\n"));
+  PoolwatchProcess pw(
+      Config("      activity_breakdown: {by: [usename, application_name], max_series: 5}\n"));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   Sql s(stack->SuperDsn("app"));
   ASSERT_TRUE(pw.WaitMetric(

@@ -13,9 +13,9 @@
 namespace poolwatch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeClock;
 using testing::FakeConnection;
+using ::testing::HasSubstr;
 using testing::Rows;
 using namespace std::chrono_literals;
 
@@ -27,8 +27,8 @@ TargetSample NewSample() {
   return s;
 }
 
-const std::vector<std::string> kActivityCols = {"kind", "datname", "state", "key", "count",
-                                                "value"};
+const std::vector<std::string> kActivityCols = {"kind", "datname", "state",
+                                                "key",  "count",   "value"};
 
 QueryResult ActivityRows(std::vector<std::vector<std::string>> extra = {}) {
   std::vector<std::vector<std::string>> rows = {
@@ -69,10 +69,10 @@ TEST(PgStatActivityTest, OneQueryExcludingOurselvesWithLockWaitsBlockedAndUtiliz
   EXPECT_EQ(m.Value("poolwatch_pg_client_backends"), 7);
   EXPECT_EQ(m.Value("poolwatch_pg_invisible_backends"), 2);
   EXPECT_EQ(m.Value("pg_settings_max_connections"), 100);
-  EXPECT_DOUBLE_EQ(*m.Value("poolwatch_pool_utilization_ratio",
-                            {{"target", "main"}, {"kind", "postgres"}, {"database", ""},
-                             {"user", ""}}),
-                   7.0 / 97.0);
+  EXPECT_DOUBLE_EQ(
+      *m.Value("poolwatch_pool_utilization_ratio",
+               {{"target", "main"}, {"kind", "postgres"}, {"database", ""}, {"user", ""}}),
+      7.0 / 97.0);
   EXPECT_FALSE(m.Has("poolwatch_pg_backends_by_usename")) << "breakdown is off by default";
   EXPECT_THAT(sql, ::testing::Not(HasSubstr("GROUP BY 3, 4")));
 }
@@ -97,9 +97,9 @@ TEST(PgStatActivityTest, BreakdownFoldsValuesOutsideTheAllowListAndCapsSeries) {
   EXPECT_THAT(sql, HasSubstr("coalesce(usename, '')"));
   auto series = s.metrics.Samples("poolwatch_pg_backends_by_usename");
   ASSERT_EQ(series.size(), 2u);
-  EXPECT_EQ(s.metrics.Value("poolwatch_pg_backends_by_usename",
-                            {{"usename", "app1"}, {"state", "idle"}}),
-            5);
+  EXPECT_EQ(
+      s.metrics.Value("poolwatch_pg_backends_by_usename", {{"usename", "app1"}, {"state", "idle"}}),
+      5);
   // bob + carol folded into "other" (3) tie with app2/active (3); one of them is dropped.
   const Labels fam = {{"family", "poolwatch_pg_backends_by_usename"}};
   EXPECT_EQ(s.metrics.Value("poolwatch_dropped_series_total", fam), 1);
@@ -109,34 +109,35 @@ TEST(PgStatActivityTest, BreakdownFoldsValuesOutsideTheAllowListAndCapsSeries) {
 }
 
 const std::vector<std::string> kLongCols = {
-    "db",         "pid",       "datname",  "usename",   "application_name", "client_addr",
-    "state",      "backend_type", "wait_event_type", "wait_event", "xact_age", "state_age",
-    "query_age",  "xmin_age",  "blocked_by", "blocker", "query"};
+    "db",          "pid",       "datname",      "usename",         "application_name",
+    "client_addr", "state",     "backend_type", "wait_event_type", "wait_event",
+    "xact_age",    "state_age", "query_age",    "xmin_age",        "blocked_by",
+    "blocker",     "query"};
 
 QueryResult LongRows() {
-  return Rows(kLongCols,
-              {
-                  // A quiet database: only its name.
-                  {"postgres", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N",
-                   "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N"},
-                  // Idle in transaction for 400s, blocking pid 102.
-                  {"app", "101", "app", "alice", "web", "10.0.0.5", "idle in transaction",
-                   "client backend", "Client", "ClientRead", "500", "400", "500", "12", "\\N", "t",
-                   "UPDATE accounts SET balance = 10 WHERE id = 7"},
-                  // Waiting for 101 for 90s.
-                  {"app", "102", "app", "bob", "worker", "10.0.0.6", "active", "client backend",
-                   "Lock", "transactionid", "90", "90", "90", "3", "{101}", "f",
-                   "UPDATE accounts SET balance = 'x' WHERE id = 7"},
-                  // Short and active.
-                  {"app", "103", "app", "carol", "api", "\\N", "active", "client backend", "\\N",
-                   "\\N", "2", "2", "2", "\\N", "\\N", "f", "SELECT 1"},
-                  // Excluded: application name pattern and backend type.
-                  {"app", "104", "app", "dave", "batch-nightly", "\\N", "idle in transaction",
-                   "client backend", "\\N", "\\N", "9000", "9000", "9000", "999", "\\N", "f",
-                   "SELECT 2"},
-                  {"app", "105", "app", "\\N", "\\N", "\\N", "active", "autovacuum worker",
-                   "\\N", "\\N", "8000", "8000", "8000", "998", "\\N", "f", "autovacuum: x"},
-              });
+  return Rows(
+      kLongCols,
+      {
+          // A quiet database: only its name.
+          {"postgres", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N", "\\N",
+           "\\N", "\\N", "\\N", "\\N", "\\N"},
+          // Idle in transaction for 400s, blocking pid 102.
+          {"app", "101", "app", "alice", "web", "10.0.0.5", "idle in transaction", "client backend",
+           "Client", "ClientRead", "500", "400", "500", "12", "\\N", "t",
+           "UPDATE accounts SET balance = 10 WHERE id = 7"},
+          // Waiting for 101 for 90s.
+          {"app", "102", "app", "bob", "worker", "10.0.0.6", "active", "client backend", "Lock",
+           "transactionid", "90", "90", "90", "3", "{101}", "f",
+           "UPDATE accounts SET balance = 'x' WHERE id = 7"},
+          // Short and active.
+          {"app", "103", "app", "carol", "api", "\\N", "active", "client backend", "\\N", "\\N",
+           "2", "2", "2", "\\N", "\\N", "f", "SELECT 1"},
+          // Excluded: application name pattern and backend type.
+          {"app", "104", "app", "dave", "batch-nightly", "\\N", "idle in transaction",
+           "client backend", "\\N", "\\N", "9000", "9000", "9000", "999", "\\N", "f", "SELECT 2"},
+          {"app", "105", "app", "\\N", "\\N", "\\N", "active", "autovacuum worker", "\\N", "\\N",
+           "8000", "8000", "8000", "998", "\\N", "f", "autovacuum: x"},
+      });
 }
 
 TEST(PgLongTransactionsTest, CountsAgesLeaksAndOffendersWithExclusions) {
@@ -217,12 +218,12 @@ TEST(PgLongTransactionsTest, ThresholdLabels) {
 
 TEST(PgLocksTest, OneQueryLowerCaseModesOwnLocksExcluded) {
   std::string sql;
-  FakeConnection conn({{"SELECT d.datname, m.mode", [&](std::string_view q) {
-                          sql = std::string(q);
-                          return Rows({"datname", "mode", "count"},
-                                      {{"app", "accessexclusivelock", "1"},
-                                       {"app", "rowexclusivelock", "4"}});
-                        }}});
+  FakeConnection conn(
+      {{"SELECT d.datname, m.mode", [&](std::string_view q) {
+          sql = std::string(q);
+          return Rows({"datname", "mode", "count"},
+                      {{"app", "accessexclusivelock", "1"}, {"app", "rowexclusivelock", "4"}});
+        }}});
   auto c = MakePgLocksCollector(CollectorOptions{});
   TargetSample s = NewSample();
   c->Collect(conn, s);
@@ -258,8 +259,9 @@ TEST(PgStatDatabaseTest, CountersAndSlidingRollbackAndSessionRatios) {
   };
   TargetSample s = sample();
   EXPECT_THAT(sql, HasSubstr("sessions_killed"));  // FakeConnection says PostgreSQL 15
-  EXPECT_EQ(s.metrics.Value("pg_stat_database_xact_commit", {{"datid", "16384"}, {"datname", "app"}}),
-            1000);
+  EXPECT_EQ(
+      s.metrics.Value("pg_stat_database_xact_commit", {{"datid", "16384"}, {"datname", "app"}}),
+      1000);
   EXPECT_EQ(s.metrics.Value("pg_stat_database_numbackends", {{"datname", "app"}}), 3);
   EXPECT_EQ(s.metrics.Value("pg_stat_database_deadlocks"), 1);
   EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0);
@@ -299,11 +301,11 @@ TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
     return out;
   };
   EXPECT_EQ(names(MakeCollectors(TargetKind::kPostgres, {}, {}, {})),
-            std::vector<std::string>({"pg_stat_activity", "pg_long_transactions", "pg_locks",
-                                      "pg_stat_database"}));
-  EXPECT_EQ(names(MakeCollectors(TargetKind::kPostgres, {}, {"pg_locks"}, {})),
-            std::vector<std::string>({"pg_stat_activity", "pg_long_transactions",
-                                      "pg_stat_database"}));
+            std::vector<std::string>(
+                {"pg_stat_activity", "pg_long_transactions", "pg_locks", "pg_stat_database"}));
+  EXPECT_EQ(
+      names(MakeCollectors(TargetKind::kPostgres, {}, {"pg_locks"}, {})),
+      std::vector<std::string>({"pg_stat_activity", "pg_long_transactions", "pg_stat_database"}));
 }
 
 }  // namespace

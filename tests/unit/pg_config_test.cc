@@ -71,19 +71,17 @@ TEST(PgConfigTest, EveryKeyIsRead) {
 TEST(PgConfigTest, BadValuesAreReportedWithLineAndColumnAllAtOnce) {
   Config c;
   ConfigError e;
-  ASSERT_FALSE(LoadConfigString(
-      Target("      error_window: soon\n"
-             "      long_transactions:\n"
-             "        thresholds: [60s, forever]\n"
-             "        treshold: 5m\n"
-             "      offenders: {top: -1}\n"
-             "      activity_breakdown: {by: [datname]}\n"),
-      "pw.yaml", c, e));
+  ASSERT_FALSE(LoadConfigString(Target("      error_window: soon\n"
+                                       "      long_transactions:\n"
+                                       "        thresholds: [60s, forever]\n"
+                                       "        treshold: 5m\n"
+                                       "      offenders: {top: -1}\n"
+                                       "      activity_breakdown: {by: [datname]}\n"),
+                                "pw.yaml", c, e));
   EXPECT_THAT(e.problems, Contains(HasSubstr("pw.yaml:5:21: targets.postgres[0].error_window: "
                                              "invalid duration")));
-  EXPECT_THAT(e.problems,
-              Contains(HasSubstr("pw.yaml:7:27: targets.postgres[0].long_transactions."
-                                 "thresholds[1]: must be a duration")));
+  EXPECT_THAT(e.problems, Contains(HasSubstr("pw.yaml:7:27: targets.postgres[0].long_transactions."
+                                             "thresholds[1]: must be a duration")));
   EXPECT_THAT(e.problems,
               Contains(HasSubstr("pw.yaml:8:9: targets.postgres[0].long_transactions.treshold")));
   EXPECT_THAT(e.problems, Contains(HasSubstr("targets.postgres[0].offenders.top")));
@@ -95,13 +93,15 @@ TEST(PgConfigTest, BadValuesAreReportedWithLineAndColumnAllAtOnce) {
 TEST(PgConfigTest, PostgresKeysAreUnknownOnPgBouncerTargets) {
   Config c;
   ConfigError e;
-  ASSERT_FALSE(LoadConfigString("targets:\n"
-                                "  pgbouncer:\n"
-                                "    - name: b\n"
-                                "      dsn: \"host=127.0.0.1 dbname=pgbouncer\"\n"
-                                "      long_transactions: {threshold: 1m}\n",
-                                "pw.yaml", c, e));
-  EXPECT_THAT(e.problems, Contains(HasSubstr("pw.yaml:5:7: targets.pgbouncer[0].long_transactions")));
+  ASSERT_FALSE(
+      LoadConfigString("targets:\n"
+                       "  pgbouncer:\n"
+                       "    - name: b\n"
+                       "      dsn: \"host=127.0.0.1 dbname=pgbouncer\"\n"
+                       "      long_transactions: {threshold: 1m}\n",
+                       "pw.yaml", c, e));
+  EXPECT_THAT(e.problems,
+              Contains(HasSubstr("pw.yaml:5:7: targets.pgbouncer[0].long_transactions")));
 }
 
 }  // namespace
