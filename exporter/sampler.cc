@@ -40,6 +40,11 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
                              TargetConnector connector)
     : target_(target),
       clock_(clock),
+      probe_window_(
+          std::chrono::duration<double>(target.collector_options.error_window).count() > 0
+              ? std::chrono::duration<double>(target.collector_options.error_window).count()
+              : 300.0,
+          target.collector_options.error_min_events),
       pool_(target.name, target.pool,
             [connector, target, config](SteadyTime d) { return connector(target, config, d); },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
@@ -91,10 +96,12 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       auto& c = collectors_[next];
       std::string name(c->Name());
       SteadyTime t0 = clock_.Now();
+      probe_queries_ += 1;
       try {
         c->Collect(*lease, s);
         status.collector_success[name] = true;
       } catch (const DbError& e) {
+        probe_query_failures_ += 1;
         if (e.connection_lost()) {
           lost = true;
           status.reason = e.reason();
@@ -105,6 +112,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
         collector_errors_[name] += 1;
         spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
       } catch (const std::exception& e) {
+        probe_query_failures_ += 1;
         collector_errors_[name] += 1;
         spdlog::debug("target {}: collector {} failed: {}", target_.name, name,
                       RedactSecrets(e.what(), {target_.password}));
@@ -233,6 +241,23 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
   m.Counter("poolwatch_probe_pool_health_check_failures_total",
             "Idle connections that failed their health check.", {{"target", t}},
             p.health_checks_failed);
+
+  // Our own connection attempts and queries through the target, as an error ratio over the
+  // target's error window: the sidecar's view of "can an application get in?".
+  probe_window_.Observe(std::chrono::duration<double>(clock_.Now().time_since_epoch()).count(),
+                        p.connects_ok + p.connects_failed + probe_queries_,
+                        p.connects_failed + probe_query_failures_);
+  SlidingWindow::Result r = probe_window_.Current();
+  Labels probe = {{"target", t}, {"kind", "probe"}};
+  m.Gauge("poolwatch_error_ratio",
+          "Errors / events over the error window (0 below the minimum event count).", probe,
+          r.ratio);
+  m.Gauge("poolwatch_error_window_events", "Denominator events in the error window.", probe,
+          r.events);
+  m.Gauge("poolwatch_error_window_errors", "Errors in the error window.", probe, r.errors);
+  m.Gauge("poolwatch_connection_leaks",
+          "Connections held past the leak timeout, by kind.", {{"target", t}, {"kind", "probe_pool"}},
+          p.leaked_now);
 }
 
 Sampler::Sampler(const Config& config, const Clock& clock, TargetConnector connector,

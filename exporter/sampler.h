@@ -11,6 +11,7 @@
 #include "collectors/clock.h"
 #include "collectors/collector.h"
 #include "collectors/pgbouncer_wait_tracker.h"
+#include "collectors/sliding_window.h"
 #include "collectors/snapshot.h"
 #include "exporter/config.h"
 #include "exporter/probe_pool.h"
@@ -50,6 +51,7 @@ class TargetSampler {
 
   TargetConfig target_;
   const Clock& clock_;
+  SlidingWindow probe_window_;  // failed / attempted probe connects and queries
   ProbePool pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
   std::shared_ptr<PoolWaitTracker> wait_tracker_;  // PgBouncer targets only
@@ -57,6 +59,8 @@ class TargetSampler {
   bool was_up_ = false;
   DownReason last_reason_ = DownReason::kNone;
   std::map<std::string, double> collector_errors_;
+  double probe_queries_ = 0;
+  double probe_query_failures_ = 0;
 };
 
 /// Adds process-wide metrics (build info, reload status, alert state) to each snapshot.
