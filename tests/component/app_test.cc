@@ -28,6 +28,7 @@ QueryResult PoolsResult() {
 struct FakeTargets {
   std::atomic<bool> pgb_down{false};
   std::atomic<bool> pg_hang{false};
+  std::atomic<bool> pg_queries_fail{false};  // the server answers, with an error
   std::atomic<int> connects{0};
 
   TargetConnector Connector() {
@@ -51,6 +52,9 @@ struct FakeTargets {
              if (pg_hang) {
                std::this_thread::sleep_until(deadline);
                throw DbError("query timed out", DownReason::kTimeout, "57014", true);
+             }
+             if (pg_queries_fail) {
+               throw DbError("ERROR: out of shared memory", DownReason::kOther, "53200", false);
              }
              // The pg_stat_activity collector's result shape (collectors/pg_stat_activity.cc).
              return Rows({"kind", "datname", "state", "key", "count", "value"},
@@ -193,6 +197,32 @@ TEST_F(AppTest, ReloadWithBrokenConfigKeepsTheOldOne) {
       },
       3s));
   EXPECT_EQ(MetricValue(Metrics(), "poolwatch_config_last_reload_successful"), 1);
+}
+
+TEST_F(AppTest, FailingProbeQueriesRaiseTheProbeErrorRatio) {
+  Config c = TwoTargets();
+  c.targets[0].collector_options.error_min_events = 5;
+  StartApp(c);
+  auto probe_ratio = [&] {
+    return MetricValue(Metrics(), "poolwatch_error_ratio", {"target=\"main\"", "kind=\"probe\""});
+  };
+  // A healthy target: events accumulate, the ratio stays 0.
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        return MetricValue(Metrics(), "poolwatch_error_window_events",
+                           {"target=\"main\"", "kind=\"probe\""}) >= 5;
+      },
+      5s));
+  EXPECT_EQ(probe_ratio(), 0);
+  EXPECT_EQ(MetricValue(Metrics(), "poolwatch_connection_leaks",
+                        {"target=\"main\"", "kind=\"probe_pool\""}), 0);
+  // The server answers every activity query with an error: the target stays up (a collector
+  // failure is not an outage) but the probe error ratio rises.
+  fakes_.pg_queries_fail = true;
+  ASSERT_TRUE(testing::WaitUntil([&] { return probe_ratio() > 0.05; }, 5s)) << Metrics();
+  EXPECT_EQ(MetricValue(Metrics(), "pg_up", {"target=\"main\""}), 1);
+  EXPECT_EQ(MetricValue(Metrics(), "poolwatch_collector_success",
+                        {"target=\"main\"", "collector=\"pg_stat_activity\""}), 0);
 }
 
 TEST(HttpServerTest, PortInUseIsAClearError) {
