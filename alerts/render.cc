@@ -64,7 +64,7 @@ std::string AlertText(const Alert& a, WallTime now) {
          " (since " + FormatWallTime(a.starts_at) + ")\n";
   } else {
     auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - a.active_since);
-    t += "Since " + FormatWallTime(a.active_since) + " (" + HumanDuration(ago) + ")";
+    t += "Since " + FormatWallTime(a.active_since) + " (" + HumanDuration(ago) + " ago)";
     if (a.held) t += ", held: its target is down";
     t += "\n";
   }

@@ -177,8 +177,8 @@ void Emit(const SeriesSpec& s, const RuleConfig& rule, const Effective& e, RuleO
     a.value = s.value;
     a.threshold = threshold;
     a.unit = s.unit;
-    a.summary = s.what + " " + FormatValue(s.value, s.unit) + " > " +
-                FormatValue(threshold, s.unit) + " on " + s.where;
+    a.summary = s.what + " " + FormatValue(s.value, s.unit) + " (threshold " +
+                FormatValue(threshold, s.unit) + ") on " + s.where;
     a.runbook_url = rule.runbook_url;
     a.detail = s.detail;
     a.offenders = s.offenders;
