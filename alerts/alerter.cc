@@ -66,15 +66,13 @@ bool WriteAtomically(const std::string& path, const std::string& data, std::stri
 }  // namespace
 
 Alerter::Alerter(AlertsConfig cfg, const Clock& clock, HttpClient& http)
-    : Alerter(cfg, clock, MakeSinks(cfg, http, clock)) {
-  http_ = &http;
-}
+    : Alerter(cfg, clock, MakeSinks(cfg, http, clock)) {}
 
 Alerter::Alerter(AlertsConfig cfg, const Clock& clock)
     : Alerter(cfg, clock, std::vector<std::unique_ptr<AlertSink>>{}) {
   own_http_ = std::make_unique<CurlHttpClient>();
-  http_ = own_http_.get();
-  notifier_ = std::make_unique<Notifier>(MakeSinks(cfg_, *http_, clock_), cfg_.delivery, clock_);
+  notifier_ =
+      std::make_unique<Notifier>(MakeSinks(cfg_, *own_http_, clock_), cfg_.delivery, clock_);
 }
 
 Alerter::Alerter(AlertsConfig cfg, const Clock& clock,
@@ -102,7 +100,7 @@ void Alerter::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (http_ != nullptr) http_->Cancel();
+  if (own_http_) own_http_->Cancel();  // a borrowed client belongs to its owner
   notifier_->Stop();
   SaveState();
 }

@@ -62,8 +62,8 @@ class Alerter {
 
   AlertsConfig cfg_;
   const Clock& clock_;
+  /// Cancelled on Stop so a hanging receiver cannot delay exit.
   std::unique_ptr<HttpClient> own_http_;
-  HttpClient* http_ = nullptr;  // cancelled on Stop so a hanging receiver cannot delay exit
   std::unique_ptr<Notifier> notifier_;
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable cv_;
