@@ -140,6 +140,25 @@ std::vector<Offender> OffendersFor(const Snapshot& snap, const std::string& targ
   return out;
 }
 
+/// The clients holding a PgBouncer pool are backends in the PostgreSQL behind it: add the
+/// long-running / idle-in-transaction / blocking backends of the pool's database seen on the
+/// PostgreSQL targets (poolwatch usually watches one PostgreSQL and the PgBouncer in front of it).
+void AddHolders(const Snapshot& snap, const std::string& database, const RuleConfig& rule,
+                std::vector<Offender>& out) {
+  if (database.empty()) return;
+  for (const auto& t : snap.targets) {
+    if (t.kind != "postgres") continue;
+    for (const auto& o : OffendersFor(snap, t.name,
+                                      {"long_transaction", "idle_in_transaction", "blocker"},
+                                      database, rule)) {
+      if (o.datname != database) continue;
+      bool dup = false;
+      for (const auto& x : out) dup = dup || (x.pid == o.pid && x.datname == o.datname);
+      if (!dup) out.push_back(o);
+    }
+  }
+}
+
 struct SeriesSpec {
   std::string rule_key;
   AlertLabels labels;  // without alertname/severity
@@ -224,6 +243,7 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
                                             : "Connection utilization";
       s.where = PoolWhere(target, db, user) + " (" + kind + ")";
       s.offenders = OffendersFor(snap, target, {}, db, *rule);
+      if (kind == "pgbouncer_server") AddHolders(snap, db, *rule, s.offenders);
       Emit(s, *rule, e, out);
     }
   }
@@ -313,6 +333,7 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
                              {{"target", target}, {"database", db}, {"user", user}});
       if (waiting) s.detail = FormatValue(*waiting, "count") + " client(s) waiting now";
       s.offenders = OffendersFor(snap, target, {}, db, *rule);
+      AddHolders(snap, db, *rule, s.offenders);
       Emit(s, *rule, e, out);
     }
   }
