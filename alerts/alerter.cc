@@ -156,13 +156,9 @@ void Alerter::Tick() {
     double age = std::chrono::duration<double>(clock_.Now() - last_snapshot_).count();
     std::vector<Observation> stale = EvaluateSamplerStale(age, cfg_);
     if (!stale.empty()) {
-      // No snapshot: every target's alerts are held (neither resolved nor re-sent) while
+      // No snapshot: every other alert is held (neither resolved nor re-sent) while
       // SamplerStale fires; the next snapshot's evaluation resolves it.
-      std::set<std::string> everyone;
-      for (const auto& a : machine_.Active()) {
-        if (!a.Label("target").empty()) everyone.insert(a.Label("target"));
-      }
-      machine_.Update(stale, everyone, now);
+      machine_.Update(stale, {}, now, /*hold_all=*/true);
       dirty_ = true;
     }
     std::vector<Alert> active = machine_.Active();

@@ -159,7 +159,8 @@ Notification NotificationFromJson(const json& j) {
 // AlertStateMachine
 
 void AlertStateMachine::Update(const std::vector<Observation>& observations,
-                               const std::set<std::string>& down_targets, WallTime now) {
+                               const std::set<std::string>& down_targets, WallTime now,
+                               bool hold_all) {
   std::set<std::string> seen;
   for (const auto& o : observations) {
     std::string id = o.alert.Identity();
@@ -200,8 +201,8 @@ void AlertStateMachine::Update(const std::vector<Observation>& observations,
       continue;
     }
     const std::string& target = r.alert.Label("target");
-    if (!target.empty() && down_targets.count(target) &&
-        r.alert.Label("alertname") != "TargetDown") {
+    if (hold_all || (!target.empty() && down_targets.count(target) &&
+                     r.alert.Label("alertname") != "TargetDown")) {
       // A dead database is never a silent "resolved": hold the alert as it was.
       r.alert.held = true;
       ++it;

@@ -24,9 +24,10 @@ Notification NotificationFromJson(const nlohmann::json& j);
 /// warning of the same alert. Not thread-safe: owned by the alerter thread.
 class AlertStateMachine {
  public:
-  /// Applies one evaluation at wall time `now`.
+  /// Applies one evaluation at wall time `now`. Alerts of `down_targets` (but TargetDown) that
+  /// were not observed are held; with `hold_all`, every alert not observed is.
   void Update(const std::vector<Observation>& observations,
-              const std::set<std::string>& down_targets, WallTime now);
+              const std::set<std::string>& down_targets, WallTime now, bool hold_all = false);
   /// Pending and firing alerts (held and inhibited ones included, flagged).
   std::vector<Alert> Active() const;
   /// Alerts resolved by the updates since the last call.

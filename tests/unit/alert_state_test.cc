@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "alerts/alerter.h"
 #include "alerts/rules.h"
 #include "alerts/state.h"
 #include "tests/support/fakes.h"
@@ -354,6 +355,47 @@ TEST(AlertStateTest, StateSurvivesARoundTripThroughJson) {
   r.Run(Util(0.1), 301s);
   ASSERT_EQ(r.sent.size(), 1u);
   EXPECT_EQ(r.sent[0].Resolved(), 1u);
+}
+
+}  // namespace
+}  // namespace poolwatch
+
+namespace poolwatch {
+namespace {
+
+TEST(AlerterTest, SamplerStaleFiresWithoutSnapshotsAndHoldsTheRest) {
+  testing::FakeClock clock;
+  AlertsConfig cfg = testing::TestAlertsConfig();
+  cfg.rules["target_down"].for_duration = 0s;
+  cfg.eval_interval = 5s;  // stale after max(30s, 3 x 5s)
+  std::vector<std::unique_ptr<AlertSink>> sinks;
+  sinks.push_back(std::make_unique<testing::ScriptedSink>("oncall"));
+  Alerter a(cfg, clock, std::move(sinks));  // threads not started: evaluation only
+  a.Evaluate(MakeSnapshot({{"pgb", false}}));
+  auto states = [&] {
+    std::map<std::string, std::string> out;
+    for (const auto& j : a.StatusJson()) {
+      out[j["labels"]["alertname"].get<std::string>()] =
+          j["state"].get<std::string>() + (j["held"].get<bool>() ? "+held" : "");
+    }
+    return out;
+  };
+  EXPECT_EQ(states()["TargetDown"], "firing");
+  clock.Advance(29s);
+  a.Tick();
+  EXPECT_EQ(states().count("SamplerStale"), 0u);
+  clock.Advance(2s);
+  a.Tick();
+  auto s = states();
+  EXPECT_EQ(s["SamplerStale"], "firing");
+  EXPECT_EQ(s["TargetDown"], "firing+held") << "not resolved for lack of snapshots";
+  MetricSet m;
+  a.AddMetrics(m);
+  EXPECT_EQ(m.Value("poolwatch_alerts", {{"alertname", "SamplerStale"}, {"state", "firing"}}), 1);
+  a.Evaluate(MakeSnapshot({{"pgb", false}}));
+  s = states();
+  EXPECT_EQ(s.count("SamplerStale"), 0u);
+  EXPECT_EQ(s["TargetDown"], "firing");
 }
 
 }  // namespace
