@@ -87,7 +87,7 @@ Alerter::Alerter(AlertsConfig cfg, const Clock& clock,
 Alerter::~Alerter() { Stop(); }
 
 void Alerter::Start() {
-  LoadState();
+  if (!restored_) LoadState();
   notifier_->Start();
   thread_ = std::thread([this] { Run(); });
 }
@@ -200,14 +200,7 @@ void Alerter::LoadState() {
   std::stringstream ss;
   ss << in.rdbuf();
   try {
-    json j = json::parse(ss.str());
-    std::lock_guard<std::mutex> lock(mutex_);
-    machine_.FromJson(j.value("alerts", json::object()));
-    dispatcher_.FromJson(j.value("dispatcher", json::object()));
-    if (j.contains("queued")) {
-      for (const auto& nj : j["queued"]) notifier_->Enqueue(NotificationFromJson(nj));
-    }
-    active_ = machine_.Active();
+    RestoreState(json::parse(ss.str()));
     spdlog::info("alert state restored from {}: {} active alert(s)", cfg_.state_file,
                  active_.size());
   } catch (const std::exception& e) {
@@ -216,10 +209,19 @@ void Alerter::LoadState() {
   }
 }
 
-bool Alerter::SaveState() {
-  if (cfg_.state_file.empty()) return true;
+void Alerter::RestoreState(const json& j) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  machine_.FromJson(j.value("alerts", json::object()));
+  dispatcher_.FromJson(j.value("dispatcher", json::object()));
+  if (j.contains("queued")) {
+    for (const auto& nj : j["queued"]) notifier_->Enqueue(NotificationFromJson(nj));
+  }
+  active_ = machine_.Active();
+  restored_ = true;
+}
+
+json Alerter::StateJson() const {
   json j;
-  std::uint64_t gen = notifier_->Generation();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     j["version"] = 1;
@@ -229,6 +231,13 @@ bool Alerter::SaveState() {
   json queued = json::array();
   for (const auto& n : notifier_->Pending()) queued.push_back(NotificationToJson(n));
   j["queued"] = queued;
+  return j;
+}
+
+bool Alerter::SaveState() {
+  if (cfg_.state_file.empty()) return true;
+  std::uint64_t gen = notifier_->Generation();
+  json j = StateJson();
   std::string error;
   bool ok = WriteAtomically(
       cfg_.state_file, j.dump(-1, ' ', false, json::error_handler_t::replace), error);

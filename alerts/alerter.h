@@ -45,8 +45,12 @@ class Alerter {
   void Evaluate(const Snapshot& snap);
   /// Time-driven work: SamplerStale, due group notifications, state persistence.
   void Tick();
-  /// Loads the state file now (Start does it).
+  /// Loads the state file now (Start does it unless `seed` state was given).
   void LoadState();
+  /// The whole persisted state as JSON (what the state file holds).
+  nlohmann::json StateJson() const;
+  /// Restores state from StateJson() (a reload without a state file); call before Start().
+  void RestoreState(const nlohmann::json& j);
   /// Writes the state file now (atomically: temp file, fsync, rename).
   bool SaveState();
 
@@ -58,7 +62,7 @@ class Alerter {
 
  private:
   void Run();
-  void Dispatch();
+  bool restored_ = false;
 
   AlertsConfig cfg_;
   const Clock& clock_;

@@ -31,21 +31,24 @@ void App::AddProcessMetrics(MetricSet& m) {
   if (alerter) alerter->AddMetrics(m);
 }
 
-void App::StartAlerter() {
+void App::StartAlerter(const nlohmann::json& carry) {
   if (!config_.alerts.enabled) return;
   auto a = std::make_shared<Alerter>(config_.alerts, clock_);
+  if (config_.alerts.state_file.empty() && carry.is_object()) a->RestoreState(carry);
   a->Start();
   std::lock_guard<std::mutex> lock(alerter_mutex_);
   alerter_ = std::move(a);
 }
 
-void App::StopAlerter() {
+nlohmann::json App::StopAlerter() {
   std::shared_ptr<Alerter> a;
   {
     std::lock_guard<std::mutex> lock(alerter_mutex_);
     a = std::move(alerter_);
   }
-  if (a) a->Stop();
+  if (!a) return nullptr;
+  a->Stop();
+  return a->StateJson();
 }
 
 void App::StartSampler() {
@@ -131,11 +134,11 @@ bool App::Reload(const std::string& path) {
     old = std::move(sampler_);
   }
   if (old) old->Stop();
-  StopAlerter();  // persists its state; the new one restores it
+  nlohmann::json alert_state = StopAlerter();  // persisted too; the new one restores it
   config_ = std::move(fresh);
   reload_ok_.store(true);
   reload_success_unix_.store(ToUnixSeconds(clock_.WallNow()));
-  StartAlerter();
+  StartAlerter(alert_state);
   StartSampler();
   spdlog::info("configuration reloaded from {}: {} target(s)", path, config_.targets.size());
   return true;

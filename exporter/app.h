@@ -35,8 +35,10 @@ class App {
  private:
   void AddProcessMetrics(MetricSet& m);
   void StartSampler();
-  void StartAlerter();
-  void StopAlerter();
+  /// `carry` is the previous alerter's state (a reload), used when there is no state file.
+  void StartAlerter(const nlohmann::json& carry = nullptr);
+  /// Stops the alerter and returns its state.
+  nlohmann::json StopAlerter();
 
   Config config_;
   const Clock& clock_;

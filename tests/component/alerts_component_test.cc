@@ -148,3 +148,50 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
 
 }  // namespace
 }  // namespace poolwatch
+
+#include "exporter/app.h"
+
+namespace poolwatch {
+namespace {
+
+/// A SIGHUP reload (no state file) carries alert state over: no second "firing" message, and
+/// /status and /metrics show the alert throughout.
+TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
+  SlackReceiver rx;
+  testing::TempDir dir;
+  std::string yaml =
+      "sampling: {interval: 200ms, timeout: 100ms}\n"
+      "targets:\n  pgbouncer:\n    - name: dead\n"
+      "      dsn: \"host=127.0.0.1 port=1 dbname=pgbouncer user=stats\"\n"
+      "alerts:\n  rules: {target_down: {for: 0s}}\n"
+      "  receivers: [{name: oncall, slack: {webhook_url: \"" + rx.Url() + "\"}}]\n"
+      "  route: {group_wait: 0s, group_interval: 1s}\n";
+  testing::WriteFile(dir.File("pw.yaml"), yaml);
+  Config cfg;
+  ConfigError errors;
+  ASSERT_TRUE(LoadConfigFile(dir.File("pw.yaml"), cfg, errors));
+  cfg.listen_address = "127.0.0.1:0";
+  SystemClock clock;
+  App app(cfg, clock, [](const TargetConfig&, const Config&, SteadyTime) -> std::unique_ptr<Connection> {
+    throw DbError("connection refused", DownReason::kRefused, "", true);
+  });
+  std::string error;
+  ASSERT_TRUE(app.Start(error)) << error;
+  ASSERT_TRUE(rx.WaitForDelivered(1, 10s));
+  ASSERT_TRUE(app.Reload(dir.File("pw.yaml")));
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(rx.Requests().size(), 1u) << "the reload did not announce the alert again";
+  std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
+  auto status = nlohmann::json::parse(testing::HttpGet(base + "/status").body);
+  ASSERT_EQ(status["alerts"].size(), 1u) << status.dump();
+  EXPECT_EQ(status["alerts"][0]["labels"]["alertname"], "TargetDown");
+  EXPECT_EQ(status["alerts"][0]["state"], "firing");
+  EXPECT_THAT(status.dump(), Not(HasSubstr(rx.Url())));
+  std::string m = testing::HttpGet(base + "/metrics").body;
+  EXPECT_EQ(testing::MetricValue(m, "poolwatch_alerts",
+                                 {"alertname=\"TargetDown\"", "state=\"firing\""}), 1) << m;
+  app.Stop();
+}
+
+}  // namespace
+}  // namespace poolwatch
