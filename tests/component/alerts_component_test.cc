@@ -133,7 +133,13 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
     rx.SetDefault(ScriptedAnswer::Error(503, "down"));
     clock.Advance(2s);
     a.Evaluate(testing::MakeSnapshot({{"pgb", true}}));
-    ASSERT_TRUE(rx.WaitForRequests(2, 10s));
+    // The fake clock must move for the rate limit (1/s) to let the resolve out.
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] {
+          clock.Advance(200ms);
+          return rx.Requests().size() >= 2;
+        },
+        10s));
     a.Stop();
   }
   rx.SetDefault(ScriptedAnswer::Ok());
