@@ -28,18 +28,18 @@ std::string_view AlertStateName(AlertState s);
 struct Alert {
   AlertLabels labels;
   AlertState state = AlertState::kInactive;
-  std::string summary;      // one line: what is wrong, where
-  double value = 0;         // the last value seen
+  std::string summary;  // one line: what is wrong, where
+  double value = 0;     // the last value seen
   double threshold = 0;
   std::string unit;         // "ratio" | "seconds" | "count" | ""
   WallTime active_since{};  // condition first held (pending start)
   WallTime starts_at{};     // became firing
   WallTime resolved_at{};   // became resolved
   std::string runbook_url;
-  std::string detail;       // extra text (e.g. a down target's redacted error)
+  std::string detail;               // extra text (e.g. a down target's redacted error)
   std::vector<Offender> offenders;  // the who, from the snapshot
-  bool inhibited = false;   // a firing critical of the same alert exists
-  bool held = false;        // its target is down: neither re-sent nor resolved
+  bool inhibited = false;           // a firing critical of the same alert exists
+  bool held = false;                // its target is down: neither re-sent nor resolved
 
   const std::string& Label(const std::string& key) const;
   std::string Identity() const { return IdentityOf(labels); }

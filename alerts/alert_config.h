@@ -62,7 +62,7 @@ struct ReceiverConfig {
 
 /// `alerts.route`: which receivers get which severity, and Alertmanager-style grouping.
 struct RouteConfig {
-  std::vector<std::string> receivers;                             // default
+  std::vector<std::string> receivers;                           // default
   std::map<std::string, std::vector<std::string>> by_severity;  // severity -> receivers
   std::vector<std::string> group_by{"alertname", "target"};
   AlertDuration group_wait{30'000};
@@ -74,8 +74,8 @@ struct RouteConfig {
 struct DeliveryConfig {
   double rate_limit_per_second = 1.0;  // per Slack webhook
   int burst = 1;
-  std::size_t queue_size = 100;          // per receiver; overflow drops the oldest
-  AlertDuration retry_initial{1'000};    // 5xx / transport backoff, doubling, +-20% jitter
+  std::size_t queue_size = 100;        // per receiver; overflow drops the oldest
+  AlertDuration retry_initial{1'000};  // 5xx / transport backoff, doubling, +-20% jitter
   AlertDuration retry_max{60'000};
   AlertDuration retry_deadline{600'000};  // a notification given up after this is dropped
   AlertDuration alertmanager_resend{60'000};

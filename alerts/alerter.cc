@@ -239,8 +239,8 @@ bool Alerter::SaveState() {
   std::uint64_t gen = notifier_->Generation();
   json j = StateJson();
   std::string error;
-  bool ok = WriteAtomically(
-      cfg_.state_file, j.dump(-1, ' ', false, json::error_handler_t::replace), error);
+  bool ok = WriteAtomically(cfg_.state_file, j.dump(-1, ' ', false, json::error_handler_t::replace),
+                            error);
   std::lock_guard<std::mutex> lock(mutex_);
   if (ok) {
     dirty_ = false;
@@ -265,13 +265,15 @@ void Alerter::AddMetrics(MetricSet& m) const {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& a : active_) {
-      counts[{a.Label("alertname"), a.Label("severity"), std::string(AlertStateName(a.state))}] += 1;
+      counts[{a.Label("alertname"), a.Label("severity"), std::string(AlertStateName(a.state))}] +=
+          1;
     }
     failures = state_write_failures_;
   }
   for (const auto& [key, v] : counts) {
     m.Gauge("poolwatch_alerts", "Active alerts by name, severity and state (pending, firing).",
-            {{"alertname", std::get<0>(key)}, {"severity", std::get<1>(key)},
+            {{"alertname", std::get<0>(key)},
+             {"severity", std::get<1>(key)},
              {"state", std::get<2>(key)}},
             v);
   }
@@ -284,14 +286,10 @@ json Alerter::StatusJson() const {
   json out = json::array();
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& a : active_) {
-    json j = {{"labels", a.labels},
-              {"state", std::string(AlertStateName(a.state))},
-              {"summary", a.summary},
-              {"value", a.value},
-              {"threshold", a.threshold},
-              {"active_since", Rfc3339(a.active_since)},
-              {"inhibited", a.inhibited},
-              {"held", a.held}};
+    json j = {{"labels", a.labels},       {"state", std::string(AlertStateName(a.state))},
+              {"summary", a.summary},     {"value", a.value},
+              {"threshold", a.threshold}, {"active_since", Rfc3339(a.active_since)},
+              {"inhibited", a.inhibited}, {"held", a.held}};
     if (a.state == AlertState::kFiring) j["starts_at"] = Rfc3339(a.starts_at);
     out.push_back(std::move(j));
   }

@@ -14,9 +14,8 @@ using std::chrono::milliseconds;
 void Merge(Notification& into, const Notification& more) {
   for (const auto& a : more.alerts) {
     std::string id = a.Identity();
-    auto it = std::find_if(into.alerts.begin(), into.alerts.end(), [&](const Alert& x) {
-      return x.Identity() == id;
-    });
+    auto it = std::find_if(into.alerts.begin(), into.alerts.end(),
+                           [&](const Alert& x) { return x.Identity() == id; });
     if (it == into.alerts.end()) {
       into.alerts.push_back(a);
     } else {
@@ -91,9 +90,9 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
   const SteadyTime now = clock_.Now();
   std::lock_guard<std::mutex> lock(mutex_);
   if (sink_->RateLimited() && cfg_.rate_limit_per_second > 0) {
-    next_allowed_ = std::max(next_allowed_,
-                             now + milliseconds(static_cast<long long>(
-                                       1000.0 / cfg_.rate_limit_per_second)));
+    next_allowed_ =
+        std::max(next_allowed_,
+                 now + milliseconds(static_cast<long long>(1000.0 / cfg_.rate_limit_per_second)));
   }
   switch (r.status) {
     case SendResult::Status::kDelivered:
@@ -123,8 +122,8 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
       }
       if (next > item.deadline) {
         stats_.dropped["retry_deadline"] += 1;
-        spdlog::error("receiver {}: gave up after {} attempt(s): {}", sink_->Name(),
-                      item.attempts, r.detail);
+        spdlog::error("receiver {}: gave up after {} attempt(s): {}", sink_->Name(), item.attempts,
+                      r.detail);
         break;
       }
       if (item.attempts == 1 || item.attempts % 10 == 0) {
@@ -157,7 +156,8 @@ std::vector<Notification> ReceiverQueue::Pending() const {
 Notifier::Notifier(std::vector<std::unique_ptr<AlertSink>> sinks, const DeliveryConfig& cfg,
                    const Clock& clock)
     : clock_(clock) {
-  for (auto& s : sinks) queues_.push_back(std::make_unique<ReceiverQueue>(std::move(s), cfg, clock));
+  for (auto& s : sinks)
+    queues_.push_back(std::make_unique<ReceiverQueue>(std::move(s), cfg, clock));
 }
 
 Notifier::~Notifier() { Stop(); }

@@ -53,13 +53,15 @@ bool Critical(const Alert& a) { return a.Label("severity") == "critical"; }
 
 std::string AlertText(const Alert& a, WallTime now) {
   bool resolved = a.state == AlertState::kResolved;
-  std::string t = std::string(resolved ? ":large_green_circle: " : Critical(a) ? ":red_circle: "
-                                                                              : ":warning: ") +
+  std::string t = std::string(resolved      ? ":large_green_circle: "
+                              : Critical(a) ? ":red_circle: "
+                                            : ":warning: ") +
                   "*" + Safe(a.Label("alertname")) + "* (" + Safe(a.Label("severity")) + ") " +
                   (resolved ? "RESOLVED" : "FIRING") + "\n";
   t += Safe(a.summary, 300) + "\n";
   if (resolved) {
-    auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(a.resolved_at - a.starts_at);
+    auto lasted =
+        std::chrono::duration_cast<std::chrono::milliseconds>(a.resolved_at - a.starts_at);
     t += "Resolved at " + FormatWallTime(a.resolved_at) + ", lasted " + HumanDuration(lasted) +
          " (since " + FormatWallTime(a.starts_at) + ")\n";
   } else {
@@ -106,17 +108,20 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
     std::string text = ":white_check_mark: poolwatch test notification for receiver " +
                        Code(n.receiver) + ": delivery works (sent " + FormatWallTime(now) + ").";
     msg["text"] = text;
-    msg["attachments"] = json::array({{{"color", "good"}, {"blocks", json::array({Section(text)})}}});
+    msg["attachments"] =
+        json::array({{{"color", "good"}, {"blocks", json::array({Section(text)})}}});
     return msg.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   std::size_t firing = n.Firing(), resolved = n.Resolved();
   bool any_critical = false;
-  for (const auto& a : n.alerts) any_critical = any_critical || (a.state == AlertState::kFiring && Critical(a));
+  for (const auto& a : n.alerts)
+    any_critical = any_critical || (a.state == AlertState::kFiring && Critical(a));
   std::string color = firing == 0 ? "good" : any_critical ? "danger" : "warning";
 
   std::string title;
   if (firing > 0) title += "[FIRING:" + std::to_string(firing) + "]";
-  if (resolved > 0) title += std::string(title.empty() ? "" : " ") + "[RESOLVED:" + std::to_string(resolved) + "]";
+  if (resolved > 0)
+    title += std::string(title.empty() ? "" : " ") + "[RESOLVED:" + std::to_string(resolved) + "]";
   std::string names;
   std::vector<std::string> seen;
   for (const auto& a : n.alerts) {
@@ -130,7 +135,8 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
     if (k == "alertname" || v.empty()) continue;
     where += (where.empty() ? "" : ", ") + k + "=" + v;
   }
-  std::string fallback = title + " " + Safe(names, 200) + (where.empty() ? "" : " " + Safe(where, 200));
+  std::string fallback =
+      title + " " + Safe(names, 200) + (where.empty() ? "" : " " + Safe(where, 200));
 
   json blocks = json::array();
   blocks.push_back(Section("*" + fallback + "*"));
@@ -148,10 +154,11 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
     blocks.push_back(Section("...and " + std::to_string(alerts.size() - shown) + " more"));
   }
   if (!n.dashboard_url.empty()) {
-    blocks.push_back({{"type", "context"},
-                      {"elements", json::array({{{"type", "mrkdwn"},
-                                                 {"text", "<" + Safe(n.dashboard_url, 300) +
-                                                              "|Dashboard>"}}})}});
+    blocks.push_back(
+        {{"type", "context"},
+         {"elements",
+          json::array({{{"type", "mrkdwn"},
+                        {"text", "<" + Safe(n.dashboard_url, 300) + "|Dashboard>"}}})}});
   }
   msg["text"] = fallback;
   msg["attachments"] = json::array({{{"color", color}, {"blocks", blocks}}});
@@ -197,23 +204,30 @@ std::string RenderLogLine(const Notification& n, WallTime now) {
   for (const auto& a : n.alerts) {
     json offs = json::array();
     for (const auto& o : a.offenders) {
-      offs.push_back({{"pid", o.pid}, {"usename", o.usename},
-                      {"application_name", o.application_name}, {"client_addr", o.client_addr},
-                      {"state", o.state}, {"xact_age_seconds", o.xact_age_seconds},
+      offs.push_back({{"pid", o.pid},
+                      {"usename", o.usename},
+                      {"application_name", o.application_name},
+                      {"client_addr", o.client_addr},
+                      {"state", o.state},
+                      {"xact_age_seconds", o.xact_age_seconds},
                       {"query", TruncateUtf8(o.query, kMaxQuery)}});
     }
-    alerts.push_back({{"labels", a.labels},
-                      {"status", std::string(AlertStateName(a.state))},
-                      {"summary", a.summary},
-                      {"value", a.value},
-                      {"threshold", a.threshold},
-                      {"startsAt", Rfc3339(a.starts_at)},
-                      {"resolvedAt", a.state == AlertState::kResolved ? Rfc3339(a.resolved_at) : ""},
-                      {"detail", a.detail},
-                      {"offenders", offs}});
+    alerts.push_back(
+        {{"labels", a.labels},
+         {"status", std::string(AlertStateName(a.state))},
+         {"summary", a.summary},
+         {"value", a.value},
+         {"threshold", a.threshold},
+         {"startsAt", Rfc3339(a.starts_at)},
+         {"resolvedAt", a.state == AlertState::kResolved ? Rfc3339(a.resolved_at) : ""},
+         {"detail", a.detail},
+         {"offenders", offs}});
   }
-  json line = {{"ts", Rfc3339(now)}, {"msg", n.test ? "test notification" : "alert notification"},
-               {"receiver", n.receiver}, {"group", n.group_labels}, {"alerts", alerts}};
+  json line = {{"ts", Rfc3339(now)},
+               {"msg", n.test ? "test notification" : "alert notification"},
+               {"receiver", n.receiver},
+               {"group", n.group_labels},
+               {"alerts", alerts}};
   return line.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -51,9 +51,12 @@ std::map<std::string, RuleConfig> AlertsConfig::DefaultRules() {
 
 std::string AlertNameOf(const std::string& rule_key) {
   static const std::map<std::string, std::string> kNames = {
-      {"pool_utilization", "PoolUtilizationHigh"}, {"error_rate", "ErrorRateHigh"},
-      {"connection_leak", "ConnectionLeak"},       {"long_transaction", "LongTransaction"},
-      {"clients_waiting", "ClientsWaiting"},       {"target_down", "TargetDown"},
+      {"pool_utilization", "PoolUtilizationHigh"},
+      {"error_rate", "ErrorRateHigh"},
+      {"connection_leak", "ConnectionLeak"},
+      {"long_transaction", "LongTransaction"},
+      {"clients_waiting", "ClientsWaiting"},
+      {"target_down", "TargetDown"},
       {"sampler_stale", "SamplerStale"}};
   auto it = kNames.find(rule_key);
   return it == kNames.end() ? rule_key : it->second;
@@ -148,9 +151,9 @@ void AddHolders(const Snapshot& snap, const std::string& database, const RuleCon
   if (database.empty()) return;
   for (const auto& t : snap.targets) {
     if (t.kind != "postgres") continue;
-    for (const auto& o : OffendersFor(snap, t.name,
-                                      {"long_transaction", "idle_in_transaction", "blocker"},
-                                      database, rule)) {
+    for (const auto& o :
+         OffendersFor(snap, t.name, {"long_transaction", "idle_in_transaction", "blocker"},
+                      database, rule)) {
       if (o.datname != database) continue;
       bool dup = false;
       for (const auto& x : out) dup = dup || (x.pid == o.pid && x.datname == o.datname);
@@ -176,8 +179,8 @@ void Emit(const SeriesSpec& s, const RuleConfig& rule, const Effective& e, RuleO
     std::optional<double> threshold;
     AlertDuration for_duration;
   };
-  for (const Sev& sev : {Sev{"warning", e.warning, e.warning_for},
-                         Sev{"critical", e.critical, e.critical_for}}) {
+  for (const Sev& sev :
+       {Sev{"warning", e.warning, e.warning_for}, Sev{"critical", e.critical, e.critical_for}}) {
     if (!sev.threshold) continue;
     double threshold = *sev.threshold;
     double clear = threshold * (1.0 - rule.hysteresis);
@@ -305,8 +308,9 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
       s.what = "Oldest transaction";
       s.where = PoolWhere(target, db, "");
       bool excluded_all = false;
-      s.offenders = OffendersFor(snap, target, {"long_transaction", "idle_in_transaction", "blocker"},
-                                 db, *rule, &excluded_all);
+      s.offenders =
+          OffendersFor(snap, target, {"long_transaction", "idle_in_transaction", "blocker"}, db,
+                       *rule, &excluded_all);
       if (excluded_all) continue;
       Emit(s, *rule, e, out);
     }
@@ -354,8 +358,8 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
       a.labels["severity"] = e.critical ? "critical" : "warning";
       a.value = 1;
       a.unit = "";
-      a.summary = "Target " + t.name + " (" + t.kind + ") is unreachable: " +
-                  std::string(DownReasonName(t.reason));
+      a.summary = "Target " + t.name + " (" + t.kind +
+                  ") is unreachable: " + std::string(DownReasonName(t.reason));
       a.detail = t.error;
       a.runbook_url = rule->runbook_url;
       out.observations.push_back(std::move(o));
@@ -382,8 +386,8 @@ std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsCo
   o.alert.value = age_seconds;
   o.alert.threshold = limit;
   o.alert.unit = "seconds";
-  o.alert.summary = "No sample completed for " + FormatValue(age_seconds, "seconds") +
-                    " (limit " + FormatValue(limit, "seconds") + "): /metrics is stale";
+  o.alert.summary = "No sample completed for " + FormatValue(age_seconds, "seconds") + " (limit " +
+                    FormatValue(limit, "seconds") + "): /metrics is stale";
   o.alert.runbook_url = rule.runbook_url;
   return {o};
 }

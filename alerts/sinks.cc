@@ -44,7 +44,8 @@ int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 std::string ReasonToken(long status, const std::string& body) {
   std::string t;
   for (char c : body) {
-    if (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_') {
+    if (std::islower(static_cast<unsigned char>(c)) ||
+        std::isdigit(static_cast<unsigned char>(c)) || c == '_') {
       t.push_back(c);
       if (t.size() >= 40) break;
     } else {
@@ -153,7 +154,10 @@ SendResult ClassifySlackReply(const HttpReply& reply) {
 
 SlackSink::SlackSink(std::string name, std::string webhook_url, std::chrono::milliseconds timeout,
                      HttpClient& http, const Clock& clock)
-    : name_(std::move(name)), url_(std::move(webhook_url)), timeout_(timeout), http_(http),
+    : name_(std::move(name)),
+      url_(std::move(webhook_url)),
+      timeout_(timeout),
+      http_(http),
       clock_(clock) {}
 
 SendResult SlackSink::Send(const Notification& n) {
@@ -167,7 +171,10 @@ SendResult SlackSink::Send(const Notification& n) {
 AlertmanagerSink::AlertmanagerSink(std::string name, std::vector<std::string> urls,
                                    std::chrono::milliseconds timeout, HttpClient& http,
                                    const Clock& clock)
-    : name_(std::move(name)), urls_(std::move(urls)), timeout_(timeout), http_(http),
+    : name_(std::move(name)),
+      urls_(std::move(urls)),
+      timeout_(timeout),
+      http_(http),
       clock_(clock) {}
 
 SendResult AlertmanagerSink::Send(const Notification& n) {
@@ -206,7 +213,8 @@ SendResult AlertmanagerSink::Send(const Notification& n) {
       d = "HTTP " + std::to_string(reply.status);
       reason = "http_" + std::to_string(reply.status);
     }
-    details += (details.empty() ? "" : "; ") + std::string("replica ") + std::to_string(&base - urls_.data()) + ": " + d;
+    details += (details.empty() ? "" : "; ") + std::string("replica ") +
+               std::to_string(&base - urls_.data()) + ": " + d;
   }
   SendResult r;
   r.detail = std::to_string(ok) + "/" + std::to_string(urls_.size()) + " replicas accepted" +

@@ -15,13 +15,18 @@ long long Ms(WallTime t) {
 WallTime FromMs(long long ms) { return WallTime(milliseconds(ms)); }
 
 json OffenderToJson(const Offender& o) {
-  return {{"category", o.category},        {"pid", o.pid},
-          {"datname", o.datname},          {"usename", o.usename},
+  return {{"category", o.category},
+          {"pid", o.pid},
+          {"datname", o.datname},
+          {"usename", o.usename},
           {"application_name", o.application_name},
-          {"client_addr", o.client_addr},  {"state", o.state},
-          {"wait_event", o.wait_event},    {"xact_age_seconds", o.xact_age_seconds},
+          {"client_addr", o.client_addr},
+          {"state", o.state},
+          {"wait_event", o.wait_event},
+          {"xact_age_seconds", o.xact_age_seconds},
           {"state_age_seconds", o.state_age_seconds},
-          {"blocked_by", o.blocked_by},    {"query", o.query}};
+          {"blocked_by", o.blocked_by},
+          {"query", o.query}};
 }
 
 Offender OffenderFromJson(const json& j) {
@@ -79,9 +84,8 @@ const std::string& Alert::Label(const std::string& key) const {
 }
 
 std::size_t Notification::Firing() const {
-  return static_cast<std::size_t>(std::count_if(alerts.begin(), alerts.end(), [](const Alert& a) {
-    return a.state == AlertState::kFiring;
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      alerts.begin(), alerts.end(), [](const Alert& a) { return a.state == AlertState::kFiring; }));
 }
 std::size_t Notification::Resolved() const {
   return static_cast<std::size_t>(std::count_if(alerts.begin(), alerts.end(), [](const Alert& a) {
@@ -233,8 +237,7 @@ void AlertStateMachine::Update(const std::vector<Observation>& observations,
   for (auto& [id, r] : records_) {
     AlertLabels l = r.alert.labels;
     l.erase("severity");
-    r.alert.inhibited =
-        r.alert.Label("severity") == "warning" && critical.count(IdentityOf(l)) > 0;
+    r.alert.inhibited = r.alert.Label("severity") == "warning" && critical.count(IdentityOf(l)) > 0;
   }
 }
 
@@ -352,14 +355,16 @@ void Dispatcher::Update(const std::vector<Alert>& active, const std::vector<Aler
   // not yet reported stay until flushed.
   for (auto g = groups_.begin(); g != groups_.end();) {
     for (auto it = g->second.alerts.begin(); it != g->second.alerts.end();) {
-      bool keep = it->second.state == AlertState::kResolved || live.count(g->first + "\n" + it->first);
+      bool keep =
+          it->second.state == AlertState::kResolved || live.count(g->first + "\n" + it->first);
       it = keep ? std::next(it) : g->second.alerts.erase(it);
     }
     g = g->second.alerts.empty() ? groups_.erase(g) : std::next(g);
   }
   for (auto& [receiver, am] : am_) {
     for (auto it = am.alerts.begin(); it != am.alerts.end();) {
-      bool keep = it->second.state == AlertState::kResolved || live.count(receiver + "\n" + it->first);
+      bool keep =
+          it->second.state == AlertState::kResolved || live.count(receiver + "\n" + it->first);
       it = keep ? std::next(it) : am.alerts.erase(it);
     }
   }

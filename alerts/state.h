@@ -1,11 +1,10 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "alerts/alert.h"
 #include "alerts/alert_config.h"
@@ -69,8 +68,8 @@ class Dispatcher {
   struct Group {
     std::string receiver;
     AlertLabels group_labels;
-    std::map<std::string, Alert> alerts;   // current: firing/pending or resolved-unreported
-    std::set<std::string> notified;        // firing identities in the last notification
+    std::map<std::string, Alert> alerts;  // current: firing/pending or resolved-unreported
+    std::set<std::string> notified;       // firing identities in the last notification
     WallTime first_seen{};
     WallTime last_flush{};
     bool flushed = false;

@@ -148,8 +148,8 @@ std::string FormatWallTime(std::chrono::system_clock::time_point t) {
 
 std::string Rfc3339(std::chrono::system_clock::time_point t) {
   std::tm tm = UtcTm(t);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
   if (ms < 0) ms += 1000;
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);

@@ -45,7 +45,8 @@ void StringMap(MapReader& r, const std::string& key, std::map<std::string, std::
     std::string v;
     m.String(k, v);
     if (k == "alertname" || k == "severity") {
-      r.problems().Add(it->first.Mark(), m.PathOf(k), "is set by the rule and cannot be overridden");
+      r.problems().Add(it->first.Mark(), m.PathOf(k),
+                       "is set by the rule and cannot be overridden");
       continue;
     }
     out[k] = v;

@@ -15,9 +15,9 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakeClock;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FakeClock;
 using testing::ScriptedAnswer;
 using testing::SlackReceiver;
 
@@ -170,7 +170,9 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
       "targets:\n  pgbouncer:\n    - name: dead\n"
       "      dsn: \"host=127.0.0.1 port=1 dbname=pgbouncer user=stats\"\n"
       "alerts:\n  rules: {target_down: {for: 0s}}\n"
-      "  receivers: [{name: oncall, slack: {webhook_url: \"" + rx.Url() + "\"}}]\n"
+      "  receivers: [{name: oncall, slack: {webhook_url: \"" +
+      rx.Url() +
+      "\"}}]\n"
       "  route: {group_wait: 0s, group_interval: 1s}\n";
   testing::WriteFile(dir.File("pw.yaml"), yaml);
   Config cfg;
@@ -178,9 +180,10 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
   ASSERT_TRUE(LoadConfigFile(dir.File("pw.yaml"), cfg, errors));
   cfg.listen_address = "127.0.0.1:0";
   SystemClock clock;
-  App app(cfg, clock, [](const TargetConfig&, const Config&, SteadyTime) -> std::unique_ptr<Connection> {
-    throw DbError("connection refused", DownReason::kRefused, "", true);
-  });
+  App app(cfg, clock,
+          [](const TargetConfig&, const Config&, SteadyTime) -> std::unique_ptr<Connection> {
+            throw DbError("connection refused", DownReason::kRefused, "", true);
+          });
   std::string error;
   ASSERT_TRUE(app.Start(error)) << error;
   ASSERT_TRUE(rx.WaitForDelivered(1, 10s));
@@ -194,8 +197,10 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
   EXPECT_EQ(status["alerts"][0]["state"], "firing");
   EXPECT_THAT(status.dump(), Not(HasSubstr(rx.Url())));
   std::string m = testing::HttpGet(base + "/metrics").body;
-  EXPECT_EQ(testing::MetricValue(m, "poolwatch_alerts",
-                                 {"alertname=\"TargetDown\"", "state=\"firing\""}), 1) << m;
+  EXPECT_EQ(
+      testing::MetricValue(m, "poolwatch_alerts", {"alertname=\"TargetDown\"", "state=\"firing\""}),
+      1)
+      << m;
   app.Stop();
 }
 

@@ -17,9 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::HttpGet;
 using testing::MetricValue;
+using ::testing::Not;
 using testing::PgStack;
 using testing::PoolwatchProcess;
 using testing::ReceivedRequest;
@@ -32,7 +32,9 @@ PgStack* stack = nullptr;
 
 class StackEnv : public ::testing::Environment {
  public:
-  void SetUp() override { stack = new PgStack(std::map<std::string, std::string>{{"PGB_POOL_SIZE", "2"}}); }
+  void SetUp() override {
+    stack = new PgStack(std::map<std::string, std::string>{{"PGB_POOL_SIZE", "2"}});
+  }
   void TearDown() override {
     delete stack;
     stack = nullptr;
@@ -48,9 +50,9 @@ std::string DeadTarget(const std::string& name, int port) {
 }
 
 struct Opts {
-  std::string targets;       // the `targets:` body
+  std::string targets;  // the `targets:` body
   std::string rules = "    target_down: {for: 1s}\n";
-  std::string receivers;     // the `receivers:` body (default: one slack receiver)
+  std::string receivers;  // the `receivers:` body (default: one slack receiver)
   std::string route = "    group_wait: 500ms\n    group_interval: 2s\n";
   std::string delivery = "    retry_initial: 500ms\n    retry_max: 2s\n";
   std::string state_file;
@@ -58,15 +60,15 @@ struct Opts {
 };
 
 std::string Yaml(const Opts& o) {
-  return "sampling: {interval: " + o.interval + ", timeout: 400ms}\n"
-         "targets:\n" + o.targets +
-         "alerts:\n" +
+  return "sampling: {interval: " + o.interval +
+         ", timeout: 400ms}\n"
+         "targets:\n" +
+         o.targets + "alerts:\n" +
          (o.state_file.empty() ? "" : "  state_file: " + o.state_file + "\n") +
          "  dashboard_url: \"https://grafana.example/d/poolwatch\"\n"
-         "  rules:\n" + o.rules +
-         "  receivers:\n" + o.receivers +
-         "  route:\n" + o.route +
-         "  delivery:\n" + o.delivery;
+         "  rules:\n" +
+         o.rules + "  receivers:\n" + o.receivers + "  route:\n" + o.route + "  delivery:\n" +
+         o.delivery;
 }
 
 std::string SlackReceiverYaml(const std::string& name, const std::string& url,
@@ -118,8 +120,13 @@ TEST(AlertsIntegration, RetryAfterIsHonouredAndDeliveredOnce) {
   EXPECT_GE(Seconds(reqs[1].arrival - reqs[0].arrival), 2.0);
   EXPECT_EQ(rx.Delivered().size(), 1u);
   std::string m = pw.Metrics();
-  EXPECT_EQ(MetricValue(m, "poolwatch_notifications_total", {"receiver=\"oncall\"", "result=\"delivered\""}), 1) << m;
-  EXPECT_EQ(MetricValue(m, "poolwatch_notifications_total", {"receiver=\"oncall\"", "result=\"retried\""}), 1);
+  EXPECT_EQ(MetricValue(m, "poolwatch_notifications_total",
+                        {"receiver=\"oncall\"", "result=\"delivered\""}),
+            1)
+      << m;
+  EXPECT_EQ(MetricValue(m, "poolwatch_notifications_total",
+                        {"receiver=\"oncall\"", "result=\"retried\""}),
+            1);
   EXPECT_THAT(pw.Logs(), Not(HasSubstr(rx.Url())));
 }
 
@@ -156,9 +163,12 @@ TEST(AlertsIntegration, NotFoundIsPermanentNotRetriedAndCounted) {
   EXPECT_EQ(rx.Requests().size(), 1u) << "not retried";
   std::string m = pw.Metrics();
   EXPECT_EQ(MetricValue(m, "poolwatch_notifications_dropped_total",
-                        {"receiver=\"oncall\"", "reason=\"channel_not_found\""}), 1) << m;
+                        {"receiver=\"oncall\"", "reason=\"channel_not_found\""}),
+            1)
+      << m;
   EXPECT_EQ(MetricValue(m, "poolwatch_notifications_total",
-                        {"receiver=\"oncall\"", "result=\"failed_permanent\""}), 1);
+                        {"receiver=\"oncall\"", "result=\"failed_permanent\""}),
+            1);
 }
 
 TEST(AlertsIntegration, HangingReceiverTimesOutAndRetriesWithoutBlockingSamplingOrMetrics) {
@@ -172,7 +182,8 @@ TEST(AlertsIntegration, HangingReceiverTimesOutAndRetriesWithoutBlockingSampling
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(rx.WaitForRequests(1, 20s)) << pw.Logs();
   // While the receiver hangs: /metrics answers fast and samples keep coming.
-  double first = MetricValue(pw.Metrics(), "poolwatch_last_sample_timestamp_seconds", {"target=\"live\""});
+  double first =
+      MetricValue(pw.Metrics(), "poolwatch_last_sample_timestamp_seconds", {"target=\"live\""});
   double worst = 0;
   for (int i = 0; i < 10; ++i) {
     auto r = HttpGet(pw.Url("/metrics"));
@@ -181,7 +192,8 @@ TEST(AlertsIntegration, HangingReceiverTimesOutAndRetriesWithoutBlockingSampling
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_LT(worst, 0.5);
-  double later = MetricValue(pw.Metrics(), "poolwatch_last_sample_timestamp_seconds", {"target=\"live\""});
+  double later =
+      MetricValue(pw.Metrics(), "poolwatch_last_sample_timestamp_seconds", {"target=\"live\""});
   EXPECT_GT(later, first) << "sampling continued while the receiver hung";
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
   auto reqs = rx.Requests();
@@ -195,7 +207,8 @@ TEST(AlertsIntegration, BurstOfTwentyNeverExceedsTheRateLimitAndArrivesGrouped) 
   SlackReceiver rx;
   Opts o;
   o.targets = "  pgbouncer:\n";
-  for (int i = 0; i < 20; ++i) o.targets += DeadTarget("dead" + std::to_string(i), testing::FreePort());
+  for (int i = 0; i < 20; ++i)
+    o.targets += DeadTarget("dead" + std::to_string(i), testing::FreePort());
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   o.route = "    group_by: [alertname, target]\n    group_wait: 1s\n    group_interval: 2s\n";
   PoolwatchProcess pw(Yaml(o));
@@ -208,7 +221,8 @@ TEST(AlertsIntegration, BurstOfTwentyNeverExceedsTheRateLimitAndArrivesGrouped) 
         return firing >= 20;
       },
       30s))
-      << firing << "\n" << pw.Logs();
+      << firing << "\n"
+      << pw.Logs();
   std::this_thread::sleep_for(2s);
   auto reqs = rx.Requests();
   EXPECT_EQ(firing, 20);
@@ -224,8 +238,7 @@ TEST(AlertsIntegration, HostileServerTextIsEscapedAndValidJson) {
   Opts o;
   // The real server's error names the database: `database "<!channel> & <b>" does not exist`.
   o.targets = "  postgres:\n    - name: hostile\n      dsn: \"host=127.0.0.1 port=" +
-              std::to_string(stack->pg_port()) +
-              " user=postgres dbname='<!channel> & <b>x'\"\n";
+              std::to_string(stack->pg_port()) + " user=postgres dbname='<!channel> & <b>x'\"\n";
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
@@ -249,7 +262,8 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
   std::string good = Yaml(o);
   testing::WriteFile(dir.File("good.yaml"), good);
   std::string out;
-  int rc = testing::RunCommand({testing::PoolwatchBin(), "-c", dir.File("good.yaml"), "--send-test-alert"}, &out);
+  int rc = testing::RunCommand(
+      {testing::PoolwatchBin(), "-c", dir.File("good.yaml"), "--send-test-alert"}, &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("receiver good: delivered"));
   EXPECT_THAT(out, Not(HasSubstr("goodsecret")));
@@ -258,7 +272,8 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
 
   o.receivers += SlackReceiverYaml("bad", broken.Url("/services/T/B/badsecret"));
   testing::WriteFile(dir.File("bad.yaml"), Yaml(o));
-  rc = testing::RunCommand({testing::PoolwatchBin(), "-c", dir.File("bad.yaml"), "--send-test-alert"}, &out);
+  rc = testing::RunCommand(
+      {testing::PoolwatchBin(), "-c", dir.File("bad.yaml"), "--send-test-alert"}, &out);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("receiver good: delivered"));
   EXPECT_THAT(out, HasSubstr("receiver bad: FAILED (permanent)"));
@@ -305,7 +320,8 @@ struct Saturation {
   std::unique_ptr<Sql> waiter;
   explicit Saturation(int n = 2) {
     for (int i = 0; i < n; ++i) {
-      holders.push_back(std::make_unique<Sql>(stack->AppViaPgbDsn() + " application_name=holder-" + std::to_string(i)));
+      holders.push_back(std::make_unique<Sql>(stack->AppViaPgbDsn() + " application_name=holder-" +
+                                              std::to_string(i)));
       holders.back()->Exec("BEGIN");
       holders.back()->Exec("SELECT 1");
     }
@@ -321,11 +337,13 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
   Opts o;
   o.targets = "  pgbouncer:\n    - name: bouncer\n      dsn: \"" + stack->PgbDsn() +
               "\"\n      pool: {backoff: {initial: 100ms, max: 200ms}}\n";
-  o.rules = "    target_down: {for: 3s}\n"
-            "    clients_waiting: {warning: 1s, critical: 1h, for: 1s}\n";
+  o.rules =
+      "    target_down: {for: 3s}\n"
+      "    clients_waiting: {warning: 1s, critical: 1h, for: 1s}\n";
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
-  o.route = "    group_by: [alertname, target]\n    group_wait: 500ms\n    group_interval: 1s\n"
-            "    repeat_interval: 2s\n";
+  o.route =
+      "    group_by: [alertname, target]\n    group_wait: 500ms\n    group_interval: 1s\n"
+      "    repeat_interval: 2s\n";
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   {
@@ -357,9 +375,11 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
     EXPECT_TRUE(held) << st;
   }
   stack->StartPgBouncer();
-  ASSERT_TRUE(pw.WaitMetric([](const std::string& m) {
-    return MetricValue(m, "pgbouncer_up", {"target=\"bouncer\""}) == 1;
-  }, 20s));
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "pgbouncer_up", {"target=\"bouncer\""}) == 1;
+      },
+      20s));
 }
 
 // --- Real Alertmanager ------------------------------------------------------------------------
@@ -377,14 +397,15 @@ class Alertmanager {
                        "receivers:\n"
                        "  - name: slack\n"
                        "    slack_configs:\n"
-                       "      - api_url: \"" + slack_url + "\"\n"
-                       "        channel: \"#oncall\"\n"
-                       "        send_resolved: false\n");
+                       "      - api_url: \"" +
+                           slack_url +
+                           "\"\n"
+                           "        channel: \"#oncall\"\n"
+                           "        send_resolved: false\n");
     proc_ = std::make_unique<testing::Process>(std::vector<std::string>{
         "/usr/bin/prometheus-alertmanager", "--config.file=" + dir_.File("am.yml"),
         "--storage.path=" + dir_.File("data"),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-        "--cluster.listen-address="});
+        "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--cluster.listen-address="});
   }
   ~Alertmanager() {
     proc_->Signal(SIGTERM);
@@ -422,7 +443,10 @@ TEST(AlertsIntegration, ThreeInstancesThroughOneAlertmanagerMakeOneSlackMessage)
   EXPECT_THAT(d[0].body, HasSubstr("TargetDown"));
   for (auto& pw : pws) {
     std::string m = pw->Metrics();
-    EXPECT_GE(MetricValue(m, "poolwatch_notifications_total", {"receiver=\"am\"", "result=\"delivered\""}), 1) << m;
+    EXPECT_GE(MetricValue(m, "poolwatch_notifications_total",
+                          {"receiver=\"am\"", "result=\"delivered\""}),
+              1)
+        << m;
   }
   // Alertmanager holds one alert, not three.
   auto alerts = nlohmann::json::parse(HttpGet(am.Url() + "/api/v2/alerts").body);
@@ -435,19 +459,23 @@ TEST(AlertsIntegration, ThreeInstancesThroughOneAlertmanagerMakeOneSlackMessage)
 // They read the agreed metric names; on a branch without those collectors they skip, saying so.
 
 bool HasMetric(PoolwatchProcess& pw, const std::string& name) {
-  return pw.WaitMetric([&](const std::string& m) { return m.find("\n" + name + "{") != std::string::npos; }, 5s);
+  return pw.WaitMetric(
+      [&](const std::string& m) { return m.find("\n" + name + "{") != std::string::npos; }, 5s);
 }
 
 TEST(AlertsIntegration, SaturatedPoolOneFiringMessageNamingPoolAndHoldersThenOneResolved) {
   SlackReceiver rx;
   Opts o;
-  o.targets = "  postgres:\n    - name: pg\n      dsn: \"" + stack->PgDsn("app") + "\"\n"
-              "  pgbouncer:\n    - name: bouncer\n      dsn: \"" + stack->PgbDsn() + "\"\n";
-  o.rules = "    target_down: {for: 1s}\n"
-            "    pool_utilization: {warning: 0.80, critical: 0.90, for: 2s}\n"
-            "    clients_waiting: {enabled: false}\n"
-            "    long_transaction: {enabled: false}\n"
-            "    connection_leak: {enabled: false}\n";
+  o.targets = "  postgres:\n    - name: pg\n      dsn: \"" + stack->PgDsn("app") +
+              "\"\n"
+              "  pgbouncer:\n    - name: bouncer\n      dsn: \"" +
+              stack->PgbDsn() + "\"\n";
+  o.rules =
+      "    target_down: {for: 1s}\n"
+      "    pool_utilization: {warning: 0.80, critical: 0.90, for: 2s}\n"
+      "    clients_waiting: {enabled: false}\n"
+      "    long_transaction: {enabled: false}\n"
+      "    connection_leak: {enabled: false}\n";
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   o.route = "    group_by: [alertname, target]\n    group_wait: 0s\n    group_interval: 1s\n";
   PoolwatchProcess pw(Yaml(o));
@@ -483,9 +511,10 @@ TEST(AlertsIntegration, IdleInTransactionPastLeakTimeoutOneConnectionLeakNamingP
   Opts o;
   o.targets = "  postgres:\n    - name: pg\n      dsn: \"" + stack->PgDsn("app") +
               "\"\n      leak_timeout: 2s\n";
-  o.rules = "    target_down: {for: 1s}\n"
-            "    connection_leak: {threshold: 0, for: 1s}\n"
-            "    long_transaction: {enabled: false}\n";
+  o.rules =
+      "    target_down: {for: 1s}\n"
+      "    connection_leak: {threshold: 0, for: 1s}\n"
+      "    long_transaction: {enabled: false}\n";
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   o.route = "    group_by: [alertname, target]\n    group_wait: 0s\n    group_interval: 1s\n";
   PoolwatchProcess pw(Yaml(o));

@@ -19,8 +19,8 @@ std::once_flag g_init;
 
 SlackReceiver::SlackReceiver() {
   std::call_once(g_init, [] { mg_init_library(0); });
-  const char* options[] = {"listening_ports", "127.0.0.1:0", "num_threads", "16",
-                           "enable_keep_alive", "no", nullptr};
+  const char* options[] = {"listening_ports",   "127.0.0.1:0", "num_threads", "16",
+                           "enable_keep_alive", "no",          nullptr};
   mg_callbacks cb{};
   cb.log_message = [](const mg_connection*, const char*) { return 1; };
   ctx_ = mg_start(&cb, nullptr, options);

@@ -22,7 +22,9 @@ struct ScriptedAnswer {
   std::chrono::milliseconds hang{0};
 
   static ScriptedAnswer Ok() { return {}; }
-  static ScriptedAnswer Error(int status, std::string body) { return {status, std::move(body), {}, {}}; }
+  static ScriptedAnswer Error(int status, std::string body) {
+    return {status, std::move(body), {}, {}};
+  }
   static ScriptedAnswer RateLimited(int retry_after_s) {
     return {429, "rate_limited", {{"Retry-After", std::to_string(retry_after_s)}}, {}};
   }

@@ -20,12 +20,14 @@ const WallTime kNow = WallTime(std::chrono::seconds(1'800'000'000));
 Alert Saturated() {
   Alert a;
   a.labels = {{"alertname", "PoolUtilizationHigh"}, {"severity", "critical"}, {"target", "bouncer"},
-              {"kind", "pgbouncer_server"}, {"database", "app"}, {"user", "app"}};
+              {"kind", "pgbouncer_server"},         {"database", "app"},      {"user", "app"}};
   a.state = AlertState::kFiring;
   a.value = 1.0;
   a.threshold = 0.9;
   a.unit = "ratio";
-  a.summary = "Server pool utilization 100.0% (threshold 90.0%) on target bouncer, database app, user app (pgbouncer_server)";
+  a.summary =
+      "Server pool utilization 100.0% (threshold 90.0%) on target bouncer, database app, user app "
+      "(pgbouncer_server)";
   a.active_since = kNow - 150s;
   a.starts_at = kNow - 90s;
   a.runbook_url = "https://runbooks.example/pool?x=1&y=2";
@@ -60,8 +62,8 @@ void CheckGolden(const std::string& name, const std::string& rendered) {
   std::string pretty = nlohmann::json::parse(rendered).dump(2) + "\n";
   std::string path = testing::SourceDir() + "/tests/unit/golden/" + name;
   if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) testing::WriteFile(path, pretty);
-  EXPECT_EQ(pretty, testing::ReadFile(path)) << "golden " << path
-                                             << " (POOLWATCH_UPDATE_GOLDEN=1 rewrites it)";
+  EXPECT_EQ(pretty, testing::ReadFile(path))
+      << "golden " << path << " (POOLWATCH_UPDATE_GOLDEN=1 rewrites it)";
 }
 
 std::string AllText(const nlohmann::json& msg) {

@@ -66,19 +66,25 @@ TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
   o.application_name = "billing";
   o.datname = "app";
   s.targets[0].offenders.push_back(o);
-  s.metrics.Gauge("poolwatch_connection_leaks", "h", {{"target", "pg"}, {"kind", "idle_in_transaction"}}, 2);
+  s.metrics.Gauge("poolwatch_connection_leaks", "h",
+                  {{"target", "pg"}, {"kind", "idle_in_transaction"}}, 2);
   s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.5);
-  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}}, 5);
-  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h", {{"target", "pg"}, {"datname", "app"}}, 400);
+  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
+                  5);
+  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h",
+                  {{"target", "pg"}, {"datname", "app"}}, 400);
   RuleOutput out = EvaluateRules(s, cfg);
   std::map<std::string, Observation> by;
   for (const auto& o2 : out.observations) by[o2.alert.Identity()] = o2;
-  ASSERT_TRUE(by.count("alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"));
-  const Alert& leak = by["alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"].alert;
+  ASSERT_TRUE(
+      by.count("alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"));
+  const Alert& leak =
+      by["alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"].alert;
   ASSERT_EQ(leak.offenders.size(), 1u);
   EXPECT_EQ(leak.offenders[0].pid, 4711);
   // Below min_events (20 by default): no error-rate alert, whatever the ratio.
-  for (const auto& [id, o2] : by) EXPECT_THAT(id, ::testing::Not(::testing::HasSubstr("ErrorRateHigh")));
+  for (const auto& [id, o2] : by)
+    EXPECT_THAT(id, ::testing::Not(::testing::HasSubstr("ErrorRateHigh")));
   EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=critical,target=pg"));
   EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=warning,target=pg"));
 }
@@ -87,7 +93,8 @@ TEST(AlertRulesTest, ErrorRateNeedsMinimumEvents) {
   AlertsConfig cfg = TestAlertsConfig();
   Snapshot s = MakeSnapshot({{"pg", true}});
   s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.06);
-  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}}, 20);
+  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
+                  20);
   RuleOutput out = EvaluateRules(s, cfg);
   ASSERT_EQ(out.observations.size(), 1u);
   EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ErrorRateHigh");
@@ -239,7 +246,8 @@ TEST(AlertStateTest, DownTargetHoldsItsAlertsAndFiresTargetDown) {
   EXPECT_EQ(h.sent[1].Resolved(), 0u);
   bool util_held = false;
   for (const auto& a : h.machine.Active()) {
-    if (a.Label("alertname") == "PoolUtilizationHigh") util_held = a.held && a.state == AlertState::kFiring;
+    if (a.Label("alertname") == "PoolUtilizationHigh")
+      util_held = a.held && a.state == AlertState::kFiring;
   }
   EXPECT_TRUE(util_held);
   // Back up and still saturated: TargetDown resolves; the pool alert never resolved.
@@ -349,7 +357,8 @@ TEST(AlertStateTest, StateSurvivesARoundTripThroughJson) {
   r.Init();
   r.machine.FromJson(nlohmann::json::parse(m.dump()));
   r.dispatcher->FromJson(nlohmann::json::parse(d.dump()));
-  r.clock.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(h.clock.WallNow() - r.clock.WallNow()));
+  r.clock.Advance(
+      std::chrono::duration_cast<std::chrono::milliseconds>(h.clock.WallNow() - r.clock.WallNow()));
   r.Run(Util(0.95), 120s);
   EXPECT_TRUE(r.sent.empty());
   r.Run(Util(0.1), 301s);

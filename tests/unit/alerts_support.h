@@ -31,10 +31,9 @@ inline Snapshot MakeSnapshot(const std::vector<std::pair<std::string, bool>>& ta
 
 inline void AddUtilization(Snapshot& s, const std::string& target, const std::string& db,
                            double v) {
-  s.metrics.Gauge("poolwatch_pool_utilization_ratio", "u",
-                  {{"target", target}, {"kind", "pgbouncer_server"}, {"database", db},
-                   {"user", "app"}},
-                  v);
+  s.metrics.Gauge(
+      "poolwatch_pool_utilization_ratio", "u",
+      {{"target", target}, {"kind", "pgbouncer_server"}, {"database", db}, {"user", "app"}}, v);
 }
 
 /// A sink answering from a script (then delivered), recording what it was sent.

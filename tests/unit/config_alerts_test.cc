@@ -46,7 +46,8 @@ TEST(ConfigAlertsTest, TheIssueExampleParses) {
     target_down: {for: 1m, labels: {team: dba}}
   receivers:
     - name: oncall
-      slack: {webhook_url_file: )" + dir.File("hook") + R"(, send_resolved: true}
+      slack: {webhook_url_file: )" +
+                     dir.File("hook") + R"(, send_resolved: true}
     - name: cluster-am
       alertmanager: {urls: ["http://alertmanager-0:9093", "http://alertmanager-1:9093"]}
     - name: stdout
@@ -144,7 +145,9 @@ TEST(ConfigAlertsTest, WebhookUrlFromEnvAndNeverInAnError) {
   receivers:
     - name: oncall
       slack: {webhook_url: "${PW_TEST_HOOK}"}
-)", "pw.yaml", c, e)) << Joined(e);
+)",
+                               "pw.yaml", c, e))
+      << Joined(e);
   EXPECT_EQ(c.alerts.receivers[0].webhook_url, "https://hooks.slack.com/services/T9/B9/envsecret");
   EXPECT_EQ(c.alerts.route.receivers, std::vector<std::string>{"oncall"}) << "default: all";
   setenv("PW_TEST_HOOK", "ftp://not-a-webhook/sekrit-token", 1);
@@ -153,7 +156,8 @@ TEST(ConfigAlertsTest, WebhookUrlFromEnvAndNeverInAnError) {
   receivers:
     - name: oncall
       slack: {webhook_url: "${PW_TEST_HOOK}"}
-)", "pw.yaml", c, bad));
+)",
+                                "pw.yaml", c, bad));
   EXPECT_THAT(Joined(bad), HasSubstr("must be an http(s) URL"));
   EXPECT_THAT(Joined(bad), Not(HasSubstr("sekrit-token")));
   unsetenv("PW_TEST_HOOK");

@@ -1,7 +1,8 @@
 // Delivery policy of one receiver queue, with a fake clock and a scripted sink.
+#include "alerts/notifier.h"
+
 #include <gtest/gtest.h>
 
-#include "alerts/notifier.h"
 #include "alerts/sinks.h"
 #include "tests/support/fakes.h"
 #include "tests/unit/alerts_support.h"
@@ -43,7 +44,8 @@ struct QueueHarness {
       auto due = q->Step();
       if (!due) return;
       if (*due > end) return;
-      if (*due > clock.Now()) clock.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(*due - clock.Now()));
+      if (*due > clock.Now())
+        clock.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(*due - clock.Now()));
     }
   }
 };
@@ -128,7 +130,8 @@ TEST(NotifierTest, RateLimitSpacesMessagesAtLeastOneSecondApart) {
     auto due = h.q->Step();
     if (h.sink->sent.size() > before) at.push_back(h.clock.Now());
     if (!due) break;
-    if (*due > h.clock.Now()) h.clock.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(*due - h.clock.Now()));
+    if (*due > h.clock.Now())
+      h.clock.Advance(std::chrono::duration_cast<std::chrono::milliseconds>(*due - h.clock.Now()));
   }
   ASSERT_EQ(at.size(), 5u);
   for (std::size_t i = 1; i < at.size(); ++i) EXPECT_GE(at[i] - at[i - 1], 1000ms);
