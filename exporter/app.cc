@@ -23,13 +23,47 @@ void App::AddProcessMetrics(MetricSet& m) {
           reload_success_unix_.load());
   m.Counter("poolwatch_config_reload_failures_total", "Configuration reloads that failed.", {},
             static_cast<double>(reloads_failed_.load()));
+  std::shared_ptr<Alerter> alerter;
+  {
+    std::lock_guard<std::mutex> lock(alerter_mutex_);
+    alerter = alerter_;
+  }
+  if (alerter) alerter->AddMetrics(m);
+}
+
+void App::StartAlerter(const nlohmann::json& carry) {
+  if (!config_.alerts.enabled) return;
+  auto a = std::make_shared<Alerter>(config_.alerts, clock_);
+  if (config_.alerts.state_file.empty() && carry.is_object()) a->RestoreState(carry);
+  a->Start();
+  std::lock_guard<std::mutex> lock(alerter_mutex_);
+  alerter_ = std::move(a);
+}
+
+nlohmann::json App::StopAlerter() {
+  std::shared_ptr<Alerter> a;
+  {
+    std::lock_guard<std::mutex> lock(alerter_mutex_);
+    a = std::move(alerter_);
+  }
+  if (!a) return nullptr;
+  a->Stop();
+  return a->StateJson();
 }
 
 void App::StartSampler() {
   std::lock_guard<std::mutex> lock(sampler_mutex_);
   sampler_ = std::make_unique<Sampler>(
       config_, clock_, connector_, [this](MetricSet& m) { AddProcessMetrics(m); },
-      [this](std::shared_ptr<const Snapshot> s) { store_.Publish(std::move(s)); });
+      [this](std::shared_ptr<const Snapshot> s) {
+        store_.Publish(s);
+        std::shared_ptr<Alerter> alerter;
+        {
+          std::lock_guard<std::mutex> alerter_lock(alerter_mutex_);
+          alerter = alerter_;
+        }
+        if (alerter) alerter->OnSnapshot(std::move(s));  // evaluated on the alerter's thread
+      });
   sampler_->Start();
 }
 
@@ -51,11 +85,16 @@ bool App::Start(std::string& error) {
     if (sampler_->SamplesCompleted() == 0) return true;
     return now - last <= interval * 3 + config_.timeout;
   };
+  state.alerts = [this]() -> nlohmann::json {
+    std::lock_guard<std::mutex> lock(alerter_mutex_);
+    return alerter_ ? alerter_->StatusJson() : nlohmann::json::array();
+  };
   http_ = std::make_unique<HttpServer>(store_, state);
   if (!http_->Start(config_.listen_address, error)) {
     http_.reset();
     return false;
   }
+  StartAlerter();
   StartSampler();
   spdlog::info("poolwatch {} listening on {} (port {}), sampling {} target(s) every {}",
                POOLWATCH_VERSION, config_.listen_address, http_->port(), config_.targets.size(),
@@ -70,6 +109,7 @@ void App::Stop() {
     s = std::move(sampler_);
   }
   if (s) s->Stop();
+  StopAlerter();
   if (http_) http_->Stop();
 }
 
@@ -94,9 +134,11 @@ bool App::Reload(const std::string& path) {
     old = std::move(sampler_);
   }
   if (old) old->Stop();
+  nlohmann::json alert_state = StopAlerter();  // persisted too; the new one restores it
   config_ = std::move(fresh);
   reload_ok_.store(true);
   reload_success_unix_.store(ToUnixSeconds(clock_.WallNow()));
+  StartAlerter(alert_state);
   StartSampler();
   spdlog::info("configuration reloaded from {}: {} target(s)", path, config_.targets.size());
   return true;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "alerts/alerter.h"
 #include "collectors/clock.h"
 #include "exporter/config.h"
 #include "exporter/http_server.h"
@@ -34,6 +35,10 @@ class App {
  private:
   void AddProcessMetrics(MetricSet& m);
   void StartSampler();
+  /// `carry` is the previous alerter's state (a reload), used when there is no state file.
+  void StartAlerter(const nlohmann::json& carry = nullptr);
+  /// Stops the alerter and returns its state.
+  nlohmann::json StopAlerter();
 
   Config config_;
   const Clock& clock_;
@@ -42,6 +47,10 @@ class App {
   std::unique_ptr<HttpServer> http_;
   mutable std::mutex sampler_mutex_;
   std::unique_ptr<Sampler> sampler_;
+  /// Alerting (null when the config has no `alerts:` section). Replaced on reload under
+  /// alerter_mutex_; its own threads deliver notifications, never the sampler's.
+  mutable std::mutex alerter_mutex_;
+  std::shared_ptr<Alerter> alerter_;
   std::atomic<bool> reload_ok_{true};
   std::atomic<double> reload_success_unix_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};

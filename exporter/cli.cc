@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "alerts/alerter.h"
+#include "collectors/redact.h"
 #include "exporter/app.h"
 #include "exporter/logging.h"
 #include "exporter/status_json.h"
@@ -22,6 +24,8 @@ Watches PostgreSQL and PgBouncer connection pools, exports Prometheus metrics an
   -c, --config.file=PATH        YAML configuration (env POOLWATCH_CONFIG)
       --check-config            validate the configuration and exit (0 ok, 2 problems)
       --once                    sample every target once, print, exit (0 all up, 1 otherwise)
+      --send-test-alert         send one test notification to every alert receiver, print each
+                                result, exit (0 all delivered, 1 otherwise, 2 no receivers)
       --output=text|json|prometheus   format for --once (default text)
       --web.listen-address=ADDR overrides web.listen_address (default ":9930")
       --log.level=debug|info|warn|error (default info)
@@ -124,6 +128,26 @@ int RunOnce(const Config& config, const std::string& output) {
   return 0;
 }
 
+int SendTestAlert(const Config& config) {
+  if (config.alerts.receivers.empty()) {
+    std::cerr << "poolwatch: no alert receivers configured (alerts.receivers)\n";
+    return 2;
+  }
+  SystemClock clock;
+  CurlHttpClient http;
+  bool all = true;
+  for (const auto& [name, r] : SendTestAlerts(config.alerts, clock, http)) {
+    const char* status = r.status == SendResult::Status::kDelivered ? "delivered"
+                         : r.status == SendResult::Status::kRetryable ? "FAILED (retryable)"
+                                                                       : "FAILED (permanent)";
+    all = all && r.status == SendResult::Status::kDelivered;
+    // The detail never holds the webhook URL; redact anyway, as a last line of defence.
+    std::cout << "receiver " << name << ": " << status << ": "
+              << RedactSecrets(r.detail, config.Secrets()) << "\n";
+  }
+  return all ? 0 : 1;
+}
+
 int Serve(Config config, const std::string& config_path) {
   // Signals are taken on this thread with sigwait, never in handlers: block them before any
   // other thread starts so every thread inherits the mask.
@@ -192,6 +216,7 @@ int RunPoolwatch(int argc, char** argv) {
     return 0;
   }
   if (opts.once) return RunOnce(config, opts.output);
+  if (opts.send_test_alert) return SendTestAlert(config);
   return Serve(std::move(config), opts.config_file);
 }
 

@@ -62,6 +62,9 @@ std::vector<std::string> Config::Secrets() const {
   for (const auto& t : targets) {
     if (!t.password.empty()) out.push_back(t.password);
   }
+  for (const auto& r : alerts.receivers) {
+    if (!r.webhook_url.empty()) out.push_back(r.webhook_url);
+  }
   return out;
 }
 
@@ -256,6 +259,7 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
   }
   if (top.Has("alerts")) {
     ParseAlerts(top.Child("alerts"), problems, cfg.alerts);
+    cfg.alerts.eval_interval = cfg.interval;
   } else {
     top.Child("alerts");
   }

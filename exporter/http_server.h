@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "exporter/snapshot_store.h"
 
 struct mg_context;
@@ -17,6 +19,8 @@ struct HttpState {
   std::function<bool()> healthy;
   /// True once the first sample completed (whatever the targets' health).
   std::function<bool()> ready;
+  /// Active alerts for /status (absent when alerting is off).
+  std::function<nlohmann::json()> alerts;
 };
 
 /// Serves /metrics (the latest snapshot, pre-rendered; never touches a database), /healthz,

@@ -1,0 +1,321 @@
+#include "alerts/alerter.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "alerts/rules.h"
+#include "alerts/sinks.h"
+#include "alerts/text.h"
+
+namespace poolwatch {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<std::unique_ptr<AlertSink>> MakeSinks(const AlertsConfig& cfg, HttpClient& http,
+                                                  const Clock& clock) {
+  std::vector<std::unique_ptr<AlertSink>> out;
+  for (const auto& r : cfg.receivers) out.push_back(MakeSink(r, http, clock));
+  return out;
+}
+
+bool WriteAtomically(const std::string& path, const std::string& data, std::string& error) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = "cannot create " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = "cannot write " + tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    error = "cannot fsync " + tmp + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Alerter::Alerter(AlertsConfig cfg, const Clock& clock, HttpClient& http)
+    : Alerter(cfg, clock, MakeSinks(cfg, http, clock)) {}
+
+Alerter::Alerter(AlertsConfig cfg, const Clock& clock)
+    : Alerter(cfg, clock, std::vector<std::unique_ptr<AlertSink>>{}) {
+  own_http_ = std::make_unique<CurlHttpClient>();
+  notifier_ =
+      std::make_unique<Notifier>(MakeSinks(cfg_, *own_http_, clock_), cfg_.delivery, clock_);
+}
+
+Alerter::Alerter(AlertsConfig cfg, const Clock& clock,
+                 std::vector<std::unique_ptr<AlertSink>> sinks)
+    : cfg_(std::move(cfg)),
+      clock_(clock),
+      notifier_(std::make_unique<Notifier>(std::move(sinks), cfg_.delivery, clock)),
+      dispatcher_(cfg_) {
+  last_snapshot_ = clock_.Now();
+}
+
+Alerter::~Alerter() { Stop(); }
+
+void Alerter::Start() {
+  if (!restored_) LoadState();
+  notifier_->Start();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Alerter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (own_http_) own_http_->Cancel();  // a borrowed client belongs to its owner
+  notifier_->Stop();
+  SaveState();
+}
+
+void Alerter::OnSnapshot(std::shared_ptr<const Snapshot> snap) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_snapshot_ = std::move(snap);
+  }
+  cv_.notify_all();
+}
+
+void Alerter::Run() {
+  for (;;) {
+    std::shared_ptr<const Snapshot> snap;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait_for(lock, std::chrono::milliseconds(250),
+                   [this] { return stopping_ || pending_snapshot_ != nullptr; });
+      if (stopping_) return;
+      snap = std::move(pending_snapshot_);
+      pending_snapshot_.reset();
+    }
+    try {
+      if (snap) {
+        Evaluate(*snap);
+      } else {
+        Tick();
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("alert evaluation failed: {}", e.what());
+    }
+  }
+}
+
+void Alerter::Evaluate(const Snapshot& snap) {
+  RuleOutput out = EvaluateRules(snap, cfg_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_snapshot_ = clock_.Now();
+    have_snapshot_ = true;
+    WallTime now = clock_.WallNow();
+    machine_.Update(out.observations, out.down_targets, now);
+    dirty_ = true;
+  }
+  Tick();
+}
+
+void Alerter::Tick() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    WallTime now = clock_.WallNow();
+    double age = std::chrono::duration<double>(clock_.Now() - last_snapshot_).count();
+    std::vector<Observation> stale = EvaluateSamplerStale(age, cfg_);
+    if (!stale.empty()) {
+      // No snapshot: every other alert is held (neither resolved nor re-sent) while
+      // SamplerStale fires; the next snapshot's evaluation resolves it.
+      machine_.Update(stale, {}, now, /*hold_all=*/true);
+      dirty_ = true;
+    }
+    std::vector<Alert> active = machine_.Active();
+    std::vector<Alert> resolved = machine_.TakeResolved();
+    if (!resolved.empty()) {
+      for (const auto& a : resolved) {
+        spdlog::info("alert resolved: {} {}", a.Label("alertname"), a.Identity());
+      }
+    }
+    for (const auto& a : active) {
+      bool was_firing = false;
+      for (const auto& b : active_) {
+        was_firing = was_firing || (b.Identity() == a.Identity() && b.state == AlertState::kFiring);
+      }
+      if (a.state == AlertState::kFiring && !was_firing) {
+        spdlog::info("alert firing: {}: {}", a.Label("alertname"), a.summary);
+      }
+    }
+    dispatcher_.Update(active, resolved, now);
+    for (auto& n : dispatcher_.Due(now)) {
+      notifier_->Enqueue(std::move(n));
+      dirty_ = true;
+    }
+    active_ = std::move(active);
+    if (notifier_->Generation() != saved_generation_) dirty_ = true;
+  }
+  bool save = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    save = dirty_;
+  }
+  if (save) SaveState();
+}
+
+void Alerter::LoadState() {
+  if (cfg_.state_file.empty()) return;
+  std::ifstream in(cfg_.state_file, std::ios::binary);
+  if (!in) return;  // first start
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    RestoreState(json::parse(ss.str()));
+    spdlog::info("alert state restored from {}: {} active alert(s)", cfg_.state_file,
+                 active_.size());
+  } catch (const std::exception& e) {
+    spdlog::error("alert state file {} is unreadable ({}); starting fresh", cfg_.state_file,
+                  e.what());
+  }
+}
+
+void Alerter::RestoreState(const json& j) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  machine_.FromJson(j.value("alerts", json::object()));
+  dispatcher_.FromJson(j.value("dispatcher", json::object()));
+  if (j.contains("queued")) {
+    for (const auto& nj : j["queued"]) notifier_->Enqueue(NotificationFromJson(nj));
+  }
+  active_ = machine_.Active();
+  restored_ = true;
+}
+
+json Alerter::StateJson() const {
+  json j;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    j["version"] = 1;
+    j["alerts"] = machine_.ToJson();
+    j["dispatcher"] = dispatcher_.ToJson();
+  }
+  json queued = json::array();
+  for (const auto& n : notifier_->Pending()) queued.push_back(NotificationToJson(n));
+  j["queued"] = queued;
+  return j;
+}
+
+bool Alerter::SaveState() {
+  if (cfg_.state_file.empty()) return true;
+  std::uint64_t gen = notifier_->Generation();
+  json j = StateJson();
+  std::string error;
+  bool ok = WriteAtomically(cfg_.state_file, j.dump(-1, ' ', false, json::error_handler_t::replace),
+                            error);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (ok) {
+    dirty_ = false;
+    saved_generation_ = gen;
+    if (state_write_failing_) spdlog::info("alert state file writable again");
+    state_write_failing_ = false;
+  } else {
+    state_write_failures_ += 1;
+    if (!state_write_failing_) spdlog::error("cannot persist alert state: {}", error);
+    state_write_failing_ = true;
+  }
+  return ok;
+}
+
+void Alerter::AddMetrics(MetricSet& m) const {
+  std::map<std::tuple<std::string, std::string, std::string>, double> counts;
+  for (const auto& [name, sev] : KnownAlertSeverities(cfg_)) {
+    counts[{name, sev, "pending"}] = 0;
+    counts[{name, sev, "firing"}] = 0;
+  }
+  double failures;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& a : active_) {
+      counts[{a.Label("alertname"), a.Label("severity"), std::string(AlertStateName(a.state))}] +=
+          1;
+    }
+    failures = state_write_failures_;
+  }
+  for (const auto& [key, v] : counts) {
+    m.Gauge("poolwatch_alerts", "Active alerts by name, severity and state (pending, firing).",
+            {{"alertname", std::get<0>(key)},
+             {"severity", std::get<1>(key)},
+             {"state", std::get<2>(key)}},
+            v);
+  }
+  m.Counter("poolwatch_alerts_state_write_failures_total",
+            "Failed writes of alerts.state_file (alerts keep flowing).", {}, failures);
+  notifier_->AddMetrics(m);
+}
+
+json Alerter::StatusJson() const {
+  json out = json::array();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& a : active_) {
+    json j = {{"labels", a.labels},       {"state", std::string(AlertStateName(a.state))},
+              {"summary", a.summary},     {"value", a.value},
+              {"threshold", a.threshold}, {"active_since", Rfc3339(a.active_since)},
+              {"inhibited", a.inhibited}, {"held", a.held}};
+    if (a.state == AlertState::kFiring) j["starts_at"] = Rfc3339(a.starts_at);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, SendResult>> SendTestAlerts(const AlertsConfig& cfg,
+                                                               const Clock& clock,
+                                                               HttpClient& http) {
+  std::vector<std::pair<std::string, SendResult>> out;
+  for (const auto& r : cfg.receivers) {
+    auto sink = MakeSink(r, http, clock);
+    Notification n;
+    n.receiver = r.name;
+    n.test = true;
+    n.created = clock.WallNow();
+    n.dashboard_url = cfg.dashboard_url;
+    SendResult res = sink->Send(n);
+    if (res.status == SendResult::Status::kRetryable && res.retry_after &&
+        *res.retry_after <= std::chrono::seconds(5)) {
+      std::this_thread::sleep_for(*res.retry_after + std::chrono::milliseconds(100));
+      res = sink->Send(n);
+    }
+    out.emplace_back(r.name, res);
+  }
+  return out;
+}
+
+}  // namespace poolwatch

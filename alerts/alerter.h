@@ -1,0 +1,92 @@
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alerts/alert_config.h"
+#include "alerts/notifier.h"
+#include "alerts/state.h"
+#include "collectors/clock.h"
+#include "collectors/snapshot.h"
+
+namespace poolwatch {
+
+/// The alerting pipeline: on every published snapshot, rules -> state machine -> dispatcher
+/// (grouping, routing) -> notifier queues (one thread per receiver) -> sinks. Persists alert and
+/// notification state atomically to `state_file` so a restart neither re-sends a firing alert as
+/// new nor loses a pending resolve.
+///
+/// Thread-safety: OnSnapshot, AddMetrics and StatusJson may be called from any thread;
+/// evaluation runs on the alerter's own thread (or on the caller's in Evaluate/Tick, for tests).
+class Alerter {
+ public:
+  /// Production: its own libcurl client. `clock` must outlive the Alerter.
+  Alerter(AlertsConfig cfg, const Clock& clock);
+  /// `http` and `clock` must outlive the Alerter.
+  Alerter(AlertsConfig cfg, const Clock& clock, HttpClient& http);
+  /// For tests: explicit sinks (one per receiver, same names).
+  Alerter(AlertsConfig cfg, const Clock& clock, std::vector<std::unique_ptr<AlertSink>> sinks);
+  ~Alerter();
+
+  /// Loads the state file (a missing one is a fresh start) and starts the threads.
+  void Start();
+  /// Stops the threads and writes the state file.
+  void Stop();
+  /// Hands a new snapshot to the alerter thread. Never blocks on evaluation or delivery.
+  void OnSnapshot(std::shared_ptr<const Snapshot> snap);
+
+  /// Synchronous evaluation of one snapshot, then Tick() (tests and the alerter thread).
+  void Evaluate(const Snapshot& snap);
+  /// Time-driven work: SamplerStale, due group notifications, state persistence.
+  void Tick();
+  /// Loads the state file now (Start does it unless `seed` state was given).
+  void LoadState();
+  /// The whole persisted state as JSON (what the state file holds).
+  nlohmann::json StateJson() const;
+  /// Restores state from StateJson() (a reload without a state file); call before Start().
+  void RestoreState(const nlohmann::json& j);
+  /// Writes the state file now (atomically: temp file, fsync, rename).
+  bool SaveState();
+
+  /// poolwatch_alerts{alertname,severity,state} and the notifier's metrics.
+  void AddMetrics(MetricSet& m) const;
+  /// Active alerts for /status.
+  nlohmann::json StatusJson() const;
+  Notifier& notifier() { return *notifier_; }
+
+ private:
+  void Run();
+  bool restored_ = false;
+
+  AlertsConfig cfg_;
+  const Clock& clock_;
+  /// Cancelled on Stop so a hanging receiver cannot delay exit.
+  std::unique_ptr<HttpClient> own_http_;
+  std::unique_ptr<Notifier> notifier_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable cv_;
+  AlertStateMachine machine_;
+  Dispatcher dispatcher_;
+  std::shared_ptr<const Snapshot> pending_snapshot_;
+  SteadyTime last_snapshot_{};
+  bool have_snapshot_ = false;
+  bool dirty_ = false;
+  std::uint64_t saved_generation_ = 0;
+  bool state_write_failing_ = false;
+  double state_write_failures_ = 0;
+  std::vector<Alert> active_;  // for metrics and /status
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+/// Sends one test notification to every receiver and returns each result (receiver, result).
+std::vector<std::pair<std::string, SendResult>> SendTestAlerts(const AlertsConfig& cfg,
+                                                               const Clock& clock,
+                                                               HttpClient& http);
+
+}  // namespace poolwatch

@@ -1,0 +1,252 @@
+#include "alerts/notifier.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace poolwatch {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+/// Folds `more` into `into`: one message carrying every alert, the latest state of each.
+void Merge(Notification& into, const Notification& more) {
+  for (const auto& a : more.alerts) {
+    std::string id = a.Identity();
+    auto it = std::find_if(into.alerts.begin(), into.alerts.end(),
+                           [&](const Alert& x) { return x.Identity() == id; });
+    if (it == into.alerts.end()) {
+      into.alerts.push_back(a);
+    } else {
+      *it = a;
+    }
+  }
+  if (into.group_key != more.group_key) {
+    into.group_key += "+" + more.group_key;
+    AlertLabels common;
+    for (const auto& [k, v] : into.group_labels) {
+      auto it = more.group_labels.find(k);
+      if (it != more.group_labels.end() && it->second == v) common[k] = v;
+    }
+    into.group_labels = common;
+  }
+}
+
+}  // namespace
+
+ReceiverQueue::ReceiverQueue(std::unique_ptr<AlertSink> sink, const DeliveryConfig& cfg,
+                             const Clock& clock, std::uint32_t seed)
+    : sink_(std::move(sink)), cfg_(cfg), clock_(clock), rng_(seed) {
+  for (const char* r : {"delivered", "retried", "failed_permanent"}) stats_.results[r] = 0;
+  for (const char* r : {"queue_full", "retry_deadline"}) stats_.dropped[r] = 0;
+}
+
+milliseconds ReceiverQueue::Jitter(milliseconds base, double lo, double hi) {
+  std::uniform_real_distribution<double> d(lo, hi);
+  return milliseconds(static_cast<long long>(static_cast<double>(base.count()) * d(rng_)));
+}
+
+void ReceiverQueue::Enqueue(Notification n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Item it;
+  it.n = std::move(n);
+  it.enqueued = clock_.Now();
+  it.next_attempt = it.enqueued;
+  it.deadline = it.enqueued + cfg_.retry_deadline;
+  queue_.push_back(std::move(it));
+  while (queue_.size() > std::max<std::size_t>(1, cfg_.queue_size)) {
+    queue_.pop_front();
+    stats_.dropped["queue_full"] += 1;
+    spdlog::warn("receiver {}: notification queue full, dropped the oldest", sink_->Name());
+  }
+}
+
+std::optional<SteadyTime> ReceiverQueue::NextDue() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (queue_.empty()) return std::nullopt;
+  return std::max(queue_.front().next_attempt, next_allowed_);
+}
+
+std::optional<SteadyTime> ReceiverQueue::Step() {
+  Item item;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.empty()) return std::nullopt;
+    SteadyTime due = std::max(queue_.front().next_attempt, next_allowed_);
+    if (clock_.Now() < due) return due;
+    item = std::move(queue_.front());
+    queue_.pop_front();
+    // What queued meanwhile (behind a rate limit, a Retry-After or a slow receiver) goes out as
+    // one message rather than a burst.
+    if (sink_->Mergeable()) {
+      while (!queue_.empty()) {
+        Merge(item.n, queue_.front().n);
+        queue_.pop_front();
+      }
+    }
+  }
+  SendResult r = sink_->Send(item.n);
+  const SteadyTime now = clock_.Now();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sink_->RateLimited() && cfg_.rate_limit_per_second > 0) {
+    next_allowed_ =
+        std::max(next_allowed_,
+                 now + milliseconds(static_cast<long long>(1000.0 / cfg_.rate_limit_per_second)));
+  }
+  switch (r.status) {
+    case SendResult::Status::kDelivered:
+      stats_.results["delivered"] += 1;
+      stats_.last_latency_seconds = std::chrono::duration<double>(now - item.enqueued).count();
+      spdlog::debug("receiver {}: delivered {} alert(s)", sink_->Name(), item.n.alerts.size());
+      break;
+    case SendResult::Status::kPermanent:
+      stats_.results["failed_permanent"] += 1;
+      stats_.dropped[r.reason.empty() ? "permanent" : r.reason] += 1;
+      spdlog::error("receiver {}: permanent delivery failure, not retried: {}", sink_->Name(),
+                    r.detail);
+      break;
+    case SendResult::Status::kRetryable: {
+      stats_.results["retried"] += 1;
+      item.attempts += 1;
+      SteadyTime next;
+      if (r.retry_after) {
+        // Wait what the server asked, plus jitter so many senders do not return in step.
+        next = now + *r.retry_after + milliseconds(100) + Jitter(*r.retry_after, 0.0, 0.2);
+        next_allowed_ = std::max(next_allowed_, next);
+      } else {
+        milliseconds backoff = cfg_.retry_initial;
+        for (int i = 1; i < item.attempts && backoff < cfg_.retry_max; ++i) backoff *= 2;
+        backoff = std::min(backoff, cfg_.retry_max);
+        next = now + Jitter(backoff, 0.8, 1.2);
+      }
+      if (next > item.deadline) {
+        stats_.dropped["retry_deadline"] += 1;
+        spdlog::error("receiver {}: gave up after {} attempt(s): {}", sink_->Name(), item.attempts,
+                      r.detail);
+        break;
+      }
+      if (item.attempts == 1 || item.attempts % 10 == 0) {
+        spdlog::warn("receiver {}: delivery failed ({}), retrying", sink_->Name(), r.detail);
+      }
+      item.next_attempt = next;
+      // Anything that queued meanwhile merges into it at the next attempt (if mergeable).
+      queue_.push_front(std::move(item));
+      break;
+    }
+  }
+  if (queue_.empty()) return std::nullopt;
+  return std::max(queue_.front().next_attempt, next_allowed_);
+}
+
+ReceiverStats ReceiverQueue::Stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ReceiverStats s = stats_;
+  s.queued = queue_.size();
+  return s;
+}
+
+std::vector<Notification> ReceiverQueue::Pending() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Notification> out;
+  for (const auto& it : queue_) out.push_back(it.n);
+  return out;
+}
+
+Notifier::Notifier(std::vector<std::unique_ptr<AlertSink>> sinks, const DeliveryConfig& cfg,
+                   const Clock& clock)
+    : clock_(clock) {
+  for (auto& s : sinks)
+    queues_.push_back(std::make_unique<ReceiverQueue>(std::move(s), cfg, clock));
+}
+
+Notifier::~Notifier() { Stop(); }
+
+void Notifier::Start() {
+  for (auto& q : queues_) {
+    ReceiverQueue* qp = q.get();
+    threads_.emplace_back([this, qp] { Run(*qp); });
+  }
+}
+
+void Notifier::Run(ReceiverQueue& q) {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (stopping_) return;
+      std::optional<SteadyTime> due = q.NextDue();
+      if (!due) {
+        cv_.wait_for(lock, std::chrono::seconds(1));
+        continue;
+      }
+      // The clock may be injected: wait in short real-time slices and re-check.
+      if (clock_.Now() < *due) {
+        auto left = *due - clock_.Now();
+        cv_.wait_for(lock, std::min<SteadyTime::duration>(left, std::chrono::milliseconds(200)));
+        continue;
+      }
+    }
+    try {
+      q.Step();
+    } catch (const std::exception& e) {
+      spdlog::error("receiver {}: notifier error: {}", q.Name(), e.what());
+    }
+    generation_.fetch_add(1);
+  }
+}
+
+void Notifier::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void Notifier::Enqueue(Notification n) {
+  for (auto& q : queues_) {
+    if (q->Name() == n.receiver) {
+      q->Enqueue(std::move(n));
+      std::lock_guard<std::mutex> lock(mutex_);
+      cv_.notify_all();
+      return;
+    }
+  }
+}
+
+void Notifier::AddMetrics(MetricSet& m) const {
+  for (const auto& q : queues_) {
+    ReceiverStats s = q->Stats();
+    std::string name(q->Name());
+    for (const auto& [result, v] : s.results) {
+      m.Counter("poolwatch_notifications_total", "Notification delivery attempts by result.",
+                {{"receiver", name}, {"result", result}}, v);
+    }
+    for (const auto& [reason, v] : s.dropped) {
+      m.Counter("poolwatch_notifications_dropped_total",
+                "Notifications given up: queue overflow (oldest dropped), retry deadline, or a "
+                "permanent failure by reason.",
+                {{"receiver", name}, {"reason", reason}}, v);
+    }
+    m.Gauge("poolwatch_notification_latency_seconds",
+            "From queueing to delivery of the receiver's last delivered notification.",
+            {{"receiver", name}}, s.last_latency_seconds);
+    m.Gauge("poolwatch_notifications_queued", "Notifications waiting for delivery.",
+            {{"receiver", name}}, static_cast<double>(s.queued));
+  }
+}
+
+std::vector<Notification> Notifier::Pending() const {
+  std::vector<Notification> out;
+  for (const auto& q : queues_) {
+    auto p = q->Pending();
+    out.insert(out.end(), p.begin(), p.end());
+  }
+  return out;
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alerts/alert.h"
+#include "alerts/alert_config.h"
+#include "collectors/clock.h"
+#include "collectors/metrics.h"
+
+namespace poolwatch {
+
+/// Counters of one receiver, for /metrics.
+struct ReceiverStats {
+  std::map<std::string, double> results;  // delivered | retried | failed_permanent
+  std::map<std::string, double> dropped;  // queue_full | retry_deadline | <4xx reason>
+  double last_latency_seconds = 0;
+  std::size_t queued = 0;
+};
+
+/// One receiver's bounded queue with its delivery policy: per-webhook rate limit, 429 ->
+/// Retry-After plus jitter and merge of what queued meanwhile, capped exponential backoff with
+/// jitter for 5xx/transport errors within a deadline, permanent failures dropped and counted.
+/// Step() does at most one delivery attempt, so tests drive it with a FakeClock. Thread-safe:
+/// Enqueue from any thread, Step from one thread at a time.
+class ReceiverQueue {
+ public:
+  ReceiverQueue(std::unique_ptr<AlertSink> sink, const DeliveryConfig& cfg, const Clock& clock,
+                std::uint32_t seed = std::random_device{}());
+
+  /// Queues `n`; when full, drops the oldest (counted as queue_full).
+  void Enqueue(Notification n);
+  /// Attempts the front notification if it is due. Returns when the next attempt is due, or
+  /// nullopt when the queue is empty.
+  std::optional<SteadyTime> Step();
+  /// When the next attempt is due (nullopt: nothing queued).
+  std::optional<SteadyTime> NextDue() const;
+
+  ReceiverStats Stats() const;
+  std::string_view Name() const { return sink_->Name(); }
+  /// Undelivered notifications, for the state file.
+  std::vector<Notification> Pending() const;
+
+ private:
+  struct Item {
+    Notification n;
+    SteadyTime enqueued{};
+    SteadyTime next_attempt{};
+    SteadyTime deadline{};
+    int attempts = 0;
+  };
+  std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double lo, double hi);
+
+  std::unique_ptr<AlertSink> sink_;
+  DeliveryConfig cfg_;
+  const Clock& clock_;
+  mutable std::mutex mutex_;
+  std::deque<Item> queue_;
+  SteadyTime next_allowed_{};  // rate limit / Retry-After
+  std::mt19937 rng_;
+  ReceiverStats stats_;
+};
+
+/// Owns one ReceiverQueue and one thread per receiver, so a hanging receiver delays only itself
+/// and never sampling, /metrics or the other receivers.
+class Notifier {
+ public:
+  Notifier(std::vector<std::unique_ptr<AlertSink>> sinks, const DeliveryConfig& cfg,
+           const Clock& clock);
+  ~Notifier();
+  void Start();
+  /// Stops the threads; an in-flight request finishes or times out first.
+  void Stop();
+  /// Routes `n` to its receiver's queue (unknown receivers are ignored).
+  void Enqueue(Notification n);
+  void AddMetrics(MetricSet& m) const;
+  std::vector<Notification> Pending() const;
+  /// Bumped after every attempt, so the owner knows to persist state.
+  std::uint64_t Generation() const { return generation_.load(); }
+
+ private:
+  void Run(ReceiverQueue& q);
+
+  const Clock& clock_;
+  std::vector<std::unique_ptr<ReceiverQueue>> queues_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> generation_{0};
+};
+
+}  // namespace poolwatch

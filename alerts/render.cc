@@ -1,0 +1,234 @@
+#include "alerts/render.h"
+
+#include <algorithm>
+
+#include "alerts/text.h"
+
+namespace poolwatch {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::size_t kMaxOffenders = 5;
+constexpr std::size_t kMaxQuery = 200;
+constexpr std::size_t kMaxValue = 120;
+constexpr std::size_t kMaxDetail = 400;
+
+/// An outside value, made safe for Slack mrkdwn: valid UTF-8, bounded, & < > escaped.
+std::string Safe(std::string_view s, std::size_t max = kMaxValue) {
+  return EscapeSlack(TruncateUtf8(s, max));
+}
+
+std::string Code(std::string_view s, std::size_t max = kMaxValue) {
+  std::string v = TruncateUtf8(s, max);
+  std::replace(v.begin(), v.end(), '`', '\'');
+  std::replace(v.begin(), v.end(), '\n', ' ');
+  return "`" + EscapeSlack(v) + "`";
+}
+
+std::string OffenderLine(const Offender& o) {
+  std::string line = "• ";
+  if (o.pid != 0) line += "pid " + std::to_string(o.pid);
+  if (!o.usename.empty()) line += " user " + Code(o.usename);
+  if (!o.datname.empty()) line += " db " + Code(o.datname);
+  if (!o.application_name.empty()) line += " app " + Code(o.application_name);
+  if (!o.client_addr.empty()) line += " from " + Safe(o.client_addr, 64);
+  if (!o.state.empty()) line += ", " + Safe(o.state, 40);
+  if (o.xact_age_seconds > 0) line += ", transaction " + FormatValue(o.xact_age_seconds, "seconds");
+  if (o.state_age_seconds > 0) line += ", in state " + FormatValue(o.state_age_seconds, "seconds");
+  if (!o.wait_event.empty()) line += ", waiting on " + Safe(o.wait_event, 60);
+  if (!o.blocked_by.empty()) {
+    line += ", blocked by pid";
+    for (std::size_t i = 0; i < o.blocked_by.size() && i < 5; ++i) {
+      line += " " + std::to_string(o.blocked_by[i]);
+    }
+  }
+  if (o.category == "blocker") line += " (blocker)";
+  if (!o.query.empty()) line += ": " + Code(o.query, kMaxQuery);
+  return line;
+}
+
+bool Critical(const Alert& a) { return a.Label("severity") == "critical"; }
+
+std::string AlertText(const Alert& a, WallTime now) {
+  bool resolved = a.state == AlertState::kResolved;
+  std::string t = std::string(resolved      ? ":large_green_circle: "
+                              : Critical(a) ? ":red_circle: "
+                                            : ":warning: ") +
+                  "*" + Safe(a.Label("alertname")) + "* (" + Safe(a.Label("severity")) + ") " +
+                  (resolved ? "RESOLVED" : "FIRING") + "\n";
+  t += Safe(a.summary, 300) + "\n";
+  if (resolved) {
+    auto lasted =
+        std::chrono::duration_cast<std::chrono::milliseconds>(a.resolved_at - a.starts_at);
+    t += "Resolved at " + FormatWallTime(a.resolved_at) + ", lasted " + HumanDuration(lasted) +
+         " (since " + FormatWallTime(a.starts_at) + ")\n";
+  } else {
+    auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - a.active_since);
+    t += "Since " + FormatWallTime(a.active_since) + " (" + HumanDuration(ago) + " ago)";
+    if (a.held) t += ", held: its target is down";
+    t += "\n";
+  }
+  if (!a.detail.empty()) t += Safe(a.detail, kMaxDetail) + "\n";
+  if (!a.offenders.empty()) {
+    t += "*Who:*\n";
+    for (std::size_t i = 0; i < a.offenders.size() && i < kMaxOffenders; ++i) {
+      t += OffenderLine(a.offenders[i]) + "\n";
+    }
+    if (a.offenders.size() > kMaxOffenders) {
+      t += "...and " + std::to_string(a.offenders.size() - kMaxOffenders) + " more\n";
+    }
+  }
+  if (!a.runbook_url.empty()) t += "<" + Safe(a.runbook_url, 300) + "|Runbook>\n";
+  if (t.size() > 2900) t = TruncateUtf8(t, 2900);
+  return t;
+}
+
+std::vector<Alert> Sorted(const Notification& n) {
+  std::vector<Alert> v = n.alerts;
+  std::stable_sort(v.begin(), v.end(), [](const Alert& a, const Alert& b) {
+    auto rank = [](const Alert& x) {
+      return (x.state == AlertState::kResolved ? 2 : 0) + (Critical(x) ? 0 : 1);
+    };
+    return rank(a) < rank(b);
+  });
+  return v;
+}
+
+json Section(const std::string& text) {
+  return {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", text}}}};
+}
+
+}  // namespace
+
+std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget) {
+  json msg;
+  if (n.test) {
+    std::string text = ":white_check_mark: poolwatch test notification for receiver " +
+                       Code(n.receiver) + ": delivery works (sent " + FormatWallTime(now) + ").";
+    msg["text"] = text;
+    msg["attachments"] =
+        json::array({{{"color", "good"}, {"blocks", json::array({Section(text)})}}});
+    return msg.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  std::size_t firing = n.Firing(), resolved = n.Resolved();
+  bool any_critical = false;
+  for (const auto& a : n.alerts)
+    any_critical = any_critical || (a.state == AlertState::kFiring && Critical(a));
+  std::string color = firing == 0 ? "good" : any_critical ? "danger" : "warning";
+
+  std::string title;
+  if (firing > 0) title += "[FIRING:" + std::to_string(firing) + "]";
+  if (resolved > 0)
+    title += std::string(title.empty() ? "" : " ") + "[RESOLVED:" + std::to_string(resolved) + "]";
+  std::string names;
+  std::vector<std::string> seen;
+  for (const auto& a : n.alerts) {
+    const std::string& an = a.Label("alertname");
+    if (std::find(seen.begin(), seen.end(), an) != seen.end()) continue;
+    seen.push_back(an);
+    names += (names.empty() ? "" : ", ") + an;
+  }
+  std::string where;
+  for (const auto& [k, v] : n.group_labels) {
+    if (k == "alertname" || v.empty()) continue;
+    where += (where.empty() ? "" : ", ") + k + "=" + v;
+  }
+  std::string fallback =
+      title + " " + Safe(names, 200) + (where.empty() ? "" : " " + Safe(where, 200));
+
+  json blocks = json::array();
+  blocks.push_back(Section("*" + fallback + "*"));
+  std::size_t used = fallback.size() * 2 + 200;  // text, header, links
+  std::vector<Alert> alerts = Sorted(n);
+  std::size_t shown = 0;
+  for (const auto& a : alerts) {
+    std::string t = AlertText(a, now);
+    if (used + t.size() > budget || blocks.size() >= 45) break;
+    used += t.size();
+    blocks.push_back(Section(t));
+    ++shown;
+  }
+  if (shown < alerts.size()) {
+    blocks.push_back(Section("...and " + std::to_string(alerts.size() - shown) + " more"));
+  }
+  if (!n.dashboard_url.empty()) {
+    blocks.push_back(
+        {{"type", "context"},
+         {"elements",
+          json::array({{{"type", "mrkdwn"},
+                        {"text", "<" + Safe(n.dashboard_url, 300) + "|Dashboard>"}}})}});
+  }
+  msg["text"] = fallback;
+  msg["attachments"] = json::array({{{"color", color}, {"blocks", blocks}}});
+  return msg.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string RenderAlertmanager(const Notification& n, WallTime now) {
+  json arr = json::array();
+  auto interval = std::max(n.eval_interval, std::chrono::milliseconds(60'000));
+  for (const auto& a : n.alerts) {
+    json labels = json::object();
+    for (const auto& [k, v] : a.labels) {
+      if (!v.empty()) labels[k] = SanitizeUtf8(v);
+    }
+    json ann = {{"summary", TruncateUtf8(a.summary, 1000)}};
+    if (!a.detail.empty()) ann["description"] = TruncateUtf8(a.detail, 1000);
+    if (!a.runbook_url.empty()) ann["runbook_url"] = a.runbook_url;
+    if (!n.dashboard_url.empty()) ann["dashboard_url"] = n.dashboard_url;
+    if (!a.offenders.empty()) {
+      std::string who;
+      for (std::size_t i = 0; i < a.offenders.size() && i < kMaxOffenders; ++i) {
+        const Offender& o = a.offenders[i];
+        who += (who.empty() ? "" : "; ") + std::string("pid ") + std::to_string(o.pid) + " " +
+               o.usename + " " + o.application_name + " " + o.client_addr + " " + o.state;
+      }
+      ann["who"] = TruncateUtf8(who, 1000);
+    }
+    ann["value"] = FormatValue(a.value, a.unit);
+    WallTime starts = a.starts_at.time_since_epoch().count() != 0 ? a.starts_at : now;
+    WallTime ends = a.state == AlertState::kResolved ? a.resolved_at : now + 4 * interval;
+    json item = {{"labels", labels},
+                 {"annotations", ann},
+                 {"startsAt", Rfc3339(starts)},
+                 {"endsAt", Rfc3339(ends)}};
+    if (!n.dashboard_url.empty()) item["generatorURL"] = n.dashboard_url;
+    arr.push_back(std::move(item));
+  }
+  return arr.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string RenderLogLine(const Notification& n, WallTime now) {
+  json alerts = json::array();
+  for (const auto& a : n.alerts) {
+    json offs = json::array();
+    for (const auto& o : a.offenders) {
+      offs.push_back({{"pid", o.pid},
+                      {"usename", o.usename},
+                      {"application_name", o.application_name},
+                      {"client_addr", o.client_addr},
+                      {"state", o.state},
+                      {"xact_age_seconds", o.xact_age_seconds},
+                      {"query", TruncateUtf8(o.query, kMaxQuery)}});
+    }
+    alerts.push_back(
+        {{"labels", a.labels},
+         {"status", std::string(AlertStateName(a.state))},
+         {"summary", a.summary},
+         {"value", a.value},
+         {"threshold", a.threshold},
+         {"startsAt", Rfc3339(a.starts_at)},
+         {"resolvedAt", a.state == AlertState::kResolved ? Rfc3339(a.resolved_at) : ""},
+         {"detail", a.detail},
+         {"offenders", offs}});
+  }
+  json line = {{"ts", Rfc3339(now)},
+               {"msg", n.test ? "test notification" : "alert notification"},
+               {"receiver", n.receiver},
+               {"group", n.group_labels},
+               {"alerts", alerts}};
+  return line.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace poolwatch

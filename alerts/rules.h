@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alerts/alert.h"
+#include "alerts/alert_config.h"
+#include "collectors/snapshot.h"
+
+namespace poolwatch {
+
+/// The metric names the built-in rules read (issue 3's agreed names; the same numbers /metrics
+/// shows).
+namespace rule_metrics {
+inline constexpr const char* kUtilization = "poolwatch_pool_utilization_ratio";
+inline constexpr const char* kErrorRatio = "poolwatch_error_ratio";
+inline constexpr const char* kErrorEvents = "poolwatch_error_window_events";
+inline constexpr const char* kLeaks = "poolwatch_connection_leaks";
+inline constexpr const char* kOldestTx = "poolwatch_pg_oldest_transaction_age_seconds";
+inline constexpr const char* kMaxwaitPeak = "poolwatch_pgbouncer_maxwait_peak_seconds";
+inline constexpr const char* kMaxwait = "pgbouncer_pools_client_maxwait_seconds";
+}  // namespace rule_metrics
+
+/// One series of one rule at one severity, near or above its threshold. `above` says the
+/// condition holds; a firing alert also stays active while value > clear_threshold (hysteresis).
+struct Observation {
+  Alert alert;  // labels, summary, value, threshold, unit, runbook, detail, offenders
+  bool above = false;
+  double clear_threshold = 0;
+  std::chrono::milliseconds for_duration{0};
+  std::chrono::milliseconds keep_firing_for{0};
+};
+
+/// What one snapshot says.
+struct RuleOutput {
+  std::vector<Observation> observations;
+  std::set<std::string> down_targets;  // their other alerts are held
+};
+
+/// Evaluates every enabled built-in rule (but SamplerStale, which needs no snapshot) on one
+/// snapshot. Pure; thread-safe.
+RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg);
+
+/// The SamplerStale observation: no snapshot for `age` (> the rule's threshold in seconds, by
+/// default 3 sampling intervals). Empty when the rule is disabled or the age is fine.
+std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsConfig& cfg);
+
+/// Every (alertname, severity) the built-in rules can produce, for zero-valued metrics.
+std::vector<std::pair<std::string, std::string>> KnownAlertSeverities(const AlertsConfig& cfg);
+
+/// Rule key ("pool_utilization") -> alertname ("PoolUtilizationHigh").
+std::string AlertNameOf(const std::string& rule_key);
+
+}  // namespace poolwatch

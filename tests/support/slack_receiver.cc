@@ -1,0 +1,154 @@
+#include "tests/support/slack_receiver.h"
+
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace poolwatch::testing {
+
+namespace {
+std::once_flag g_init;
+}
+
+SlackReceiver::SlackReceiver() {
+  std::call_once(g_init, [] { mg_init_library(0); });
+  const char* options[] = {"listening_ports",   "127.0.0.1:0", "num_threads", "16",
+                           "enable_keep_alive", "no",          nullptr};
+  mg_callbacks cb{};
+  cb.log_message = [](const mg_connection*, const char*) { return 1; };
+  ctx_ = mg_start(&cb, nullptr, options);
+  if (ctx_ == nullptr) throw std::runtime_error("SlackReceiver: cannot start CivetWeb");
+  mg_set_request_handler(ctx_, "/", &SlackReceiver::Handle, this);
+  mg_server_port sp[2];
+  int n = mg_get_server_ports(ctx_, 2, sp);
+  port_ = n > 0 ? sp[0].port : 0;
+}
+
+SlackReceiver::~SlackReceiver() { Stop(); }
+
+void SlackReceiver::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (ctx_ == nullptr) return;
+  std::atomic<bool> done{false};
+  std::thread knocker([this, &done] {  // CivetWeb polls its listener in 2s quanta
+    for (int i = 0; i < 300 && !done.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) continue;
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port_));
+      inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      ::close(fd);
+    }
+  });
+  mg_stop(ctx_);
+  done.store(true);
+  knocker.join();
+  ctx_ = nullptr;
+}
+
+std::string SlackReceiver::Url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+void SlackReceiver::Script(std::vector<ScriptedAnswer> answers) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& a : answers) script_.push_back(std::move(a));
+}
+
+void SlackReceiver::SetDefault(ScriptedAnswer a) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  default_ = std::move(a);
+}
+
+std::vector<ReceivedRequest> SlackReceiver::Requests() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return requests_;
+}
+
+std::vector<ReceivedRequest> SlackReceiver::Delivered() const {
+  std::vector<ReceivedRequest> out;
+  for (auto& r : Requests()) {
+    if (r.Delivered()) out.push_back(r);
+  }
+  return out;
+}
+
+bool SlackReceiver::WaitForRequests(std::size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+}
+
+bool SlackReceiver::WaitForDelivered(std::size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return cv_.wait_for(lock, timeout, [&] {
+    std::size_t d = 0;
+    for (const auto& r : requests_) d += r.Delivered() ? 1 : 0;
+    return d >= n;
+  });
+}
+
+int SlackReceiver::Handle(mg_connection* conn, void* self) {
+  return static_cast<SlackReceiver*>(self)->Serve(conn);
+}
+
+int SlackReceiver::Serve(mg_connection* c) {
+  const auto arrival = std::chrono::steady_clock::now();
+  const mg_request_info* ri = mg_get_request_info(c);
+  std::string body;
+  char buf[8192];
+  int n;
+  while ((n = mg_read(c, buf, sizeof buf)) > 0) body.append(buf, static_cast<std::size_t>(n));
+  ScriptedAnswer answer;
+  std::size_t index;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!script_.empty()) {
+      answer = script_.front();
+      script_.pop_front();
+    } else {
+      answer = default_;
+    }
+    ReceivedRequest r;
+    r.path = ri->local_uri ? ri->local_uri : "";
+    r.body = body;
+    r.arrival = arrival;
+    r.hung = answer.hang.count() > 0;
+    requests_.push_back(std::move(r));
+    index = requests_.size() - 1;
+  }
+  cv_.notify_all();
+  if (answer.hang.count() > 0) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait_for(lock, answer.hang, [this] { return stopping_; });
+  }
+  std::string headers;
+  for (const auto& [k, v] : answer.headers) headers += k + ": " + v + "\r\n";
+  mg_printf(c,
+            "HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s"
+            "Connection: close\r\n\r\n",
+            answer.status, answer.body.size(), headers.c_str());
+  mg_write(c, answer.body.data(), answer.body.size());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requests_[index].answered_status = answer.status;
+    requests_[index].answered_body = answer.body;
+  }
+  cv_.notify_all();
+  return answer.status;
+}
+
+}  // namespace poolwatch::testing

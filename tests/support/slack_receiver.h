@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct mg_context;
+struct mg_connection;
+
+namespace poolwatch::testing {
+
+/// One scripted answer of the Slack-like receiver.
+struct ScriptedAnswer {
+  int status = 200;
+  std::string body = "ok";
+  std::map<std::string, std::string> headers;  // e.g. {"Retry-After", "2"}
+  /// Hold the request this long before answering (a hanging receiver); cut short by Stop().
+  std::chrono::milliseconds hang{0};
+
+  static ScriptedAnswer Ok() { return {}; }
+  static ScriptedAnswer Error(int status, std::string body) {
+    return {status, std::move(body), {}, {}};
+  }
+  static ScriptedAnswer RateLimited(int retry_after_s) {
+    return {429, "rate_limited", {{"Retry-After", std::to_string(retry_after_s)}}, {}};
+  }
+  static ScriptedAnswer Hang(std::chrono::milliseconds d) { return {200, "ok", {}, d}; }
+};
+
+/// A request as it arrived.
+struct ReceivedRequest {
+  std::string path;
+  std::string body;
+  std::chrono::steady_clock::time_point arrival;
+  int answered_status = 0;
+  std::string answered_body;
+  bool hung = false;  // held by a Hang answer (the client has likely given up)
+  bool Delivered() const { return !hung && answered_status == 200 && answered_body == "ok"; }
+};
+
+/// A local HTTP server that behaves like a Slack incoming webhook (CivetWeb on 127.0.0.1, a free
+/// port): answers from a script (200 ok, 400 invalid_payload, 404 channel_not_found, 429 with
+/// Retry-After, 500, hang), then the default answer; records every request with its arrival
+/// time. Any path is accepted (so one receiver can stand for several webhooks). Thread-safe.
+class SlackReceiver {
+ public:
+  SlackReceiver();
+  ~SlackReceiver();
+  SlackReceiver(const SlackReceiver&) = delete;
+  SlackReceiver& operator=(const SlackReceiver&) = delete;
+
+  int port() const { return port_; }
+  std::string Url(const std::string& path = "/services/T000/B000/secret") const;
+  /// Answers consumed in order by the next requests; after them, the default.
+  void Script(std::vector<ScriptedAnswer> answers);
+  void SetDefault(ScriptedAnswer a);
+  std::vector<ReceivedRequest> Requests() const;
+  /// Requests answered 200 ok.
+  std::vector<ReceivedRequest> Delivered() const;
+  /// Waits until at least `n` requests arrived (answered or not).
+  bool WaitForRequests(std::size_t n, std::chrono::milliseconds timeout) const;
+  bool WaitForDelivered(std::size_t n, std::chrono::milliseconds timeout) const;
+  void Stop();
+
+ private:
+  static int Handle(mg_connection* conn, void* self);
+  int Serve(mg_connection* conn);
+
+  mg_context* ctx_ = nullptr;
+  int port_ = 0;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::deque<ScriptedAnswer> script_;
+  ScriptedAnswer default_;
+  std::vector<ReceivedRequest> requests_;
+  bool stopping_ = false;
+};
+
+}  // namespace poolwatch::testing

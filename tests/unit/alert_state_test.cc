@@ -1,0 +1,411 @@
+// Rules, the alert state machine and Alertmanager-style grouping, driven with a fake clock.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "alerts/alerter.h"
+#include "alerts/rules.h"
+#include "alerts/state.h"
+#include "tests/support/fakes.h"
+#include "tests/unit/alerts_support.h"
+
+namespace poolwatch {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::AddUtilization;
+using testing::FakeClock;
+using testing::MakeSnapshot;
+using testing::TestAlertsConfig;
+
+/// Runs rules + state machine + dispatcher on snapshots at fake-clock times.
+struct Harness {
+  AlertsConfig cfg = TestAlertsConfig();
+  FakeClock clock;
+  AlertStateMachine machine;
+  std::unique_ptr<Dispatcher> dispatcher;
+  std::vector<Notification> sent;
+
+  Harness() {}
+  void Init() { dispatcher = std::make_unique<Dispatcher>(cfg); }
+  void Eval(const Snapshot& s) {
+    if (!dispatcher) Init();
+    RuleOutput out = EvaluateRules(s, cfg);
+    machine.Update(out.observations, out.down_targets, clock.WallNow());
+    dispatcher->Update(machine.Active(), machine.TakeResolved(), clock.WallNow());
+    for (auto& n : dispatcher->Due(clock.WallNow())) sent.push_back(std::move(n));
+  }
+  /// Advances in 1s steps, evaluating `s` each step.
+  void Run(const Snapshot& s, std::chrono::seconds d) {
+    for (auto t = 0s; t < d; t += 1s) {
+      clock.Advance(1s);
+      Eval(s);
+    }
+  }
+  std::vector<Alert> Firing() const {
+    std::vector<Alert> out;
+    for (const auto& a : machine.Active()) {
+      if (a.state == AlertState::kFiring) out.push_back(a);
+    }
+    return out;
+  }
+};
+
+Snapshot Util(double v, const std::string& target = "pgb", const std::string& db = "app") {
+  Snapshot s = MakeSnapshot({{target, true}});
+  AddUtilization(s, target, db, v);
+  return s;
+}
+
+TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
+  AlertsConfig cfg = TestAlertsConfig();
+  Snapshot s = MakeSnapshot({{"pg", true}});
+  s.targets[0].kind = "postgres";
+  Offender o;
+  o.category = "idle_in_transaction";
+  o.pid = 4711;
+  o.application_name = "billing";
+  o.datname = "app";
+  s.targets[0].offenders.push_back(o);
+  s.metrics.Gauge("poolwatch_connection_leaks", "h",
+                  {{"target", "pg"}, {"kind", "idle_in_transaction"}}, 2);
+  s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.5);
+  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
+                  5);
+  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h",
+                  {{"target", "pg"}, {"datname", "app"}}, 400);
+  RuleOutput out = EvaluateRules(s, cfg);
+  std::map<std::string, Observation> by;
+  for (const auto& o2 : out.observations) by[o2.alert.Identity()] = o2;
+  ASSERT_TRUE(
+      by.count("alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"));
+  const Alert& leak =
+      by["alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"].alert;
+  ASSERT_EQ(leak.offenders.size(), 1u);
+  EXPECT_EQ(leak.offenders[0].pid, 4711);
+  // Below min_events (20 by default): no error-rate alert, whatever the ratio.
+  for (const auto& [id, o2] : by)
+    EXPECT_THAT(id, ::testing::Not(::testing::HasSubstr("ErrorRateHigh")));
+  EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=critical,target=pg"));
+  EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=warning,target=pg"));
+}
+
+TEST(AlertRulesTest, ErrorRateNeedsMinimumEvents) {
+  AlertsConfig cfg = TestAlertsConfig();
+  Snapshot s = MakeSnapshot({{"pg", true}});
+  s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.06);
+  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
+                  20);
+  RuleOutput out = EvaluateRules(s, cfg);
+  ASSERT_EQ(out.observations.size(), 1u);
+  EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ErrorRateHigh");
+  EXPECT_TRUE(out.observations[0].above);
+}
+
+TEST(AlertRulesTest, ClientsWaitingPrefersTheFastSamplingPeak) {
+  AlertsConfig cfg = TestAlertsConfig();
+  Snapshot s = MakeSnapshot({{"pgb", true}});
+  Labels l = {{"target", "pgb"}, {"database", "app"}, {"user", "app"}};
+  s.metrics.Gauge("pgbouncer_pools_client_maxwait_seconds", "h", l, 0);  // missed by the scrape
+  s.metrics.Gauge("poolwatch_pgbouncer_maxwait_peak_seconds", "h", l, 7.5);
+  RuleOutput out = EvaluateRules(s, cfg);
+  ASSERT_EQ(out.observations.size(), 1u);
+  EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ClientsWaiting");
+  EXPECT_EQ(out.observations[0].alert.Label("severity"), "warning");
+  EXPECT_DOUBLE_EQ(out.observations[0].alert.value, 7.5);
+}
+
+TEST(AlertRulesTest, OverridesAndExclusions) {
+  AlertsConfig cfg = TestAlertsConfig();
+  RuleOverride o;
+  o.database = "batch";
+  o.enabled = false;
+  cfg.rules["pool_utilization"].overrides.push_back(o);
+  RuleOverride hi;
+  hi.target = "pgb";
+  hi.warning = 0.97;
+  hi.critical = 0.99;
+  cfg.rules["pool_utilization"].overrides.push_back(hi);
+  Snapshot s = MakeSnapshot({{"pgb", true}});
+  AddUtilization(s, "pgb", "batch", 1.0);
+  AddUtilization(s, "pgb", "app", 0.95);
+  RuleOutput out = EvaluateRules(s, cfg);
+  // batch is disabled; app is under its raised thresholds but within hysteresis of warning.
+  for (const auto& ob : out.observations) {
+    EXPECT_EQ(ob.alert.Label("database"), "app");
+    EXPECT_FALSE(ob.above);
+  }
+}
+
+TEST(AlertStateTest, PendingThenFiringAfterFor) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 60s;
+  h.cfg.rules["pool_utilization"].critical_for = 60s;
+  h.cfg.route.group_wait = 0s;
+  h.Eval(Util(0.85));
+  auto active = h.machine.Active();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].state, AlertState::kPending);
+  h.Run(Util(0.85), 59s);
+  EXPECT_TRUE(h.Firing().empty());
+  h.Run(Util(0.85), 1s);
+  ASSERT_EQ(h.Firing().size(), 1u);
+  EXPECT_EQ(h.Firing()[0].Label("severity"), "warning");
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(h.sent[0].Firing(), 1u);
+}
+
+TEST(AlertStateTest, PendingThatClearsNeverFires) {
+  Harness h;
+  h.cfg.route.group_wait = 0s;
+  h.Run(Util(0.85), 30s);
+  h.Run(Util(0.10), 5s);
+  EXPECT_TRUE(h.machine.Active().empty());
+  h.Run(Util(0.10), 300s);
+  EXPECT_TRUE(h.sent.empty());
+}
+
+TEST(AlertStateTest, CriticalInhibitsWarningOfTheSameAlert) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 1s;
+  h.cfg.rules["pool_utilization"].critical_for = 1s;
+  h.cfg.route.group_wait = 0s;
+  h.Run(Util(1.0), 3s);
+  auto firing = h.Firing();
+  ASSERT_EQ(firing.size(), 2u);
+  ASSERT_EQ(h.sent.size(), 1u);
+  ASSERT_EQ(h.sent[0].alerts.size(), 1u) << "only the critical is notified";
+  EXPECT_EQ(h.sent[0].alerts[0].Label("severity"), "critical");
+  // Back to warning level: the critical resolves, the warning becomes visible.
+  h.Run(Util(0.84), 301s);
+  ASSERT_GE(h.sent.size(), 2u);
+  const Notification& n = h.sent[1];
+  EXPECT_EQ(n.Resolved(), 1u);
+  EXPECT_EQ(n.Firing(), 1u);
+}
+
+TEST(AlertStateTest, HysteresisKeepsAHoveringValueFromFlapping) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical.reset();
+  h.cfg.rules["pool_utilization"].critical_for.reset();
+  h.cfg.route.group_wait = 0s;
+  h.cfg.route.group_interval = 1s;
+  // Hovering 0.79..0.81 around the 0.80 threshold: fires once, never resolves (clear < 0.76).
+  for (int i = 0; i < 60; ++i) {
+    h.clock.Advance(1s);
+    h.Eval(Util(i % 2 ? 0.79 : 0.81));
+  }
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(h.sent[0].Firing(), 1u);
+  h.clock.Advance(1s);
+  h.Eval(Util(0.70));
+  h.clock.Advance(1s);
+  h.Eval(Util(0.70));
+  ASSERT_EQ(h.sent.size(), 2u);
+  EXPECT_EQ(h.sent[1].Resolved(), 1u);
+}
+
+TEST(AlertStateTest, KeepFiringForBridgesShortDips) {
+  Harness h;
+  auto& rule = h.cfg.rules["pool_utilization"];
+  rule.for_duration = 0s;
+  rule.critical.reset();
+  rule.critical_for.reset();
+  rule.hysteresis = 0;
+  rule.keep_firing_for = 10s;
+  h.cfg.route.group_wait = 0s;
+  h.cfg.route.group_interval = 1s;
+  h.Run(Util(0.9), 2s);
+  h.Run(Util(0.1), 9s);
+  EXPECT_EQ(h.Firing().size(), 1u);
+  h.Run(Util(0.9), 2s);
+  h.Run(Util(0.1), 12s);
+  EXPECT_TRUE(h.Firing().empty());
+  ASSERT_EQ(h.sent.size(), 2u);
+  EXPECT_EQ(h.sent[1].Resolved(), 1u);
+}
+
+TEST(AlertStateTest, DownTargetHoldsItsAlertsAndFiresTargetDown) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical_for = 0s;
+  h.cfg.rules["target_down"].for_duration = 60s;
+  h.cfg.route.group_wait = 0s;
+  h.cfg.route.group_interval = 1s;
+  h.cfg.route.repeat_interval = 10s;
+  h.Run(Util(0.95), 2s);
+  ASSERT_EQ(h.sent.size(), 1u);
+  // The target dies: its metrics vanish from the snapshot.
+  Snapshot down = MakeSnapshot({{"pgb", false}});
+  h.Run(down, 59s);
+  EXPECT_EQ(h.sent.size(), 1u) << "held: neither resolved nor re-sent (repeat is 10s)";
+  h.Run(down, 5s);
+  ASSERT_EQ(h.sent.size(), 2u);
+  EXPECT_EQ(h.sent[1].alerts.size(), 1u);
+  EXPECT_EQ(h.sent[1].alerts[0].Label("alertname"), "TargetDown");
+  EXPECT_EQ(h.sent[1].Resolved(), 0u);
+  bool util_held = false;
+  for (const auto& a : h.machine.Active()) {
+    if (a.Label("alertname") == "PoolUtilizationHigh")
+      util_held = a.held && a.state == AlertState::kFiring;
+  }
+  EXPECT_TRUE(util_held);
+  // Back up and still saturated: TargetDown resolves; the pool alert never resolved.
+  h.Run(Util(0.95), 3s);
+  bool target_down_resolved = false;
+  for (const auto& n : h.sent) {
+    for (const auto& a : n.alerts) {
+      if (a.Label("alertname") == "TargetDown" && a.state == AlertState::kResolved) {
+        target_down_resolved = true;
+      }
+      if (a.Label("alertname") == "PoolUtilizationHigh") {
+        EXPECT_NE(a.state, AlertState::kResolved);
+      }
+    }
+  }
+  EXPECT_TRUE(target_down_resolved);
+}
+
+TEST(AlertGroupingTest, GroupWaitCollectsABurstIntoOneNotification) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical.reset();
+  h.cfg.rules["pool_utilization"].critical_for.reset();
+  h.cfg.route.group_by = {"alertname"};
+  Snapshot s = MakeSnapshot({{"pgb", true}});
+  for (int i = 0; i < 20; ++i) AddUtilization(s, "pgb", "db" + std::to_string(i), 0.85);
+  h.Run(s, 29s);
+  EXPECT_TRUE(h.sent.empty());
+  h.Run(s, 2s);
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(h.sent[0].Firing(), 20u);
+}
+
+TEST(AlertGroupingTest, GroupIntervalBatchesChangesAndRepeatIntervalRepeats) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical.reset();
+  h.cfg.rules["pool_utilization"].critical_for.reset();
+  h.cfg.route.group_by = {"alertname", "target"};
+  h.cfg.route.group_wait = 10s;
+  h.cfg.route.group_interval = 60s;
+  h.cfg.route.repeat_interval = 600s;
+  Snapshot one = MakeSnapshot({{"pgb", true}});
+  AddUtilization(one, "pgb", "a", 0.85);
+  h.Run(one, 11s);
+  ASSERT_EQ(h.sent.size(), 1u);
+  Snapshot two = one;
+  AddUtilization(two, "pgb", "b", 0.85);
+  h.Run(two, 30s);
+  EXPECT_EQ(h.sent.size(), 1u) << "a new alert waits for group_interval";
+  h.Run(two, 31s);
+  ASSERT_EQ(h.sent.size(), 2u);
+  EXPECT_EQ(h.sent[1].Firing(), 2u);
+  h.Run(two, 530s);
+  EXPECT_EQ(h.sent.size(), 2u);
+  h.Run(two, 80s);
+  ASSERT_EQ(h.sent.size(), 3u) << "repeat_interval";
+}
+
+TEST(AlertGroupingTest, RoutesBySeverityAndAlertmanagerKeepAlive) {
+  Harness h;
+  ReceiverConfig am;
+  am.name = "am";
+  am.type = ReceiverType::kAlertmanager;
+  am.urls = {"http://127.0.0.1:1"};
+  h.cfg.receivers.push_back(am);
+  h.cfg.route.by_severity["critical"] = {"oncall", "am"};
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical_for = 0s;
+  h.cfg.route.group_wait = 0s;
+  h.Run(Util(0.85), 2s);  // warning only -> oncall
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(h.sent[0].receiver, "oncall");
+  h.sent.clear();
+  h.Run(Util(0.95), 1s);  // critical -> am immediately
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(h.sent[0].receiver, "am");
+  h.sent.clear();
+  h.Run(Util(0.95), 61s);
+  int am_sends = 0;
+  for (const auto& n : h.sent) am_sends += n.receiver == "am";
+  EXPECT_EQ(am_sends, 1) << "re-sent every minute";
+  // Resolved: re-sent for 15 minutes, then no more.
+  h.sent.clear();
+  h.Run(Util(0.1), 20 * 60s);
+  am_sends = 0;
+  for (const auto& n : h.sent) {
+    if (n.receiver != "am") continue;
+    ++am_sends;
+    for (const auto& a : n.alerts) EXPECT_EQ(a.state, AlertState::kResolved);
+  }
+  EXPECT_GE(am_sends, 14);
+  EXPECT_LE(am_sends, 17);
+}
+
+TEST(AlertStateTest, StateSurvivesARoundTripThroughJson) {
+  Harness h;
+  h.cfg.rules["pool_utilization"].for_duration = 0s;
+  h.cfg.rules["pool_utilization"].critical_for = 0s;
+  h.cfg.route.group_wait = 0s;
+  h.Run(Util(0.95), 2s);
+  ASSERT_EQ(h.sent.size(), 1u);
+  nlohmann::json m = h.machine.ToJson(), d = h.dispatcher->ToJson();
+  // "Restart": fresh objects from the saved state, same condition -> nothing new is sent.
+  Harness r;
+  r.cfg = h.cfg;
+  r.Init();
+  r.machine.FromJson(nlohmann::json::parse(m.dump()));
+  r.dispatcher->FromJson(nlohmann::json::parse(d.dump()));
+  r.clock.Advance(
+      std::chrono::duration_cast<std::chrono::milliseconds>(h.clock.WallNow() - r.clock.WallNow()));
+  r.Run(Util(0.95), 120s);
+  EXPECT_TRUE(r.sent.empty());
+  r.Run(Util(0.1), 301s);
+  ASSERT_EQ(r.sent.size(), 1u);
+  EXPECT_EQ(r.sent[0].Resolved(), 1u);
+}
+
+}  // namespace
+}  // namespace poolwatch
+
+namespace poolwatch {
+namespace {
+
+TEST(AlerterTest, SamplerStaleFiresWithoutSnapshotsAndHoldsTheRest) {
+  testing::FakeClock clock;
+  AlertsConfig cfg = testing::TestAlertsConfig();
+  cfg.rules["target_down"].for_duration = 0s;
+  cfg.eval_interval = 5s;  // stale after max(30s, 3 x 5s)
+  std::vector<std::unique_ptr<AlertSink>> sinks;
+  sinks.push_back(std::make_unique<testing::ScriptedSink>("oncall"));
+  Alerter a(cfg, clock, std::move(sinks));  // threads not started: evaluation only
+  a.Evaluate(MakeSnapshot({{"pgb", false}}));
+  auto states = [&] {
+    std::map<std::string, std::string> out;
+    for (const auto& j : a.StatusJson()) {
+      out[j["labels"]["alertname"].get<std::string>()] =
+          j["state"].get<std::string>() + (j["held"].get<bool>() ? "+held" : "");
+    }
+    return out;
+  };
+  EXPECT_EQ(states()["TargetDown"], "firing");
+  clock.Advance(29s);
+  a.Tick();
+  EXPECT_EQ(states().count("SamplerStale"), 0u);
+  clock.Advance(2s);
+  a.Tick();
+  auto s = states();
+  EXPECT_EQ(s["SamplerStale"], "firing");
+  EXPECT_EQ(s["TargetDown"], "firing+held") << "not resolved for lack of snapshots";
+  MetricSet m;
+  a.AddMetrics(m);
+  EXPECT_EQ(m.Value("poolwatch_alerts", {{"alertname", "SamplerStale"}, {"state", "firing"}}), 1);
+  a.Evaluate(MakeSnapshot({{"pgb", false}}));
+  s = states();
+  EXPECT_EQ(s.count("SamplerStale"), 0u);
+  EXPECT_EQ(s["TargetDown"], "firing");
+}
+
+}  // namespace
+}  // namespace poolwatch

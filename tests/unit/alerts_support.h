@@ -1,0 +1,94 @@
+#pragma once
+// Shared helpers for the alerting unit tests: snapshots built by hand, a scripted sink.
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "alerts/alert.h"
+#include "alerts/alert_config.h"
+#include "collectors/snapshot.h"
+
+namespace poolwatch::testing {
+
+/// A snapshot with the given targets up (or down) and nothing else.
+inline Snapshot MakeSnapshot(const std::vector<std::pair<std::string, bool>>& targets) {
+  Snapshot s;
+  for (const auto& [name, up] : targets) {
+    TargetStatus t;
+    t.name = name;
+    t.kind = "pgbouncer";
+    t.up = up;
+    if (!up) {
+      t.reason = DownReason::kRefused;
+      t.error = "connection refused";
+    }
+    s.targets.push_back(t);
+  }
+  return s;
+}
+
+inline void AddUtilization(Snapshot& s, const std::string& target, const std::string& db,
+                           double v) {
+  s.metrics.Gauge(
+      "poolwatch_pool_utilization_ratio", "u",
+      {{"target", target}, {"kind", "pgbouncer_server"}, {"database", db}, {"user", "app"}}, v);
+}
+
+/// A sink answering from a script (then delivered), recording what it was sent.
+class ScriptedSink final : public AlertSink {
+ public:
+  explicit ScriptedSink(std::string name, bool rate_limited = true, bool mergeable = true)
+      : name_(std::move(name)), rate_limited_(rate_limited), mergeable_(mergeable) {}
+  std::string_view Name() const override { return name_; }
+  SendResult Send(const Notification& n) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sent.push_back(n);
+    if (script.empty()) return SendResult{SendResult::Status::kDelivered, "ok", "", {}};
+    SendResult r = script.front();
+    script.pop_front();
+    return r;
+  }
+  bool RateLimited() const override { return rate_limited_; }
+  bool Mergeable() const override { return mergeable_; }
+
+  std::deque<SendResult> script;
+  std::vector<Notification> sent;
+
+ private:
+  std::mutex mutex_;
+  std::string name_;
+  bool rate_limited_;
+  bool mergeable_;
+};
+
+inline SendResult Retryable(std::string reason = "http_500") {
+  return SendResult{SendResult::Status::kRetryable, "HTTP 500", std::move(reason), {}};
+}
+inline SendResult RateLimitedFor(int seconds) {
+  return SendResult{SendResult::Status::kRetryable, "HTTP 429", "rate_limited",
+                    std::chrono::milliseconds(seconds * 1000)};
+}
+inline SendResult Permanent(std::string reason) {
+  return SendResult{SendResult::Status::kPermanent, "HTTP 404: " + reason, std::move(reason), {}};
+}
+
+/// Alert config with one slack-like receiver "oncall", short grouping timers.
+inline AlertsConfig TestAlertsConfig() {
+  AlertsConfig c;
+  c.enabled = true;
+  c.rules = AlertsConfig::DefaultRules();
+  ReceiverConfig r;
+  r.name = "oncall";
+  r.type = ReceiverType::kSlack;
+  r.webhook_url = "http://127.0.0.1:1/hook";
+  c.receivers.push_back(r);
+  c.route.receivers = {"oncall"};
+  c.route.group_wait = std::chrono::seconds(30);
+  c.route.group_interval = std::chrono::minutes(5);
+  c.route.repeat_interval = std::chrono::hours(4);
+  return c;
+}
+
+}  // namespace poolwatch::testing
