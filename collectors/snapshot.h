@@ -48,6 +48,7 @@ struct TargetStatus {
   std::string kind;
   bool up = false;
   DownReason reason = DownReason::kNone;
+  std::string health;  // healthy | degraded | unhealthy (set before publishing)
   std::string error;  // redacted
   double last_sample_unix = 0;
   double sample_duration_seconds = 0;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "alerts/health.h"
 #include "exporter/version.h"
 
 namespace poolwatch {
@@ -54,7 +55,10 @@ nlohmann::json App::StopAlerter() {
 void App::StartSampler() {
   std::lock_guard<std::mutex> lock(sampler_mutex_);
   sampler_ = std::make_unique<Sampler>(
-      config_, clock_, connector_, [this](MetricSet& m) { AddProcessMetrics(m); },
+      config_, clock_, connector_, [this](Snapshot& s) {
+        AddProcessMetrics(s.metrics);
+        AnnotateHealth(s, config_.alerts);
+      },
       [this](std::shared_ptr<const Snapshot> s) {
         store_.Publish(s);
         std::shared_ptr<Alerter> alerter;

@@ -289,7 +289,7 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   snap->taken_at = clock_.WallNow();
   for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));
   snap->targets = std::move(statuses);
-  if (extra_) extra_(snap->metrics);
+  if (extra_) extra_(*snap);
   snap->sequence = ++sequence_;
   snap->text = RenderText(snap->metrics);
   snap->text_gzip = Gzip(snap->text);

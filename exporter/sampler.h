@@ -63,8 +63,9 @@ class TargetSampler {
   double probe_query_failures_ = 0;
 };
 
-/// Adds process-wide metrics (build info, reload status, alert state) to each snapshot.
-using ExtraMetricsFn = std::function<void(MetricSet&)>;
+/// Completes each snapshot before it is rendered: process-wide metrics (build info, reload
+/// status, alert state) and each target's health. Called on the sampler thread.
+using ExtraMetricsFn = std::function<void(Snapshot&)>;
 /// Receives every published snapshot (the alert evaluator, the HTTP server's store).
 using PublishFn = std::function<void(std::shared_ptr<const Snapshot>)>;
 

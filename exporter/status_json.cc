@@ -22,6 +22,7 @@ nlohmann::json StatusJson(const Snapshot& snap) {
     j["kind"] = t.kind;
     j["up"] = t.up;
     j["reason"] = std::string(DownReasonName(t.reason));
+    j["health"] = t.health;
     j["error"] = t.error;
     j["last_sample_unix"] = t.last_sample_unix;
     j["sample_duration_seconds"] = t.sample_duration_seconds;

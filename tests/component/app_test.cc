@@ -225,6 +225,26 @@ TEST_F(AppTest, FailingProbeQueriesRaiseTheProbeErrorRatio) {
                         {"target=\"main\"", "collector=\"pg_stat_activity\""}), 0);
 }
 
+TEST_F(AppTest, HealthLevelFollowsTheAlertThresholds) {
+  StartApp();  // no alerts: section, so the default thresholds apply
+  auto health = [&](const std::string& target, const std::string& level) {
+    return MetricValue(Metrics(), "poolwatch_target_health",
+                       {"target=\"" + target + "\"", "level=\"" + level + "\""});
+  };
+  EXPECT_EQ(health("main", "healthy"), 1);
+  EXPECT_EQ(health("main", "degraded"), 0);
+  EXPECT_EQ(health("local", "healthy"), 1);
+  // Failing queries push the probe error ratio over 5% (ErrorRateHigh is a warning): degraded.
+  fakes_.pg_queries_fail = true;
+  ASSERT_TRUE(testing::WaitUntil([&] { return health("main", "degraded") == 1; }, 10s)) << Metrics();
+  EXPECT_EQ(health("main", "healthy"), 0);
+  EXPECT_THAT(HttpGet(base_ + "/status").body, HasSubstr("\"health\": \"degraded\""));
+  // A down target is unhealthy, whatever else.
+  fakes_.pgb_down = true;
+  ASSERT_TRUE(testing::WaitUntil([&] { return health("local", "unhealthy") == 1; }, 5s));
+  EXPECT_EQ(health("local", "healthy"), 0);
+}
+
 TEST(HttpServerTest, PortInUseIsAClearError) {
   SnapshotStore store;
   HttpServer a(store, {});
