@@ -51,7 +51,7 @@ bool App::Start(std::string& error) {
     if (sampler_->SamplesCompleted() == 0) return true;
     return now - last <= interval * 3 + config_.timeout;
   };
-  http_ = std::make_unique<HttpServer>(store_, state);
+  http_ = std::make_unique<HttpServer>(store_, state, web_);
   if (!http_->Start(config_.listen_address, error)) {
     http_.reset();
     return false;

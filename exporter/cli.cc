@@ -10,6 +10,7 @@
 #include "exporter/app.h"
 #include "exporter/logging.h"
 #include "exporter/status_json.h"
+#include "exporter/web_config.h"
 #include "exporter/version.h"
 
 namespace poolwatch {
@@ -24,6 +25,8 @@ Watches PostgreSQL and PgBouncer connection pools, exports Prometheus metrics an
       --once                    sample every target once, print, exit (0 all up, 1 otherwise)
       --output=text|json|prometheus   format for --once (default text)
       --web.listen-address=ADDR overrides web.listen_address (default ":9930")
+      --web.config.file=PATH    TLS and basic auth for the HTTP endpoints (tls_server_config,
+                                basic_auth_users with bcrypt hashes)
       --log.level=debug|info|warn|error (default info)
       --log.format=text|json    (default text)
       --version                 print version and exit
@@ -69,6 +72,8 @@ bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string
       if (!take(out.config_file)) return false;
     } else if (a == "--web.listen-address") {
       if (!take(out.listen_address)) return false;
+    } else if (a == "--web.config.file") {
+      if (!take(out.web_config_file)) return false;
     } else if (a == "--log.level") {
       if (!take(out.log_level)) return false;
     } else if (a == "--log.format") {
@@ -124,7 +129,7 @@ int RunOnce(const Config& config, const std::string& output) {
   return 0;
 }
 
-int Serve(Config config, const std::string& config_path) {
+int Serve(Config config, const std::string& config_path, WebConfig web) {
   // Signals are taken on this thread with sigwait, never in handlers: block them before any
   // other thread starts so every thread inherits the mask.
   sigset_t set;
@@ -137,6 +142,7 @@ int Serve(Config config, const std::string& config_path) {
 
   SystemClock clock;
   App app(std::move(config), clock);
+  app.SetWebConfig(std::move(web));
   std::string error;
   if (!app.Start(error)) {
     spdlog::error("{}", error);
@@ -187,12 +193,21 @@ int RunPoolwatch(int argc, char** argv) {
     return 2;
   }
   if (!opts.listen_address.empty()) config.listen_address = opts.listen_address;
+  WebConfig web;
+  if (!opts.web_config_file.empty()) {
+    std::vector<std::string> web_problems;
+    if (!LoadWebConfigFile(opts.web_config_file, web, web_problems)) {
+      for (const auto& p : web_problems) std::cerr << p << "\n";
+      std::cerr << "poolwatch: web config has " << web_problems.size() << " problem(s)\n";
+      return 2;
+    }
+  }
   if (opts.check_config) {
     std::cout << opts.config_file << ": ok (" << config.targets.size() << " target(s))\n";
     return 0;
   }
   if (opts.once) return RunOnce(config, opts.output);
-  return Serve(std::move(config), opts.config_file);
+  return Serve(std::move(config), opts.config_file, std::move(web));
 }
 
 }  // namespace poolwatch
