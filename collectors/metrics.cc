@@ -8,6 +8,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "collectors/bounded.h"
+
 namespace poolwatch {
 namespace {
 
@@ -52,7 +54,11 @@ void MetricSet::Add(std::string_view name, std::string_view help, prometheus::Me
   auto& family = families_.find(name)->second;
   prometheus::ClientMetric m;
   m.label.reserve(labels.size());
-  for (auto& [k, v] : labels) m.label.push_back({std::move(k), std::move(v)});
+  // Label values may come from a database: keep them valid UTF-8, free of control characters and
+  // bounded (the serializer escapes quotes, backslashes and newlines).
+  for (auto& [k, v] : labels) {
+    m.label.push_back({std::move(k), BoundedUtf8(v, kMaxLabelValueBytes, true)});
+  }
   if (family.type == prometheus::MetricType::Counter) {
     m.counter.value = value;
   } else {
