@@ -14,10 +14,12 @@ namespace poolwatch {
 namespace {
 
 bool Includes(const std::vector<prometheus::ClientMetric::Label>& have, const Labels& want) {
-  for (const auto& [k, v] : want) {
+  for (const auto& kv : want) {
+    // Not a structured binding: clang (C++17) cannot capture one in the lambda.
+    const std::string& k = kv.first;
     auto it = std::find_if(have.begin(), have.end(),
                            [&](const prometheus::ClientMetric::Label& l) { return l.name == k; });
-    if (it == have.end() || it->value != v) return false;
+    if (it == have.end() || it->value != kv.second) return false;
   }
   return true;
 }
