@@ -10,7 +10,11 @@ tidy=$(command -v clang-tidy-14 || command -v clang-tidy || true)
 if [ -z "$tidy" ]; then echo "clang-tidy not installed (scripts/install-deps)"; exit 1; fi
 [ -f "$build/compile_commands.json" ] || { echo "no $build/compile_commands.json"; exit 1; }
 cd "$src"
-files=$(ls collectors/*.cc exporter/*.cc alerts/*.cc 2>/dev/null | grep -v -e '_test\.cc$' -e '_fuzz\.cc$')
+shopt -s nullglob
+files=""
+for f in collectors/*.cc exporter/*.cc alerts/*.cc; do
+  case "$f" in *_test.cc | *_fuzz.cc) ;; *) files="$files $f" ;; esac
+done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 start=$(date +%s)
