@@ -38,6 +38,7 @@ Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT stop within 5 seconds.
 }
 
 bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string& error) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in poolwatch calls setenv
   if (const char* env = std::getenv("POOLWATCH_CONFIG")) out.config_file = env;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];

@@ -77,7 +77,7 @@ bool ReadSecretFile(const std::string& path, std::string& out, std::string& erro
     return false;
   }
   // Bounded: a password file is small; /dev/zero or a huge file by mistake must not eat memory.
-  constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+  constexpr std::size_t kMaxSecretBytes = std::size_t{64} * 1024;
   std::string data(kMaxSecretBytes + 1, '\0');
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
   data.resize(static_cast<std::size_t>(in.gcount()));

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -47,14 +48,15 @@ int CombinedPemFd(const WebConfig& web, std::string& error) {
   }
   int fd = memfd_create("poolwatch-tls", MFD_CLOEXEC);
   if (fd < 0) {
-    error = std::string("memfd_create: ") + std::strerror(errno);
+    error = "memfd_create: " + std::error_code(errno, std::generic_category()).message();
     return -1;
   }
   std::size_t off = 0;
   while (off < pem.size()) {
     ssize_t n = ::write(fd, pem.data() + off, pem.size() - off);
     if (n <= 0) {
-      error = std::string("writing TLS key to memfd: ") + std::strerror(errno);
+      error = "writing TLS key to memfd: " +
+              std::error_code(errno, std::generic_category()).message();
       ::close(fd);
       return -1;
     }
@@ -213,13 +215,13 @@ void HttpServer::Stop() {
         a.sin6_family = AF_INET6;
         a.sin6_port = htons(static_cast<uint16_t>(port_));
         inet_pton(AF_INET6, wake_host_.c_str(), &a.sin6_addr);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // a knock; may fail
       } else {
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(static_cast<uint16_t>(port_));
         inet_pton(AF_INET, wake_host_.c_str(), &a.sin_addr);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // a knock; may fail
       }
       ::close(fd);
     }
