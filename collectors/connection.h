@@ -31,8 +31,9 @@ DownReason ClassifyError(std::string_view sqlstate, std::string_view message);
 /// A failed connect or query. The message is already redacted.
 class DbError : public std::runtime_error {
  public:
-  DbError(std::string message, DownReason reason, std::string sqlstate, bool connection_lost)
-      : std::runtime_error(std::move(message)),
+  DbError(const std::string& message, DownReason reason, std::string sqlstate,
+          bool connection_lost)
+      : std::runtime_error(message),
         reason_(reason),
         sqlstate_(std::move(sqlstate)),
         connection_lost_(connection_lost) {}

@@ -8,14 +8,18 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "collectors/bounded.h"
+
 namespace poolwatch {
 namespace {
 
 bool Includes(const std::vector<prometheus::ClientMetric::Label>& have, const Labels& want) {
-  for (const auto& [k, v] : want) {
+  for (const auto& kv : want) {
+    // Not a structured binding: clang (C++17) cannot capture one in the lambda.
+    const std::string& k = kv.first;
     auto it = std::find_if(have.begin(), have.end(),
                            [&](const prometheus::ClientMetric::Label& l) { return l.name == k; });
-    if (it == have.end() || it->value != v) return false;
+    if (it == have.end() || it->value != kv.second) return false;
   }
   return true;
 }
@@ -52,7 +56,11 @@ void MetricSet::Add(std::string_view name, std::string_view help, prometheus::Me
   auto& family = families_.find(name)->second;
   prometheus::ClientMetric m;
   m.label.reserve(labels.size());
-  for (auto& [k, v] : labels) m.label.push_back({std::move(k), std::move(v)});
+  // Label values may come from a database: keep them valid UTF-8, free of control characters and
+  // bounded (the serializer escapes quotes, backslashes and newlines).
+  for (auto& [k, v] : labels) {
+    m.label.push_back({std::move(k), BoundedUtf8(v, kMaxLabelValueBytes, true)});
+  }
   if (family.type == prometheus::MetricType::Counter) {
     m.counter.value = value;
   } else {

@@ -93,7 +93,7 @@ bool App::Start(std::string& error) {
     std::lock_guard<std::mutex> lock(alerter_mutex_);
     return alerter_ ? alerter_->StatusJson() : nlohmann::json::array();
   };
-  http_ = std::make_unique<HttpServer>(store_, state);
+  http_ = std::make_unique<HttpServer>(store_, state, web_);
   if (!http_->Start(config_.listen_address, error)) {
     http_.reset();
     return false;

@@ -21,6 +21,8 @@ class App {
   App(Config config, const Clock& clock, TargetConnector connector = ConnectTarget);
   ~App();
 
+  /// TLS and basic auth for the HTTP endpoints (`--web.config.file`); call before Start.
+  void SetWebConfig(WebConfig web) { web_ = std::move(web); }
   /// Binds the HTTP port and starts sampling. Returns false with `error` (e.g. port in use).
   bool Start(std::string& error);
   void Stop();
@@ -44,6 +46,7 @@ class App {
   const Clock& clock_;
   TargetConnector connector_;
   SnapshotStore store_;
+  WebConfig web_;
   std::unique_ptr<HttpServer> http_;
   mutable std::mutex sampler_mutex_;
   std::unique_ptr<Sampler> sampler_;

@@ -12,6 +12,7 @@
 #include "exporter/app.h"
 #include "exporter/logging.h"
 #include "exporter/status_json.h"
+#include "exporter/web_config.h"
 #include "exporter/version.h"
 
 namespace poolwatch {
@@ -28,6 +29,8 @@ Watches PostgreSQL and PgBouncer connection pools, exports Prometheus metrics an
                                 result, exit (0 all delivered, 1 otherwise, 2 no receivers)
       --output=text|json|prometheus   format for --once (default text)
       --web.listen-address=ADDR overrides web.listen_address (default ":9930")
+      --web.config.file=PATH    TLS and basic auth for the HTTP endpoints (tls_server_config,
+                                basic_auth_users with bcrypt hashes)
       --log.level=debug|info|warn|error (default info)
       --log.format=text|json    (default text)
       --version                 print version and exit
@@ -39,6 +42,7 @@ Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT stop within 5 seconds.
 }
 
 bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string& error) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in poolwatch calls setenv
   if (const char* env = std::getenv("POOLWATCH_CONFIG")) out.config_file = env;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
@@ -73,6 +77,8 @@ bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string
       if (!take(out.config_file)) return false;
     } else if (a == "--web.listen-address") {
       if (!take(out.listen_address)) return false;
+    } else if (a == "--web.config.file") {
+      if (!take(out.web_config_file)) return false;
     } else if (a == "--log.level") {
       if (!take(out.log_level)) return false;
     } else if (a == "--log.format") {
@@ -148,7 +154,7 @@ int SendTestAlert(const Config& config) {
   return all ? 0 : 1;
 }
 
-int Serve(Config config, const std::string& config_path) {
+int Serve(Config config, const std::string& config_path, WebConfig web) {
   // Signals are taken on this thread with sigwait, never in handlers: block them before any
   // other thread starts so every thread inherits the mask.
   sigset_t set;
@@ -161,6 +167,7 @@ int Serve(Config config, const std::string& config_path) {
 
   SystemClock clock;
   App app(std::move(config), clock);
+  app.SetWebConfig(std::move(web));
   std::string error;
   if (!app.Start(error)) {
     spdlog::error("{}", error);
@@ -211,13 +218,22 @@ int RunPoolwatch(int argc, char** argv) {
     return 2;
   }
   if (!opts.listen_address.empty()) config.listen_address = opts.listen_address;
+  WebConfig web;
+  if (!opts.web_config_file.empty()) {
+    std::vector<std::string> web_problems;
+    if (!LoadWebConfigFile(opts.web_config_file, web, web_problems)) {
+      for (const auto& p : web_problems) std::cerr << p << "\n";
+      std::cerr << "poolwatch: web config has " << web_problems.size() << " problem(s)\n";
+      return 2;
+    }
+  }
   if (opts.check_config) {
     std::cout << opts.config_file << ": ok (" << config.targets.size() << " target(s))\n";
     return 0;
   }
   if (opts.once) return RunOnce(config, opts.output);
   if (opts.send_test_alert) return SendTestAlert(config);
-  return Serve(std::move(config), opts.config_file);
+  return Serve(std::move(config), opts.config_file, std::move(web));
 }
 
 }  // namespace poolwatch

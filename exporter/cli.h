@@ -9,6 +9,7 @@ namespace poolwatch {
 struct CliOptions {
   std::string config_file;
   std::string listen_address;  // overrides web.listen_address when set
+  std::string web_config_file;  // TLS and basic auth for the HTTP endpoints
   std::string log_level = "info";
   std::string log_format = "text";
   std::string output = "text";

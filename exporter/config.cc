@@ -82,9 +82,16 @@ bool ReadSecretFile(const std::string& path, std::string& out, std::string& erro
     error = "cannot read file " + path;
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
+  // Bounded: a password file is small; /dev/zero or a huge file by mistake must not eat memory.
+  constexpr std::size_t kMaxSecretBytes = std::size_t{64} * 1024;
+  std::string data(kMaxSecretBytes + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<std::size_t>(in.gcount()));
+  if (data.size() > kMaxSecretBytes) {
+    error = "file " + path + " is larger than 64 KiB; not a password file";
+    return false;
+  }
+  out = std::move(data);
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return true;
 }

@@ -31,6 +31,7 @@ bool ExpandEnv(const std::string& in, std::string& out, std::string& error) {
         return false;
       }
       std::string name = in.substr(i + 2, end - i - 2);
+      // NOLINTNEXTLINE(concurrency-mt-unsafe): nothing in poolwatch calls setenv
       const char* v = std::getenv(name.c_str());
       if (v == nullptr) {
         error = "environment variable " + name + " is not set";

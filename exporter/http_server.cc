@@ -5,21 +5,74 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <sstream>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 #include "exporter/status_json.h"
 #include "exporter/version.h"
+
+#if defined(__SANITIZE_THREAD__)
+// Debian's libcivetweb 1.15 formats the Date header of its own error replies (400, 408, 413)
+// with gmtime(), whose static buffer two workers can write at once (found by TSan when several
+// slow clients time out together). It is inside the library, cannot corrupt more than a Date
+// header, and poolwatch never calls gmtime(): suppress exactly that, nothing else.
+extern "C" const char* __tsan_default_suppressions() { return "race:gmtime\n"; }
+#endif
 
 namespace poolwatch {
 namespace {
 
 std::once_flag g_civet_init;
+std::once_flag g_civet_tls_init;
+bool g_tls_loaded = false;
+
+// CivetWeb wants the key and the certificate in one PEM file. Rather than write the private key
+// to disk, hand it an anonymous in-memory file (memfd) by its /proc/self/fd path; the fd is
+// closed once the server has loaded it. Returns -1 with `error` on failure.
+int CombinedPemFd(const WebConfig& web, std::string& error) {
+  std::string pem;
+  for (const auto* f : {&web.key_file, &web.cert_file}) {
+    std::ifstream in(*f, std::ios::binary);
+    if (!in) {
+      error = "cannot read " + *f;
+      return -1;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    pem += ss.str();
+    if (!pem.empty() && pem.back() != '\n') pem.push_back('\n');
+  }
+  int fd = memfd_create("poolwatch-tls", MFD_CLOEXEC);
+  if (fd < 0) {
+    error = "memfd_create: " + std::error_code(errno, std::generic_category()).message();
+    return -1;
+  }
+  std::size_t off = 0;
+  while (off < pem.size()) {
+    ssize_t n = ::write(fd, pem.data() + off, pem.size() - off);
+    if (n <= 0) {
+      error = "writing TLS key to memfd: " +
+              std::error_code(errno, std::generic_category()).message();
+      ::close(fd);
+      return -1;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  std::fill(pem.begin(), pem.end(), '\0');
+  return fd;
+}
 
 void Send(mg_connection* c, int code, const char* reason, const char* type,
           const std::string& body, const char* extra_headers = "") {
@@ -49,6 +102,16 @@ const char kLanding[] =
 
 }  // namespace
 
+bool HttpServer::TlsAvailable() {
+  // Asking CivetWeb to load OpenSSL is the only reliable test: mg_check_feature() says only that
+  // TLS was compiled in. Starting a TLS port after a failed load would crash on the first client.
+  std::call_once(g_civet_tls_init, [] {
+    g_tls_loaded = mg_check_feature(MG_FEATURES_TLS) != 0 &&
+                   (mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) != 0;
+  });
+  return g_tls_loaded;
+}
+
 bool ToCivetPorts(const std::string& address, std::string& out) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos) return false;
@@ -70,8 +133,8 @@ bool ToCivetPorts(const std::string& address, std::string& out) {
   return true;
 }
 
-HttpServer::HttpServer(const SnapshotStore& store, HttpState state)
-    : store_(store), state_(std::move(state)) {}
+HttpServer::HttpServer(const SnapshotStore& store, HttpState state, WebConfig web)
+    : store_(store), state_(std::move(state)), web_(std::move(web)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -82,12 +145,36 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
     error = "invalid listen address \"" + address + "\" (want HOST:PORT or :PORT)";
     return false;
   }
-  const char* options[] = {"listening_ports", ports.c_str(),
-                           "num_threads", "8",
-                           "request_timeout_ms", "10000",
-                           "enable_keep_alive", "no",
-                           "max_request_size", "16384",
-                           nullptr};
+  // Bounds (see README "Security and hardening"): a fixed pool of worker threads, a queue of
+  // accepted connections in front of it, a whole-request deadline and a request size cap.
+  std::vector<const char*> options = {"listening_ports", nullptr,
+                                      "num_threads", "16",
+                                      "connection_queue", "64",
+                                      "listen_backlog", "128",
+                                      "request_timeout_ms", "5000",
+                                      "enable_keep_alive", "no",
+                                      "max_request_size", "16384"};
+  int pem_fd = -1;
+  std::string pem_path;
+  if (web_.tls()) {
+    if (!TlsAvailable()) {
+      error = "TLS is configured in the web config file, but this system's CivetWeb cannot "
+              "provide it (built without TLS, or unable to load the system OpenSSL: Debian 12's "
+              "libcivetweb 1.15 looks up SSL_get_peer_certificate, which OpenSSL 3 no longer "
+              "exports). Terminate TLS in front of poolwatch, or link a CivetWeb built for "
+              "OpenSSL 3";
+      return false;
+    }
+    pem_fd = CombinedPemFd(web_, error);
+    if (pem_fd < 0) return false;
+    pem_path = "/proc/self/fd/" + std::to_string(pem_fd);
+    ports += "s";
+    options.insert(options.end(), {"ssl_certificate", pem_path.c_str(),
+                                   "ssl_protocol_version", "4",  // TLS 1.2 and newer
+                                   "ssl_default_verify_paths", "no"});
+  }
+  options[1] = ports.c_str();
+  options.push_back(nullptr);
   mg_callbacks cb{};
   cb.log_message = [](const mg_connection*, const char* msg) {
     spdlog::debug("http: {}", msg);
@@ -95,12 +182,13 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
   };
   mg_init_data init{};
   init.callbacks = &cb;
-  init.configuration_options = options;
+  init.configuration_options = options.data();
   mg_error_data err{};
   char errbuf[256] = {0};
   err.text = errbuf;
   err.text_buffer_size = sizeof(errbuf);
   ctx_ = mg_start2(&init, &err);
+  if (pem_fd >= 0) ::close(pem_fd);
   if (ctx_ == nullptr) {
     error = "cannot listen on " + address + ": " + (errbuf[0] ? errbuf : "unknown error") +
             " (is the port in use?)";
@@ -135,13 +223,13 @@ void HttpServer::Stop() {
         a.sin6_family = AF_INET6;
         a.sin6_port = htons(static_cast<uint16_t>(port_));
         inet_pton(AF_INET6, wake_host_.c_str(), &a.sin6_addr);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // a knock; may fail
       } else {
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(static_cast<uint16_t>(port_));
         inet_pton(AF_INET, wake_host_.c_str(), &a.sin_addr);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+        (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));  // a knock; may fail
       }
       ::close(fd);
     }
@@ -160,6 +248,14 @@ int HttpServer::Serve(mg_connection* c) {
   const mg_request_info* ri = mg_get_request_info(c);
   std::string method = ri->request_method ? ri->request_method : "";
   std::string uri = ri->local_uri ? ri->local_uri : "";
+  if (web_.auth()) {
+    const char* authz = mg_get_header(c, "Authorization");
+    if (authz == nullptr || !CheckBasicAuth(web_.users, authz)) {
+      Send(c, 401, "Unauthorized", "text/plain", "unauthorized\n",
+           "WWW-Authenticate: Basic realm=\"poolwatch\", charset=\"UTF-8\"\r\n");
+      return 401;
+    }
+  }
   if (method != "GET" && method != "HEAD") {
     Send(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", "Allow: GET, HEAD\r\n");
     return 405;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exporter/snapshot_store.h"
+#include "exporter/web_config.h"
 
 struct mg_context;
 struct mg_connection;
@@ -24,10 +25,11 @@ struct HttpState {
 };
 
 /// Serves /metrics (the latest snapshot, pre-rendered; never touches a database), /healthz,
-/// /readyz, /status and /. Bounded worker threads and request timeouts (CivetWeb).
+/// /readyz, /status and /. Bounded worker threads, request size and timeouts (CivetWeb); with a
+/// WebConfig, TLS and/or basic auth on every path.
 class HttpServer {
  public:
-  HttpServer(const SnapshotStore& store, HttpState state);
+  HttpServer(const SnapshotStore& store, HttpState state, WebConfig web = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -36,6 +38,9 @@ class HttpServer {
   /// message in `error` when it cannot (port in use, bad address).
   bool Start(const std::string& address, std::string& error);
   void Stop();
+  /// Whether TLS can really be served here (CivetWeb compiled with TLS *and* able to load the
+  /// system's OpenSSL). Thread-safe; loads OpenSSL once.
+  static bool TlsAvailable();
   /// The bound port (useful with port 0).
   int port() const { return port_; }
 
@@ -45,6 +50,7 @@ class HttpServer {
 
   const SnapshotStore& store_;
   HttpState state_;
+  WebConfig web_;
   mg_context* ctx_ = nullptr;
   int port_ = 0;
   std::string wake_host_ = "127.0.0.1";

@@ -20,6 +20,9 @@ TEST(RedactTest, UriUserinfo) {
   EXPECT_EQ(Redact("postgres://app:hunter2@db:5432/app"), "postgres://app:******@db:5432/app");
   EXPECT_EQ(Redact("postgresql://app:p%40ss@db/app?sslmode=require"),
             "postgresql://app:******@db/app?sslmode=require");
+  // libpq reads an unencoded '?' or '#' as part of the password (found by fuzzing).
+  EXPECT_EQ(Redact("postgres://app:W#1224@db:5432/x"), "postgres://app:******@db:5432/x");
+  EXPECT_EQ(Redact("postgres://app:a?b@db/x"), "postgres://app:******@db/x");
   // A user without a password is left alone.
   EXPECT_EQ(Redact("postgres://app@db/app"), "postgres://app@db/app");
 }

@@ -1,0 +1,72 @@
+#include "bounded.h"
+
+namespace poolwatch {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+constexpr std::string_view kEllipsis = "...";
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid (overlongs,
+// surrogates and code points above U+10FFFF included).
+std::size_t ValidSequence(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool replace_controls) {
+  if (text.size() <= max_bytes) {  // fast path: plain printable ASCII that fits
+    bool plain = true;
+    for (char ch : text) {
+      unsigned char c = static_cast<unsigned char>(ch);
+      plain = plain && c >= 0x20 && c < 0x7F;
+    }
+    if (plain) return std::string(text);
+  }
+  std::string out;
+  std::size_t cut = std::string::npos;  // where to cut if the whole does not fit
+  const std::size_t budget = max_bytes > kEllipsis.size() ? max_bytes - kEllipsis.size() : 0;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = ValidSequence(text, i);
+    std::string_view piece = n == 0 ? kReplacement : text.substr(i, n);
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    bool control = (c < 0x20 && c != '\n') || c == 0x7F;
+    if (n == 1 && replace_controls && control) piece = kReplacement;
+    if (cut == std::string::npos && out.size() + piece.size() > budget) cut = out.size();
+    out += piece;
+    if (out.size() > max_bytes) {  // it does not fit: cut on the last boundary within budget
+      out.resize(cut);
+      out += kEllipsis.substr(0, max_bytes - cut < kEllipsis.size() ? max_bytes - cut
+                                                                      : kEllipsis.size());
+      return out;
+    }
+    i += n == 0 ? 1 : n;
+  }
+  return out;
+}
+
+}  // namespace poolwatch

@@ -1,0 +1,446 @@
+// The HTTP server under hostile clients (raw sockets): malformed and oversized requests, slow
+// clients, many connections at once; and TLS + basic auth from a web config file (with curl).
+#include <arpa/inet.h>
+#include <crypt.h>
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "collectors/metrics.h"
+#include "exporter/http_server.h"
+#include "exporter/web_config.h"
+#include "tests/support/stack.h"
+#include "tests/support/util.h"
+
+namespace poolwatch {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+using testing::HttpGet;
+using testing::RunCommand;
+using testing::TempDir;
+using testing::WriteFile;
+using namespace std::chrono_literals;
+
+int Connect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends `request` (ignoring a peer that closes early) and reads until the server closes or
+// `timeout` passes. Returns what came back.
+std::string Exchange(int port, const std::string& request,
+                     std::chrono::milliseconds timeout = 10s) {
+  int fd = Connect(port);
+  if (fd < 0) return "<connect failed>";
+  std::size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  std::string out;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+int ThreadCount() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+class HardeningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto snap = std::make_shared<Snapshot>();
+    snap->text = "# TYPE x gauge\nx 1\n";
+    snap->text_gzip = Gzip(snap->text);
+    store_.Publish(snap);
+  }
+  void Start(WebConfig web = {}) {
+    HttpState st;
+    st.healthy = [] { return true; };
+    st.ready = [] { return true; };
+    server_ = std::make_unique<HttpServer>(store_, st, std::move(web));
+    std::string err;
+    ASSERT_TRUE(server_->Start("127.0.0.1:0", err)) << err;
+    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
+  }
+  bool StillServes() {
+    auto r = HttpGet(base_ + "/metrics", {}, 3000);
+    return r.status == 200 && r.body == "# TYPE x gauge\nx 1\n";
+  }
+
+  SnapshotStore store_;
+  std::unique_ptr<HttpServer> server_;
+  std::string base_;
+};
+
+TEST_F(HardeningTest, MalformedRequestsGetAnErrorOrAClosedConnectionNeverA200) {
+  Start();
+  const std::vector<std::string> bad = {
+      "GARBAGE\r\n\r\n",
+      "GET\r\n\r\n",
+      "GET /metrics HTTP/9.9\r\n\r\n",
+      "GET  HTTP/1.1\r\n\r\n",
+      "GET /metrics\r\nHost: x\r\n\r\n",          // HTTP/0.9 style
+      "GET /metrics HTTP/1.1\r\nNoColonHeader\r\n\r\n",
+      std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // a TLS hello
+      std::string("\0\0\0\0GET / HTTP/1.1\r\n\r\n", 22),
+      "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n",  // request line over the cap
+      "GET /metrics HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+  };
+  for (const auto& req : bad) {
+    std::string resp = Exchange(server_->port(), req, 8s);
+    EXPECT_THAT(resp, Not(StartsWith("HTTP/1.1 200"))) << "request: " << req.substr(0, 60);
+    EXPECT_THAT(resp, Not(HasSubstr("x 1"))) << "request: " << req.substr(0, 60);
+    ASSERT_TRUE(StillServes()) << "after: " << req.substr(0, 60);
+  }
+}
+
+TEST_F(HardeningTest, OversizedHeadersAndBodiesAreRefusedAndNothingBreaks) {
+  Start();
+  std::string huge_header = "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Big: " +
+                            std::string(64 * 1024, 'b') + "\r\n\r\n";
+  std::string resp = Exchange(server_->port(), huge_header, 8s);
+  EXPECT_THAT(resp, Not(StartsWith("HTTP/1.1 200")));
+  std::string many_headers = "GET /metrics HTTP/1.1\r\n";
+  // 400 headers of 60 bytes: over max_request_size (16 KiB) in all.
+  for (int i = 0; i < 400; ++i) {
+    many_headers += "X-H" + std::to_string(i) + ": " + std::string(50, 'v') + "\r\n";
+  }
+  many_headers += "\r\n";
+  resp = Exchange(server_->port(), many_headers, 8s);
+  EXPECT_THAT(resp, Not(StartsWith("HTTP/1.1 200")));
+  // A body announced as 1 GB on an endpoint that takes none: refused without reading it (the
+  // worker drains for at most request_timeout before it hangs up).
+  auto t0 = std::chrono::steady_clock::now();
+  resp = Exchange(server_->port(),
+                  "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n" +
+                      std::string(8000, 'z'),
+                  15s);
+  EXPECT_THAT(resp, StartsWith("HTTP/1.1 405"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 12s);
+  EXPECT_TRUE(StillServes());
+}
+
+TEST_F(HardeningTest, SlowClientsDoNotBlockOthersAndAreCutOff) {
+  Start();
+  // Four slowloris clients: one header byte per second, for up to 20 seconds.
+  std::atomic<bool> stop{false};
+  std::vector<std::chrono::milliseconds> lasted(4);
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.emplace_back([&, i] {
+      int fd = Connect(server_->port());
+      ASSERT_GE(fd, 0);
+      std::string req = "GET /metrics HTTP/1.1\r\nX-Slow: " + std::string(100, 's');
+      auto t0 = std::chrono::steady_clock::now();
+      for (std::size_t k = 0; k < req.size() && !stop; ++k) {
+        if (::send(fd, &req[k], 1, MSG_NOSIGNAL) <= 0) break;
+        pollfd p{fd, POLLIN, 0};
+        // The server closing on us shows up as readable (EOF or an error response).
+        if (::poll(&p, 1, 1000) > 0) break;
+        if (std::chrono::steady_clock::now() - t0 > 20s) break;
+      }
+      lasted[i] = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
+      ::close(fd);
+    });
+  }
+  std::this_thread::sleep_for(1500ms);
+  // Meanwhile everyone else is served promptly.
+  for (int i = 0; i < 20; ++i) {
+    auto r = HttpGet(base_ + "/metrics", {}, 3000);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_LT(r.seconds, 1.0);
+  }
+  for (auto& t : slow) t.join();
+  // The server hangs up on them at its request deadline (5s), not after 20s of dribbling.
+  for (auto d : lasted) EXPECT_LT(d, 12s) << d.count() << "ms";
+}
+
+TEST_F(HardeningTest, TwoHundredConcurrentClientsAreServedWithBoundedThreads) {
+  Start();
+  int threads_before = ThreadCount();
+  std::atomic<int> ok{0};
+  std::atomic<int> peak_threads{0};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done) {
+      // Our 200 client threads are counted too: subtract them below.
+      peak_threads = std::max(peak_threads.load(), ThreadCount());
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.emplace_back([&] {
+      std::string resp =
+          Exchange(server_->port(), "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 20s);
+      if (resp.rfind("HTTP/1.1 200", 0) == 0 && resp.find("x 1") != std::string::npos) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  done = true;
+  watcher.join();
+  EXPECT_EQ(ok.load(), 200);
+  // The server's own threads never grow with the number of clients (16 workers, started up front).
+  EXPECT_LE(peak_threads.load() - 200 - 1, threads_before + 2)
+      << "before " << threads_before << ", peak " << peak_threads.load();
+  EXPECT_TRUE(StillServes());
+}
+
+TEST_F(HardeningTest, NoEndpointBeyondTheDocumentedOnes) {
+  Start();
+  for (const char* path : {"/debug/pprof", "/debug/vars", "/metrics/", "/metrics.json",
+                           "/admin", "/config", "/status/", "/.env", "/index.html",
+                           "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"}) {
+    auto r = HttpGet(base_ + path);
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+    EXPECT_THAT(r.body, Not(HasSubstr("root:")));
+  }
+  for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "PROPFIND",
+                             "MKCOL"}) {
+    std::string resp = Exchange(
+        server_->port(), std::string(method) + " /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 5s);
+    EXPECT_THAT(resp, Not(StartsWith("HTTP/1.1 2"))) << method << ": " << resp;
+  }
+  for (const char* path : {"/metrics", "/healthz", "/readyz", "/status", "/"}) {
+    EXPECT_EQ(HttpGet(base_ + path).status, 200) << path;
+  }
+}
+
+// ---- web config: basic auth and TLS ----
+
+std::string Bcrypt(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  crypt_data data{};
+  EXPECT_NE(crypt_gensalt_rn("$2b$", 4, nullptr, 0, salt, sizeof(salt)), nullptr);
+  return crypt_rn(password.c_str(), salt, &data, sizeof(data));
+}
+
+TEST(WebConfigTest, ParsesAndRejectsWithPositions) {
+  WebConfig w;
+  std::vector<std::string> problems;
+  std::string hash = Bcrypt("pw");
+  ASSERT_TRUE(LoadWebConfigString("basic_auth_users:\n  alice: " + hash + "\n", "w.yml", w,
+                                  problems))
+      << problems[0];
+  EXPECT_TRUE(w.auth());
+  EXPECT_FALSE(w.tls());
+  EXPECT_FALSE(LoadWebConfigString(
+      "basic_auth_users:\n  bob: plaintext-secret\nhttp_server_config: {http2: true}\n"
+      "tls_server_config: {cert_file: /nonexistent.pem}\n",
+      "w.yml", w, problems));
+  std::string all;
+  for (const auto& p : problems) all += p + "\n";
+  EXPECT_THAT(all, HasSubstr("w.yml:2:8: basic_auth_users.bob: must be a bcrypt hash"));
+  EXPECT_THAT(all, HasSubstr("http_server_config: unknown key"));
+  EXPECT_THAT(all, HasSubstr("tls_server_config.key_file: is required"));
+  EXPECT_THAT(all, HasSubstr("cannot read /nonexistent.pem"));
+  EXPECT_THAT(all, Not(HasSubstr("plaintext-secret"))) << "a pasted password is never echoed";
+}
+
+TEST(WebConfigTest, BasicAuthChecksBcryptAndRejectsEverythingElse) {
+  std::map<std::string, std::string> users = {{"alice", Bcrypt("right pw:with colon")}};
+  auto basic = [](const std::string& up) {
+    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned v = 0;
+    int bits = 0;
+    for (unsigned char c : up) {
+      v = (v << 8) | c;
+      bits += 8;
+      while (bits >= 6) out.push_back(k[(v >> (bits -= 6)) & 63]);
+    }
+    if (bits > 0) out.push_back(k[(v << (6 - bits)) & 63]);
+    while (out.size() % 4) out.push_back('=');
+    return "Basic " + out;
+  };
+  EXPECT_TRUE(CheckBasicAuth(users, basic("alice:right pw:with colon")));
+  EXPECT_TRUE(CheckBasicAuth(users, "basic " + basic("alice:right pw:with colon").substr(6)));
+  EXPECT_FALSE(CheckBasicAuth(users, basic("alice:wrong")));
+  EXPECT_FALSE(CheckBasicAuth(users, basic("alice:")));
+  EXPECT_FALSE(CheckBasicAuth(users, basic("bob:right pw:with colon")));
+  EXPECT_FALSE(CheckBasicAuth(users, basic("alice")));
+  EXPECT_FALSE(CheckBasicAuth(users, "Bearer abc"));
+  EXPECT_FALSE(CheckBasicAuth(users, "Basic !!!!"));
+  EXPECT_FALSE(CheckBasicAuth(users, ""));
+  EXPECT_FALSE(CheckBasicAuth(users, "Basic " + std::string(10000, 'A')));
+  std::string decoded;
+  ASSERT_TRUE(Base64Decode("aGVsbG8=", decoded));
+  EXPECT_EQ(decoded, "hello");
+  EXPECT_FALSE(Base64Decode("aGV=sbG8", decoded));
+}
+
+// A throwaway self-signed certificate for 127.0.0.1.
+void MakeCert(const TempDir& d) {
+  std::string out;
+  ASSERT_EQ(RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", d.File("key.pem"), "-out", d.File("cert.pem")},
+                       &out),
+            0)
+      << out;
+}
+
+struct Curl {
+  int code = -1;       // curl's exit code
+  std::string status;  // HTTP status, "000" when none
+  std::string body;
+};
+Curl RunCurl(std::vector<std::string> args) {
+  std::vector<std::string> argv = {"/usr/bin/curl", "-sS", "--max-time", "10",
+                                   "-w", "\n%{http_code}"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out;
+  Curl c;
+  c.code = RunCommand(argv, &out, 20s);
+  auto nl = out.rfind('\n');
+  c.status = nl == std::string::npos ? out : out.substr(nl + 1);
+  c.body = nl == std::string::npos ? "" : out.substr(0, nl);
+  return c;
+}
+
+TEST_F(HardeningTest, BasicAuthWithCurlAllowedWrongPasswordAndNoCredentials) {
+  WebConfig w;
+  w.users = {{"prom", Bcrypt("scrape-pw")}};
+  Start(w);
+  std::string url = base_ + "/metrics";
+  Curl ok = RunCurl({"-u", "prom:scrape-pw", url});
+  EXPECT_EQ(ok.status, "200");
+  EXPECT_THAT(ok.body, HasSubstr("x 1"));
+  Curl wrong = RunCurl({"-u", "prom:nope", url});
+  EXPECT_EQ(wrong.status, "401");
+  EXPECT_THAT(wrong.body, Not(HasSubstr("x 1")));
+  Curl none = RunCurl({url});
+  EXPECT_EQ(none.status, "401");
+  Curl unknown = RunCurl({"-u", "mallory:scrape-pw", url});
+  EXPECT_EQ(unknown.status, "401");
+  // Every path is behind it, the health checks too.
+  for (const char* p : {"/healthz", "/readyz", "/status", "/"}) {
+    EXPECT_EQ(RunCurl({base_ + p}).status, "401") << p;
+    EXPECT_EQ(RunCurl({"-u", "prom:scrape-pw", base_ + p}).status, "200") << p;
+  }
+}
+
+TEST_F(HardeningTest, TlsWithCurlAndPlainHttpToTheTlsPortFails) {
+  TempDir d;
+  MakeCert(d);
+  WebConfig w;
+  w.cert_file = d.File("cert.pem");
+  w.key_file = d.File("key.pem");
+  w.users = {{"prom", Bcrypt("scrape-pw")}};
+  if (!HttpServer::TlsAvailable()) {
+    // Debian 12: libcivetweb 1.15 has TLS compiled in but cannot load OpenSSL 3. poolwatch must
+    // refuse to start a TLS port (CivetWeb would crash on the first client), with a clear reason.
+    HttpState st;
+    HttpServer tls_server(store_, st, w);
+    std::string err;
+    EXPECT_FALSE(tls_server.Start("127.0.0.1:0", err));
+    EXPECT_THAT(err, HasSubstr("cannot provide it"));
+    std::cerr << "NOTE: TLS unavailable with this CivetWeb; checked the refusal only\n";
+    return;
+  }
+  Start(w);
+  std::string https = "https://127.0.0.1:" + std::to_string(server_->port());
+  Curl ok = RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:scrape-pw", https + "/metrics"});
+  EXPECT_EQ(ok.code, 0);
+  EXPECT_EQ(ok.status, "200");
+  EXPECT_THAT(ok.body, HasSubstr("x 1"));
+  Curl wrong = RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:bad", https + "/metrics"});
+  EXPECT_EQ(wrong.status, "401");
+  // Without trusting the certificate, curl refuses it (it is really our certificate being served).
+  Curl untrusted = RunCurl({"-u", "prom:scrape-pw", https + "/metrics"});
+  EXPECT_NE(untrusted.code, 0);
+  // Plain HTTP to the TLS port never gets the metrics.
+  Curl plain = RunCurl({"-u", "prom:scrape-pw", base_ + "/metrics"});
+  EXPECT_NE(plain.status, "200");
+  EXPECT_THAT(plain.body, Not(HasSubstr("x 1")));
+  EXPECT_EQ(RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:scrape-pw", https + "/healthz"})
+                .status,
+            "200");
+}
+
+TEST(WebConfigBinaryTest, TheFlagTurnsOnTlsAndAuthAndABadFileExits2) {
+  TempDir d;
+  MakeCert(d);
+  std::string target = "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n";
+  WriteFile(d.File("pw.yaml"), target);
+  std::string tls = "tls_server_config:\n  cert_file: " + d.File("cert.pem") +
+                    "\n  key_file: " + d.File("key.pem") + "\n";
+  bool have_tls = HttpServer::TlsAvailable();
+  WriteFile(d.File("web.yml"), (have_tls ? tls : "") + "basic_auth_users:\n  prom: " +
+                                   Bcrypt("scrape-pw") + "\n");
+  WriteFile(d.File("tls.yml"), tls);
+  WriteFile(d.File("bad.yml"), "basic_auth_users: [oops]\n");
+  std::string out;
+  EXPECT_EQ(RunCommand({testing::PoolwatchBin(), "-c", d.File("pw.yaml"),
+                        "--web.config.file=" + d.File("bad.yml"), "--check-config"},
+                       &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("basic_auth_users: must be a mapping"));
+  int port = testing::FreePort();
+  testing::Process pw({testing::PoolwatchBin(), "-c", d.File("pw.yaml"),
+                       "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                       "--web.config.file=" + d.File("web.yml")});
+  std::string url = std::string(have_tls ? "https" : "http") + "://127.0.0.1:" +
+                    std::to_string(port);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        return RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:scrape-pw", url + "/readyz"})
+                   .status == "200";
+      },
+      15s))
+      << pw.Stderr();
+  EXPECT_EQ(RunCurl({"--cacert", d.File("cert.pem"), url + "/metrics"}).status, "401");
+  EXPECT_EQ(RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:wrong", url + "/metrics"}).status,
+            "401");
+  if (!have_tls) {
+    // A TLS web config where TLS cannot be served: a clear runtime error (exit 1), no crash.
+    EXPECT_EQ(RunCommand({testing::PoolwatchBin(), "-c", d.File("pw.yaml"),
+                          "--web.listen-address=127.0.0.1:0", "--web.config.file=" + d.File("tls.yml")},
+                         &out, 10s),
+              1);
+    EXPECT_THAT(out, HasSubstr("cannot provide it"));
+  }
+  EXPECT_THAT(pw.Stderr(), Not(HasSubstr("scrape-pw")));
+  pw.Signal(SIGTERM);
+  EXPECT_EQ(pw.Wait(10s), 0);
+}
+
+}  // namespace
+}  // namespace poolwatch
