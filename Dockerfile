@@ -26,6 +26,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
       libc6 \
+      libcrypt1 \
       libgcc-s1 \
       libstdc++6 \
       zlib1g \

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -33,7 +34,7 @@ bool WriteAtomically(const std::string& path, const std::string& data, std::stri
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    error = "cannot create " + tmp + ": " + std::strerror(errno);
+    error = "cannot create " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
     return false;
   }
   std::size_t off = 0;
@@ -41,7 +42,7 @@ bool WriteAtomically(const std::string& path, const std::string& data, std::stri
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      error = "cannot write " + tmp + ": " + std::strerror(errno);
+      error = "cannot write " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
       ::close(fd);
       ::unlink(tmp.c_str());
       return false;
@@ -49,14 +50,14 @@ bool WriteAtomically(const std::string& path, const std::string& data, std::stri
     off += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0) {
-    error = "cannot fsync " + tmp + ": " + std::strerror(errno);
+    error = "cannot fsync " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
     ::close(fd);
     ::unlink(tmp.c_str());
     return false;
   }
   ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + ": " + std::strerror(errno);
+    error = "cannot rename " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
     ::unlink(tmp.c_str());
     return false;
   }

@@ -133,7 +133,8 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
   std::string where;
   for (const auto& [k, v] : n.group_labels) {
     if (k == "alertname" || v.empty()) continue;
-    where += (where.empty() ? "" : ", ") + k + "=" + v;
+    if (!where.empty()) where += ", ";
+    where.append(k).append("=").append(v);
   }
   std::string fallback =
       title + " " + Safe(names, 200) + (where.empty() ? "" : " " + Safe(where, 200));

@@ -332,7 +332,8 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
       s.value = v;
       s.unit = "seconds";
       s.what = "Clients waiting for a server connection, longest wait";
-      s.where = "pool " + db + "/" + user + " on target " + target;
+      s.where = "pool ";
+      s.where.append(db).append("/").append(user).append(" on target ").append(target);
       auto waiting = m.Value("pgbouncer_pools_client_waiting_connections",
                              {{"target", target}, {"database", db}, {"user", user}});
       if (waiting) s.detail = FormatValue(*waiting, "count") + " client(s) waiting now";

@@ -15,7 +15,7 @@ namespace {
 
 std::size_t WriteBody(char* data, std::size_t size, std::size_t n, void* user) {
   auto* out = static_cast<std::string*>(user);
-  if (out->size() < 64 * 1024) out->append(data, size * n);
+  if (out->size() < std::size_t{64} * 1024) out->append(data, size * n);
   return size * n;
 }
 

@@ -59,7 +59,7 @@ std::string IdentityOf(const AlertLabels& labels) {
   std::string out;
   for (const auto& [k, v] : labels) {
     if (!out.empty()) out += ',';
-    out += k + "=" + v;
+    out.append(k).append("=").append(v);
   }
   return out;
 }
@@ -328,7 +328,7 @@ void Dispatcher::Update(const std::vector<Alert>& active, const std::vector<Aler
         if (it == am.alerts.end() || it->second.state != a.state) am.dirty = true;
         if (is_resolved && it == am.alerts.end()) continue;  // AM never saw it firing
         am.alerts[id] = a;
-        live.insert(receiver + "\n" + id);
+        live.insert(std::string(receiver).append("\n").append(id));
         continue;
       }
       AlertLabels gl;
@@ -343,7 +343,7 @@ void Dispatcher::Update(const std::vector<Alert>& active, const std::vector<Aler
         g = groups_.emplace(key, std::move(fresh)).first;
       }
       g->second.alerts[id] = a;
-      live.insert(key + "\n" + id);
+      live.insert(std::string(key).append("\n").append(id));
     }
   };
   for (const auto& a : active) {
@@ -390,9 +390,9 @@ std::vector<Notification> Dispatcher::Due(WallTime now) {
     bool flush = false;
     if (!grp.flushed) {
       flush = !visible.empty() && now >= grp.first_seen + cfg_.route.group_wait;
-    } else if (news && now >= grp.last_flush + cfg_.route.group_interval) {
-      flush = true;
-    } else if (!visible.empty() && now >= grp.last_flush + cfg_.route.repeat_interval) {
+    } else if ((news && now >= grp.last_flush + cfg_.route.group_interval) ||
+               (!visible.empty() && now >= grp.last_flush + cfg_.route.repeat_interval)) {
+      // Something new after group_interval, or the same again after repeat_interval.
       flush = true;
     }
     if (flush) {

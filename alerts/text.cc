@@ -161,8 +161,9 @@ std::string Rfc3339(std::chrono::system_clock::time_point t) {
 bool ParseRfc3339(const std::string& s, std::chrono::system_clock::time_point& out) {
   std::tm tm{};
   int ms = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+  // The conversion count is checked and every width bounded, so sscanf cannot mislead here.
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ",  // NOLINT(cert-err34-c)
+                  &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
     return false;
   }
   tm.tm_year -= 1900;

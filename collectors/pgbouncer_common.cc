@@ -27,8 +27,9 @@ std::optional<double> ParsePgbTimestamp(std::string_view text) {
   std::string s(text);
   std::tm tm{};
   int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+  // The conversion count is checked and every width bounded, so sscanf cannot mislead here.
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d %2d:%2d:%2d%n",  // NOLINT(cert-err34-c)
+                  &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
     return std::nullopt;
   }
   tm.tm_year -= 1900;
