@@ -29,18 +29,8 @@ using testing::Sql;
 using Clock = std::chrono::steady_clock;
 
 PgStack* stack = nullptr;
-
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override {
-    stack = new PgStack(std::map<std::string, std::string>{{"PGB_POOL_SIZE", "2"}});
-  }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
+    new testing::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
 
 /// A pgbouncer target nobody listens on: TargetDown, quickly and for real.
 std::string DeadTarget(const std::string& name, int port) {

@@ -31,17 +31,8 @@ using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-
-// max_client_conn is small so a test can fill it; the other tests stay well below it.
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new PgStack(std::map<std::string, std::string>{{"PGB_MAX_CLIENT_CONN", "12"}}); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
+    new testing::StackEnvironment(&stack, {{"PGB_MAX_CLIENT_CONN", "12"}}));
 
 std::string AdminDsn() {
   return "host=127.0.0.1 port=" + std::to_string(stack->pgb_port()) +

@@ -27,16 +27,8 @@ using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new PgStack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 // Every collector of `kind` switched on, whatever its default.
 std::string AllCollectors(TargetKind kind) {

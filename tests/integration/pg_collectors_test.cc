@@ -21,16 +21,8 @@ using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new PgStack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 constexpr double kInterval = 0.5;  // seconds, the sampling interval of every test below
 

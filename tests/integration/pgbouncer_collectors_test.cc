@@ -21,21 +21,11 @@ using testing::PoolwatchProcess;
 using testing::Sql;
 using namespace std::chrono_literals;
 
-PgStack* stack = nullptr;
-
 // PGB_POOL_SIZE=2 (the stack's default, said here because the tests depend on it): two held
 // transactions fill the app pool.
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override {
-    stack = new PgStack(std::map<std::string, std::string>{{"PGB_POOL_SIZE", "2"}});
-  }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+PgStack* stack = nullptr;
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
+    new testing::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
 
 std::string Config(const std::string& sampling, const std::string& target_extra = "") {
   return "sampling: {" + sampling +

@@ -21,16 +21,8 @@ using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-
-class StackEnv : public ::testing::Environment {
- public:
-  void SetUp() override { stack = new PgStack(); }
-  void TearDown() override {
-    delete stack;
-    stack = nullptr;
-  }
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new StackEnv);
+const auto* const kEnv =
+    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
 
 std::string Config(const std::string& interval = "500ms", const std::string& extra_pg = "") {
   return "sampling: {interval: " + interval + ", timeout: 400ms}\n"

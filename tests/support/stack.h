@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "tests/support/util.h"
 
 struct pg_conn;
@@ -42,6 +44,26 @@ class PgStack {
   TempDir dir_;
   int pg_port_ = 0;
   int pgb_port_ = 0;
+};
+
+/// Starts one PgStack for a whole test binary (before its first test) and stops it after the
+/// last, publishing it through `*slot`. Register once per binary:
+///   PgStack* stack = nullptr;
+///   const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
+///       new StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+class StackEnvironment : public ::testing::Environment {
+ public:
+  explicit StackEnvironment(PgStack** slot, std::map<std::string, std::string> env = {})
+      : slot_(slot), env_(std::move(env)) {}
+  void SetUp() override { *slot_ = new PgStack(env_); }
+  void TearDown() override {
+    delete *slot_;
+    *slot_ = nullptr;
+  }
+
+ private:
+  PgStack** slot_;
+  std::map<std::string, std::string> env_;
 };
 
 /// A blocking libpq session for tests (not for production code).
