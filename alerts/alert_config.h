@@ -90,7 +90,9 @@ struct AlertsConfig {
   std::string state_file;
   std::string dashboard_url;
   std::string generator_url;  // Alertmanager's generatorURL; defaults to dashboard_url
-  std::map<std::string, RuleConfig> rules;
+  /// Every built-in rule with its documented defaults, also without an `alerts:` section (the
+  /// health level uses the same thresholds); the loader overrides from the YAML.
+  std::map<std::string, RuleConfig> rules = DefaultRules();
   std::vector<ReceiverConfig> receivers;
   RouteConfig route;
   DeliveryConfig delivery;

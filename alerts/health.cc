@@ -10,15 +10,7 @@ void AnnotateHealth(Snapshot& snap, const AlertsConfig& cfg) {
   enum Level { kHealthy = 0, kDegraded = 1, kUnhealthy = 2 };
   std::map<std::string, int> level;
   for (const auto& t : snap.targets) level[t.name] = t.up ? kHealthy : kUnhealthy;
-  // Without an alerts: section the rules are unset; health still uses the documented defaults.
-  RuleOutput out;
-  if (cfg.rules.empty()) {
-    AlertsConfig defaults = cfg;
-    defaults.rules = AlertsConfig::DefaultRules();
-    out = EvaluateRules(snap, defaults);
-  } else {
-    out = EvaluateRules(snap, cfg);
-  }
+  RuleOutput out = EvaluateRules(snap, cfg);
   for (const auto& o : out.observations) {
     if (!o.above) continue;
     auto it = level.find(o.alert.Label("target"));

@@ -212,7 +212,6 @@ void ParseReceiver(const YAML::Node& node, const std::string& path, ConfigProble
 void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig& out) {
   MapReader r(node, "alerts", problems);
   out.enabled = true;
-  out.rules = AlertsConfig::DefaultRules();
   if (!r.Valid()) return;  // `alerts:` alone: defaults, no receivers
   r.String("state_file", out.state_file);
   r.String("dashboard_url", out.dashboard_url);

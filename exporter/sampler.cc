@@ -40,11 +40,8 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
                              TargetConnector connector)
     : target_(target),
       clock_(clock),
-      probe_window_(
-          std::chrono::duration<double>(target.collector_options.error_window).count() > 0
-              ? std::chrono::duration<double>(target.collector_options.error_window).count()
-              : 300.0,
-          target.collector_options.error_min_events),
+      probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
+                    target.collector_options.error_min_events),
       pool_(target.name, target.pool,
             [connector, target, config](SteadyTime d) { return connector(target, config, d); },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
