@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <future>
 
 #include "collectors/pgbouncer_pools.h"
 #include "collectors/pq_connection.h"
@@ -263,6 +262,7 @@ Sampler::Sampler(const Config& config, const Clock& clock, TargetConnector conne
   for (const auto& t : config_.targets) {
     targets_.push_back(std::make_unique<TargetSampler>(t, config_, clock_, connector));
   }
+  workers_ = std::make_unique<WorkerGroup>(targets_.empty() ? 0 : targets_.size() - 1);
 }
 
 Sampler::~Sampler() { Stop(); }
@@ -271,17 +271,9 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   const SteadyTime deadline = clock_.Now() + config_.timeout;
   std::vector<TargetStatus> statuses(targets_.size());
   std::vector<TargetSample> samples(targets_.size());
-  if (targets_.size() == 1) {
-    samples[0] = targets_[0]->Sample(deadline, statuses[0]);
-  } else {
-    std::vector<std::future<TargetSample>> futures;
-    for (std::size_t i = 0; i < targets_.size(); ++i) {
-      futures.push_back(std::async(std::launch::async, [this, i, deadline, &statuses] {
-        return targets_[i]->Sample(deadline, statuses[i]);
-      }));
-    }
-    for (std::size_t i = 0; i < futures.size(); ++i) samples[i] = futures[i].get();
-  }
+  workers_->RunAll(targets_.size(), [this, deadline, &samples, &statuses](std::size_t i) {
+    samples[i] = targets_[i]->Sample(deadline, statuses[i]);
+  });
   auto snap = std::make_shared<Snapshot>();
   snap->taken_at = clock_.WallNow();
   for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));

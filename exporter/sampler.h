@@ -15,6 +15,7 @@
 #include "collectors/snapshot.h"
 #include "exporter/config.h"
 #include "exporter/probe_pool.h"
+#include "exporter/worker_group.h"
 
 namespace poolwatch {
 
@@ -70,7 +71,8 @@ using ExtraMetricsFn = std::function<void(Snapshot&)>;
 using PublishFn = std::function<void(std::shared_ptr<const Snapshot>)>;
 
 /// Samples every target each interval, in parallel (one hung target cannot delay the others past
-/// sampling.timeout), and publishes an immutable Snapshot. Owns one thread.
+/// sampling.timeout), and publishes an immutable Snapshot. Owns the sampling thread, the fast
+/// loop's thread when configured, and one long-lived worker per target beyond the first.
 class Sampler {
  public:
   Sampler(const Config& config, const Clock& clock, TargetConnector connector,
@@ -104,6 +106,9 @@ class Sampler {
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::int64_t> last_completed_ns_{0};
   std::uint64_t sequence_ = 0;
+  // Samples targets 1..n-1 while the sampling thread samples target 0; declared last so its
+  // threads are joined before the targets they use are destroyed.
+  std::unique_ptr<WorkerGroup> workers_;
 };
 
 }  // namespace poolwatch
