@@ -81,6 +81,7 @@ Alerter::Alerter(AlertsConfig cfg, const Clock& clock,
     : cfg_(std::move(cfg)),
       clock_(clock),
       notifier_(std::make_unique<Notifier>(std::move(sinks), cfg_.delivery, clock)),
+      machine_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.eval_interval)),
       dispatcher_(cfg_) {
   last_snapshot_ = clock_.Now();
 }

@@ -193,7 +193,10 @@ void AlertStateMachine::Update(const std::vector<Observation>& observations,
     r.for_duration = o.for_duration;
     r.keep_firing_for = o.keep_firing_for;
     if (o.above) r.last_active = now;
-    if (r.alert.state == AlertState::kPending && now - r.alert.active_since >= r.for_duration) {
+    if (r.alert.state == AlertState::kPending &&
+        (r.for_duration.count() == 0 ||
+         (now > r.alert.active_since &&  // pending for at least one evaluation, as Prometheus
+          now - r.alert.active_since + for_tolerance_ >= r.for_duration))) {
       r.alert.state = AlertState::kFiring;
       r.alert.starts_at = now;
     }

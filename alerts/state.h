@@ -23,6 +23,13 @@ Notification NotificationFromJson(const nlohmann::json& j);
 /// warning of the same alert. Not thread-safe: owned by the alerter thread.
 class AlertStateMachine {
  public:
+  /// `eval_interval` is the time between evaluations (sampling.interval). `for` is checked only
+  /// when a snapshot arrives, and a snapshot lands a few ms earlier or later each time (sample
+  /// durations vary), so a pending alert fires once it has been pending for `for` less half an
+  /// interval: otherwise a jitter of 1 ms could cost a whole extra interval of alert latency.
+  explicit AlertStateMachine(std::chrono::milliseconds eval_interval = std::chrono::milliseconds(0))
+      : for_tolerance_(eval_interval / 2) {}
+
   /// Applies one evaluation at wall time `now`. Alerts of `down_targets` (but TargetDown) that
   /// were not observed are held; with `hold_all`, every alert not observed is.
   void Update(const std::vector<Observation>& observations,
@@ -43,6 +50,7 @@ class AlertStateMachine {
     std::chrono::milliseconds keep_firing_for{0};
     WallTime last_active{};
   };
+  std::chrono::milliseconds for_tolerance_;
   std::map<std::string, Record> records_;
   std::vector<Alert> resolved_;
 };

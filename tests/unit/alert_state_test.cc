@@ -154,6 +154,50 @@ TEST(AlertStateTest, PendingThenFiringAfterFor) {
   EXPECT_EQ(h.sent[0].Firing(), 1u);
 }
 
+// Snapshots arrive at the sampling interval give or take the sample's duration: a snapshot 1 ms
+// early must not push firing out by a whole interval (issue 6: alert latency <= interval + for).
+TEST(AlertStateTest, ForToleratesSnapshotJitterOfLessThanHalfAnInterval) {
+  AlertsConfig cfg = TestAlertsConfig();
+  cfg.rules["pool_utilization"].for_duration = 3s;
+  cfg.rules["pool_utilization"].critical_for = 3s;
+  auto observe = [&](AlertStateMachine& m, WallTime at) {
+    RuleOutput out = EvaluateRules(Util(0.85), cfg);
+    m.Update(out.observations, out.down_targets, at);
+    return m.Active().at(0).state;
+  };
+  const WallTime t0 = WallTime(std::chrono::hours(1000));
+  AlertStateMachine jittered(1s);
+  EXPECT_EQ(observe(jittered, t0), AlertState::kPending);
+  EXPECT_EQ(observe(jittered, t0 + 1001ms), AlertState::kPending);
+  EXPECT_EQ(observe(jittered, t0 + 2003ms), AlertState::kPending);
+  EXPECT_EQ(observe(jittered, t0 + 2999ms), AlertState::kFiring);
+  // Without the tolerance the same sequence fires one interval later.
+  AlertStateMachine strict;
+  observe(strict, t0);
+  observe(strict, t0 + 1001ms);
+  observe(strict, t0 + 2003ms);
+  EXPECT_EQ(observe(strict, t0 + 2999ms), AlertState::kPending);
+  EXPECT_EQ(observe(strict, t0 + 4000ms), AlertState::kFiring);
+  // More than half an interval early is still pending.
+  AlertStateMachine early(1s);
+  observe(early, t0);
+  EXPECT_EQ(observe(early, t0 + 2400ms), AlertState::kPending);
+}
+
+// A `for` shorter than half an interval still needs one evaluation in pending, as in Prometheus.
+TEST(AlertStateTest, ShortForStillPendsForOneEvaluation) {
+  AlertsConfig cfg = TestAlertsConfig();
+  cfg.rules["pool_utilization"].for_duration = 1s;
+  cfg.rules["pool_utilization"].critical_for = 1s;
+  AlertStateMachine m(5s);
+  const WallTime t0 = WallTime(std::chrono::hours(1000));
+  RuleOutput out = EvaluateRules(Util(0.85), cfg);
+  m.Update(out.observations, out.down_targets, t0);
+  EXPECT_EQ(m.Active().at(0).state, AlertState::kPending);
+  m.Update(out.observations, out.down_targets, t0 + 5s);
+  EXPECT_EQ(m.Active().at(0).state, AlertState::kFiring);
+}
+
 TEST(AlertStateTest, PendingThatClearsNeverFires) {
   Harness h;
   h.cfg.route.group_wait = 0s;
