@@ -17,6 +17,9 @@ COPY . .
 RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF \
  && mkdir -p /out \
  && strip -o /out/poolwatch build/exporter/poolwatch \
+ && mkdir -p /out/lib/poolwatch \
+ && strip -o /out/lib/poolwatch/libpoolwatch-ssl-compat.so build/lib/poolwatch/libpoolwatch-ssl-compat.so \
+ && strip -o /out/lib/poolwatch/libpoolwatch-crypto-compat.so build/lib/poolwatch/libpoolwatch-crypto-compat.so \
  && cc -O2 -Wall -Wextra -Werror -static -s -o /out/poolwatch-healthcheck docker/poolwatch-healthcheck.c \
  && /out/poolwatch --version
 
@@ -37,6 +40,7 @@ RUN apt-get update \
       libspdlog1.10 \
       libfmt9 \
       libcurl4 \
+      libssl3 \
  && rm -rf /var/lib/apt/lists/*
 # runtime-packages: end
 RUN groupadd --system --gid 65532 poolwatch \
@@ -46,6 +50,8 @@ RUN groupadd --system --gid 65532 poolwatch \
  && chown 65532:65532 /var/lib/poolwatch
 COPY --from=build /out/poolwatch /usr/local/bin/poolwatch
 COPY --from=build /out/poolwatch-healthcheck /usr/local/bin/poolwatch-healthcheck
+# Loaded from ../lib/poolwatch relative to the binary: TLS with Debian 12's CivetWeb (see README).
+COPY --from=build /out/lib/poolwatch/ /usr/local/lib/poolwatch/
 USER 65532:65532
 EXPOSE 9930
 # Exec form, no shell: GET http://127.0.0.1:9930/healthz (set POOLWATCH_HEALTHCHECK_URL when

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -100,14 +102,34 @@ const char kLanding[] =
     "<li><a href=\"readyz\">/readyz</a> readiness</li></ul><p>version " POOLWATCH_VERSION
     " (" POOLWATCH_REVISION ")</p></body></html>";
 
+// Loads the OpenSSL 3 compatibility objects for Debian 12's CivetWeb (exporter/tls_compat): their
+// SONAMEs are the names CivetWeb dlopens, so its own dlopen then finds them. They live in
+// ../lib/poolwatch relative to the executable, in the build tree and after install alike. Never
+// unloaded. Harmless with a CivetWeb that loads OpenSSL 3 by itself.
+void PreloadTlsCompat() {
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return;
+  std::string dir(exe, static_cast<std::size_t>(n));
+  dir = dir.substr(0, dir.rfind('/'));
+  for (const char* lib : {"libpoolwatch-crypto-compat.so", "libpoolwatch-ssl-compat.so"}) {
+    std::string path = dir + "/../lib/poolwatch/" + lib;
+    if (::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) == nullptr) {
+      const char* why = ::dlerror();
+      spdlog::debug("TLS compatibility object not loaded: {}", why ? why : path);
+    }
+  }
+}
+
 }  // namespace
 
 bool HttpServer::TlsAvailable() {
   // Asking CivetWeb to load OpenSSL is the only reliable test: mg_check_feature() says only that
   // TLS was compiled in. Starting a TLS port after a failed load would crash on the first client.
   std::call_once(g_civet_tls_init, [] {
-    g_tls_loaded = mg_check_feature(MG_FEATURES_TLS) != 0 &&
-                   (mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) != 0;
+    if (mg_check_feature(MG_FEATURES_TLS) == 0) return;
+    PreloadTlsCompat();
+    g_tls_loaded = (mg_init_library(MG_FEATURES_TLS) & MG_FEATURES_TLS) != 0;
   });
   return g_tls_loaded;
 }
@@ -159,10 +181,9 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
   if (web_.tls()) {
     if (!TlsAvailable()) {
       error = "TLS is configured in the web config file, but this system's CivetWeb cannot "
-              "provide it (built without TLS, or unable to load the system OpenSSL: Debian 12's "
-              "libcivetweb 1.15 looks up SSL_get_peer_certificate, which OpenSSL 3 no longer "
-              "exports). Terminate TLS in front of poolwatch, or link a CivetWeb built for "
-              "OpenSSL 3";
+              "provide it (built without TLS, or unable to load the system OpenSSL; on Debian 12 "
+              "poolwatch needs its lib/poolwatch/libpoolwatch-{ssl,crypto}-compat.so next to "
+              "its bin directory for that). Terminate TLS in front of poolwatch instead";
       return false;
     }
     pem_fd = CombinedPemFd(web_, error);

@@ -58,6 +58,15 @@ owner() { # library path -> Debian package (from the one dpkg -S lookup below)
 }
 [ -x "$bin" ] || fail "no built binary at $bin"
 ldd "$bin" > "$tmp/ldd" || fail "ldd $bin"
+# The TLS compatibility objects poolwatch loads from ../lib/poolwatch (exporter/tls_compat): the
+# image must ship them there, and what they load must come from the listed packages too.
+compat=$(cd "$(dirname "$bin")/../lib/poolwatch" 2>/dev/null && ls libpoolwatch-*-compat.so || true)
+[ -n "$compat" ] || fail "no TLS compatibility objects in $(dirname "$bin")/../lib/poolwatch"
+for so in $compat; do
+  ldd "$(dirname "$bin")/../lib/poolwatch/$so" >> "$tmp/ldd" || fail "ldd $so"
+done
+grep -qx 'COPY --from=build /out/lib/poolwatch/ /usr/local/lib/poolwatch/' "$df" \
+  || fail "the runtime stage does not copy the TLS compatibility objects to /usr/local/lib/poolwatch"
 if grep -q "not found" "$tmp/ldd"; then fail "unresolved libraries: $(grep 'not found' "$tmp/ldd")"; fi
 if grep -qE 'lib(asan|ubsan|tsan)' "$tmp/ldd"; then
   echo "skipped: $bin is a sanitizer build; the image ships a plain one"; exit 0
@@ -80,7 +89,7 @@ done < <(awk '$2 == "=>" && $3 ~ /^\// {print $3}' "$tmp/ldd")
 [ ${#missing[@]} -eq 0 ] || fail "libraries the image would lack (add their packages to the Dockerfile): ${missing[*]}"
 # Directly needed libraries must come from packages the Dockerfile names, not by accident.
 for soname in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}'); do
-  path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3}' "$tmp/ldd")
+  path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3; exit}' "$tmp/ldd")
   p=$(owner "$path")
   echo "$pkgs" | grep -qx "$p" || fail "$soname (NEEDED) comes from $p, which the Dockerfile does not list"
 done
