@@ -253,6 +253,39 @@ TEST(AlertFaultsIntegration, StateFileOnAFullDiskIsReportedAlertsFlowAndItRecove
   EXPECT_TRUE(LiveTargetSampled(pw));
 }
 
+// --- SIGHUP with a broken config -----------------------------------------------------------------
+
+// (FaultsIntegration covers sampling; this is the alerting side.) A notification being retried
+// when a broken config is sent with SIGHUP is still delivered, by the old configuration's
+// receiver, and poolwatch keeps running on the old configuration.
+TEST(AlertFaultsIntegration, SighupWithABrokenConfigKeepsAlertingOnTheOldOne) {
+  SlackReceiver rx;
+  rx.Script({ScriptedAnswer::Error(500, "a"), ScriptedAnswer::Error(500, "b"),
+             ScriptedAnswer::Error(500, "c")});
+  Opts o;
+  o.receivers = Slack("oncall", rx.Url(kSecretPath));
+  o.delivery = "    retry_initial: 500ms\n    retry_max: 1s\n";
+  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  ASSERT_TRUE(rx.WaitForRequests(1, 20s)) << pw.Logs();
+  testing::WriteFile(pw.config_path(), "alerts: {receivers: [\n");
+  pw.process().Signal(SIGHUP);
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_config_last_reload_successful") == 0;
+      },
+      5s));
+  ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
+  EXPECT_THAT(rx.Delivered()[0].body, HasSubstr("TargetDown"));
+  EXPECT_EQ(rx.Requests().size(), 4u);
+  EXPECT_THAT(pw.Logs(), HasSubstr("config reload failed; keeping the running configuration"));
+  EXPECT_TRUE(pw.process().Running());
+  EXPECT_TRUE(LiveTargetSampled(pw));
+  EXPECT_EQ(MetricValue(pw.Metrics(), "poolwatch_alerts",
+                        {"alertname=\"TargetDown\"", "state=\"firing\""}),
+            1);
+}
+
 // --- SIGTERM with notifications queued or being retried ----------------------------------------
 
 nlohmann::json Queued(const std::string& state_file) {
