@@ -69,7 +69,13 @@ struct SendResult {
   std::string detail;
   std::string reason;
   std::optional<std::chrono::milliseconds> retry_after;  // from a 429's Retry-After
+  /// Delivered, but these replicas failed (Alertmanager with several URLs): their reasons.
+  std::vector<std::string> partial_failures = {};
 };
+
+/// SendResult::reason of an attempt cut short by HttpClient::Cancel (shutdown or reload): not a
+/// failure of the receiver; the notification stays queued (and is persisted).
+inline constexpr const char* kCancelledReason = "cancelled";
 
 /// Somewhere alerts go. Send() is called by one notifier thread at a time and may block up to
 /// the receiver's timeout; it never throws for delivery failures.
@@ -97,6 +103,10 @@ struct HttpReply {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string error;                           // transport error, without the URL
   bool timed_out = false;
+  /// A short token for a transport failure, safe as a metric label: timeout, connection_refused,
+  /// connection_reset, empty_reply, bad_reply (not HTTP), truncated, dns, tls, cancelled,
+  /// transport (anything else). Empty when an HTTP answer arrived.
+  std::string error_kind;
 };
 
 /// Posts HTTP requests. Thread-safe.

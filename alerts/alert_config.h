@@ -96,6 +96,9 @@ struct AlertsConfig {
   std::vector<ReceiverConfig> receivers;
   RouteConfig route;
   DeliveryConfig delivery;
+  /// On SIGTERM/SIGINT, how long queued and retried notifications are still delivered before
+  /// poolwatch exits; what remains goes to state_file for the next start. 0: exit at once.
+  AlertDuration shutdown_grace{5'000};
   /// sampling.interval, copied in by the loader (Alertmanager endsAt, SamplerStale default).
   AlertDuration eval_interval{5'000};
 

@@ -97,7 +97,8 @@ void Alerter::Start() {
 void Alerter::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopped_) return;
+    stopped_ = true;
     stopping_ = true;
   }
   cv_.notify_all();
@@ -105,6 +106,43 @@ void Alerter::Stop() {
   if (own_http_) own_http_->Cancel();  // a borrowed client belongs to its owner
   notifier_->Stop();
   SaveState();
+}
+
+void Alerter::Shutdown(std::chrono::milliseconds grace) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
+    stopping_ = true;  // no more evaluations: nothing new is queued from here on
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::size_t queued = notifier_->Pending().size();
+  if (queued > 0 && grace.count() > 0) {
+    spdlog::info("shutdown: delivering {} queued notification(s), for at most {} ms", queued,
+                 grace.count());
+    if (notifier_->Drain(grace)) {
+      spdlog::info("shutdown: every queued notification was delivered");
+    }
+  }
+  Stop();  // cancels what is in flight, joins, saves
+  std::size_t left = notifier_->Pending().size();
+  if (left == 0) return;
+  bool failing;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failing = state_write_failing_;
+  }
+  if (cfg_.state_file.empty()) {
+    spdlog::warn("shutdown: {} notification(s) undelivered and lost: no alerts.state_file", left);
+  } else if (failing) {
+    spdlog::error("shutdown: {} notification(s) undelivered and lost: the state file cannot be "
+                  "written",
+                  left);
+  } else {
+    spdlog::warn("shutdown: {} notification(s) undelivered after the grace period; saved to the "
+                 "state file, sent at the next start",
+                 left);
+  }
 }
 
 void Alerter::OnSnapshot(std::shared_ptr<const Snapshot> snap) {

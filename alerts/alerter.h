@@ -35,8 +35,14 @@ class Alerter {
 
   /// Loads the state file (a missing one is a fresh start) and starts the threads.
   void Start();
-  /// Stops the threads and writes the state file.
+  /// Stops the threads and writes the state file. A request in flight is cancelled; its
+  /// notification stays queued (persisted, or carried over by StateJson on a reload).
   void Stop();
+  /// Stop for a process shutdown: first keeps delivering what is queued or being retried for up
+  /// to `grace` (alerts.shutdown_grace), then Stop(). Whatever is still undelivered is written
+  /// to the state file and sent at the next start; each outcome is logged. Blocks at most about
+  /// `grace` plus one second (a cancelled request's abort).
+  void Shutdown(std::chrono::milliseconds grace);
   /// Hands a new snapshot to the alerter thread. Never blocks on evaluation or delivery.
   void OnSnapshot(std::shared_ptr<const Snapshot> snap);
 
@@ -80,7 +86,8 @@ class Alerter {
   bool state_write_failing_ = false;
   double state_write_failures_ = 0;
   std::vector<Alert> active_;  // for metrics and /status
-  bool stopping_ = false;
+  bool stopping_ = false;  // the evaluation thread ends
+  bool stopped_ = false;   // Stop() ran (idempotent)
   std::thread thread_;
 };
 

@@ -85,10 +85,21 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
         queue_.pop_front();
       }
     }
+    in_flight_ = item.n;
   }
   SendResult r = sink_->Send(item.n);
   const SteadyTime now = clock_.Now();
   std::lock_guard<std::mutex> lock(mutex_);
+  in_flight_.reset();
+  if (r.status == SendResult::Status::kRetryable && r.reason == kCancelledReason) {
+    // Cut short by a shutdown or reload, not the receiver's fault: back to the front as it was,
+    // so it is persisted (or carried over) and sent again.
+    queue_.push_front(std::move(item));
+    return std::max(queue_.front().next_attempt, next_allowed_);
+  }
+  if (r.status != SendResult::Status::kDelivered) {
+    stats_.failures[r.reason.empty() ? "other" : r.reason] += 1;
+  }
   if (sink_->RateLimited() && cfg_.rate_limit_per_second > 0) {
     next_allowed_ =
         std::max(next_allowed_,
@@ -99,6 +110,18 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
       stats_.results["delivered"] += 1;
       stats_.last_latency_seconds = std::chrono::duration<double>(now - item.enqueued).count();
       spdlog::debug("receiver {}: delivered {} alert(s)", sink_->Name(), item.n.alerts.size());
+      for (const auto& reason : r.partial_failures) stats_.failures[reason] += 1;
+      if (!r.partial_failures.empty() && !replicas_failing_) {
+        spdlog::warn("receiver {}: delivered, but {} replica(s) failed: {}", sink_->Name(),
+                     r.partial_failures.size(), r.detail);
+      } else if (r.partial_failures.empty() && replicas_failing_) {
+        spdlog::info("receiver {}: every replica accepts again", sink_->Name());
+      }
+      replicas_failing_ = !r.partial_failures.empty();
+      if (item.attempts > 0) {
+        spdlog::info("receiver {}: delivered after {} failed attempt(s)", sink_->Name(),
+                     item.attempts);
+      }
       break;
     case SendResult::Status::kPermanent:
       stats_.results["failed_permanent"] += 1;
@@ -126,9 +149,12 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
                       r.detail);
         break;
       }
-      if (item.attempts == 1 || item.attempts % 10 == 0) {
-        spdlog::warn("receiver {}: delivery failed ({}), retrying", sink_->Name(), r.detail);
+      // Log the first failure, every change of its kind, and every tenth attempt.
+      if (item.attempts == 1 || r.reason != item.last_reason || item.attempts % 10 == 0) {
+        spdlog::warn("receiver {}: delivery failed ({}: {}), retrying", sink_->Name(),
+                     r.reason.empty() ? "other" : r.reason, r.detail);
       }
+      item.last_reason = r.reason;
       item.next_attempt = next;
       // Anything that queued meanwhile merges into it at the next attempt (if mergeable).
       queue_.push_front(std::move(item));
@@ -142,15 +168,21 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
 ReceiverStats ReceiverQueue::Stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   ReceiverStats s = stats_;
-  s.queued = queue_.size();
+  s.queued = queue_.size() + (in_flight_ ? 1 : 0);
   return s;
 }
 
 std::vector<Notification> ReceiverQueue::Pending() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<Notification> out;
+  if (in_flight_) out.push_back(*in_flight_);
   for (const auto& it : queue_) out.push_back(it.n);
   return out;
+}
+
+bool ReceiverQueue::Idle() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.empty() && !in_flight_;
 }
 
 Notifier::Notifier(std::vector<std::unique_ptr<AlertSink>> sinks, const DeliveryConfig& cfg,
@@ -207,6 +239,22 @@ void Notifier::Stop() {
   threads_.clear();
 }
 
+bool Notifier::Drain(std::chrono::milliseconds grace) {
+  // Real time, whatever clock_ is: the grace period is a promise to the process supervisor.
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    bool idle = std::all_of(queues_.begin(), queues_.end(),
+                            [](const std::unique_ptr<ReceiverQueue>& q) { return q->Idle(); });
+    if (idle) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cv_.notify_all();  // a queue may be due now
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void Notifier::Enqueue(Notification n) {
   for (auto& q : queues_) {
     if (q->Name() == n.receiver) {
@@ -230,6 +278,13 @@ void Notifier::AddMetrics(MetricSet& m) const {
       m.Counter("poolwatch_notifications_dropped_total",
                 "Notifications given up: queue overflow (oldest dropped), retry deadline, or a "
                 "permanent failure by reason.",
+                {{"receiver", name}, {"reason", reason}}, v);
+    }
+    for (const auto& [reason, v] : s.failures) {
+      m.Counter("poolwatch_notification_failures_total",
+                "Failed delivery attempts by reason (timeout, connection_refused, "
+                "connection_reset, empty_reply, bad_reply, truncated, unexpected_body, http_NNN, "
+                "...), including a failing replica when another one accepted.",
                 {{"receiver", name}, {"reason", reason}}, v);
     }
     m.Gauge("poolwatch_notification_latency_seconds",

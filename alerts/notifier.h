@@ -24,6 +24,9 @@ namespace poolwatch {
 struct ReceiverStats {
   std::map<std::string, double> results;  // delivered | retried | failed_permanent
   std::map<std::string, double> dropped;  // queue_full | retry_deadline | <4xx reason>
+  /// Failed attempts by reason (timeout, connection_reset, bad_reply, http_500, ...), a failing
+  /// replica of a delivered Alertmanager notification included.
+  std::map<std::string, double> failures;
   double last_latency_seconds = 0;
   std::size_t queued = 0;
 };
@@ -48,8 +51,12 @@ class ReceiverQueue {
 
   ReceiverStats Stats() const;
   std::string_view Name() const { return sink_->Name(); }
-  /// Undelivered notifications, for the state file.
+  /// Undelivered notifications, for the state file: the one in flight (if any) first, then
+  /// the queue. A notification in flight counts until its answer arrives, so a crash meanwhile
+  /// re-sends it after the restart rather than losing it.
   std::vector<Notification> Pending() const;
+  /// Nothing queued and nothing in flight.
+  bool Idle() const;
 
  private:
   struct Item {
@@ -58,6 +65,7 @@ class ReceiverQueue {
     SteadyTime next_attempt{};
     SteadyTime deadline{};
     int attempts = 0;
+    std::string last_reason;  // of the last failed attempt: log when it changes
   };
   std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double lo, double hi);
 
@@ -66,6 +74,8 @@ class ReceiverQueue {
   const Clock& clock_;
   mutable std::mutex mutex_;
   std::deque<Item> queue_;
+  std::optional<Notification> in_flight_;
+  bool replicas_failing_ = false;  // some replicas failed on the last delivery (logged once)
   SteadyTime next_allowed_{};  // rate limit / Retry-After
   std::mt19937 rng_;
   ReceiverStats stats_;
@@ -79,8 +89,13 @@ class Notifier {
            const Clock& clock);
   ~Notifier();
   void Start();
-  /// Stops the threads; an in-flight request finishes or times out first.
+  /// Stops the threads; an in-flight request finishes or times out first (cancel the HTTP
+  /// client to cut it short: the notification then stays queued).
   void Stop();
+  /// Keeps delivering (retries and backoff as usual) until every queue is empty with nothing in
+  /// flight, or `grace` has passed. Returns true when nothing is left. Meant for shutdown, before
+  /// Stop(); the threads must have been started. Thread-safe.
+  bool Drain(std::chrono::milliseconds grace);
   /// Routes `n` to its receiver's queue (unknown receivers are ignored).
   void Enqueue(Notification n);
   void AddMetrics(MetricSet& m) const;

@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <system_error>
 #include <iostream>
 #include <mutex>
 
@@ -56,6 +58,37 @@ std::string ReasonToken(long status, const std::string& body) {
   return t;
 }
 
+/// The failure class of a libcurl error (and the socket errno behind it) as a metric label.
+std::string ErrorKind(CURLcode rc, long os_errno) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timeout";
+    case CURLE_COULDNT_CONNECT:
+      return os_errno == ECONNREFUSED ? "connection_refused" : "connect_failed";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "dns";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+      return os_errno == ECONNRESET ? "connection_reset"
+                                    : (rc == CURLE_SEND_ERROR ? "send_error" : "recv_error");
+    case CURLE_GOT_NOTHING:
+      return "empty_reply";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL:  // "Received HTTP/0.9 when not allowed": not HTTP
+      return "bad_reply";
+    case CURLE_PARTIAL_FILE:
+      return "truncated";
+    case CURLE_ABORTED_BY_CALLBACK:
+      return kCancelledReason;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return "tls";
+    default:
+      return "transport";
+  }
+}
+
 std::string Trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
@@ -67,6 +100,11 @@ std::string Trim(std::string s) {
 HttpReply CurlHttpClient::Post(const HttpRequest& req) {
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   HttpReply reply;
+  if (cancelled_.load()) {
+    reply.error = "cancelled (shutting down)";
+    reply.error_kind = kCancelledReason;
+    return reply;
+  }
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) {
     reply.error = "curl_easy_init failed";
@@ -94,17 +132,22 @@ HttpReply CurlHttpClient::Post(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, Progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &cancelled_);
-  if (cancelled_.load()) {
-    reply.error = "cancelled (shutting down)";
-    return reply;
-  }
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
-    // curl_easy_strerror names the failure class only, never the URL (the webhook secret).
+    // curl_easy_strerror names the failure class only, never the URL (the webhook secret); the
+    // socket's errno (e.g. "Connection reset by peer") says no more.
+    long os_errno = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
     reply.status = 0;
     reply.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
     reply.error = curl_easy_strerror(rc);
+    if (os_errno != 0) {
+      reply.error += " (" +
+                     std::error_code(static_cast<int>(os_errno), std::generic_category()).message() +
+                     ")";
+    }
+    reply.error_kind = ErrorKind(rc, os_errno);
     return reply;
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
@@ -115,7 +158,8 @@ SendResult ClassifySlackReply(const HttpReply& reply) {
   SendResult r;
   if (reply.status == 0) {
     r.status = SendResult::Status::kRetryable;
-    r.reason = reply.timed_out ? "timeout" : "transport";
+    r.reason = !reply.error_kind.empty() ? reply.error_kind
+                                         : (reply.timed_out ? "timeout" : "transport");
     r.detail = "transport error: " + reply.error;
     return r;
   }
@@ -190,7 +234,9 @@ SendResult AlertmanagerSink::Send(const Notification& n) {
   }
   std::string body = RenderAlertmanager(copy, clock_.WallNow());
   int ok = 0, retryable = 0;
+  bool cancelled = false;
   std::string details, reason;
+  std::vector<std::string> failed;  // reason per failed replica
   for (const auto& base : urls_) {
     HttpRequest req;
     std::string url = base;
@@ -207,12 +253,15 @@ SendResult AlertmanagerSink::Send(const Notification& n) {
     if (reply.status == 0) {
       ++retryable;
       d = reply.error;
-      reason = reply.timed_out ? "timeout" : "transport";
+      reason = !reply.error_kind.empty() ? reply.error_kind
+                                         : (reply.timed_out ? "timeout" : "transport");
+      cancelled = cancelled || reason == kCancelledReason;
     } else {
       if (reply.status >= 500 || reply.status == 429) ++retryable;
       d = "HTTP " + std::to_string(reply.status);
       reason = "http_" + std::to_string(reply.status);
     }
+    failed.push_back(reason);
     details += (details.empty() ? "" : "; ") + std::string("replica ") +
                std::to_string(&base - urls_.data()) + ": " + d;
   }
@@ -221,9 +270,10 @@ SendResult AlertmanagerSink::Send(const Notification& n) {
              (details.empty() ? "" : " (" + details + ")");
   if (ok > 0) {
     r.status = SendResult::Status::kDelivered;
+    r.partial_failures = std::move(failed);
   } else if (retryable > 0) {
     r.status = SendResult::Status::kRetryable;
-    r.reason = reason;
+    r.reason = cancelled ? kCancelledReason : reason;
   } else {
     r.status = SendResult::Status::kPermanent;  // a 400 may still have stored some alerts
     r.reason = reason;

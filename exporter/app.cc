@@ -41,14 +41,18 @@ void App::StartAlerter(const nlohmann::json& carry) {
   alerter_ = std::move(a);
 }
 
-nlohmann::json App::StopAlerter() {
+nlohmann::json App::StopAlerter(bool shutdown) {
   std::shared_ptr<Alerter> a;
   {
     std::lock_guard<std::mutex> lock(alerter_mutex_);
     a = std::move(alerter_);
   }
   if (!a) return nullptr;
-  a->Stop();
+  if (shutdown) {
+    a->Shutdown(config_.alerts.shutdown_grace);
+  } else {
+    a->Stop();
+  }
   return a->StateJson();
 }
 
@@ -113,7 +117,7 @@ void App::Stop() {
     s = std::move(sampler_);
   }
   if (s) s->Stop();
-  StopAlerter();
+  StopAlerter(/*shutdown=*/true);
   if (http_) http_->Stop();
 }
 

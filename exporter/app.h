@@ -39,8 +39,9 @@ class App {
   void StartSampler();
   /// `carry` is the previous alerter's state (a reload), used when there is no state file.
   void StartAlerter(const nlohmann::json& carry = nullptr);
-  /// Stops the alerter and returns its state.
-  nlohmann::json StopAlerter();
+  /// Stops the alerter and returns its state. `shutdown`: the process is exiting, so queued
+  /// notifications first get alerts.shutdown_grace to go out (a reload carries them over).
+  nlohmann::json StopAlerter(bool shutdown = false);
 
   Config config_;
   const Clock& clock_;

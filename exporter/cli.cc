@@ -37,7 +37,8 @@ Watches PostgreSQL and PgBouncer connection pools, exports Prometheus metrics an
   -h, --help                    this text
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
-Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT stop within 5 seconds.
+Signals: SIGHUP reloads the configuration; SIGTERM/SIGINT stop within 5 seconds, plus up to
+alerts.shutdown_grace (5s) while queued notifications are still being delivered.
 )";
 }
 

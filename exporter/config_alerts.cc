@@ -214,6 +214,7 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
   out.enabled = true;
   if (!r.Valid()) return;  // `alerts:` alone: defaults, no receivers
   r.String("state_file", out.state_file);
+  r.Dur("shutdown_grace", out.shutdown_grace, true);
   r.String("dashboard_url", out.dashboard_url);
   r.String("generator_url", out.generator_url);
   if (out.generator_url.empty()) out.generator_url = out.dashboard_url;

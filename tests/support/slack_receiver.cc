@@ -2,11 +2,14 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -15,7 +18,38 @@ namespace poolwatch::testing {
 
 namespace {
 std::once_flag g_init;
+
+int LocalPort(int fd, bool peer) {
+  sockaddr_in a{};
+  socklen_t len = sizeof(a);
+  int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
+                : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  if (rc != 0 || a.sin_family != AF_INET) return -1;
+  return ntohs(a.sin_port);
 }
+
+/// Resets the accepted connection from 127.0.0.1:`remote_port` to our `local_port`. CivetWeb
+/// does not hand out its sockets, so find it among this process's descriptors; connect() with
+/// AF_UNSPEC on an established TCP socket makes Linux send a RST and drop the connection (the
+/// descriptor stays valid for CivetWeb to close). Returns false if it was not found.
+bool ResetConnection(int local_port, int remote_port) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return false;
+  bool done = false;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd == ::dirfd(d)) continue;
+    if (LocalPort(fd, false) != local_port || LocalPort(fd, true) != remote_port) continue;
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    done = ::connect(fd, &unspec, sizeof(unspec)) == 0;
+    break;
+  }
+  ::closedir(d);
+  return done;
+}
+}  // namespace
 
 SlackReceiver::SlackReceiver() {
   std::call_once(g_init, [] { mg_init_library(0); });
@@ -127,13 +161,34 @@ int SlackReceiver::Serve(mg_connection* c) {
     r.body = body;
     r.arrival = arrival;
     r.hung = answer.hang.count() > 0;
+    r.fault = answer.fault;
     requests_.push_back(std::move(r));
     index = requests_.size() - 1;
   }
   cv_.notify_all();
-  if (answer.hang.count() > 0) {
+  if (answer.hang.count() > 0 || answer.delay.count() > 0) {
     std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait_for(lock, answer.hang, [this] { return stopping_; });
+    cv_.wait_for(lock, answer.hang + answer.delay, [this] { return stopping_; });
+  }
+  switch (answer.fault) {
+    case ScriptedAnswer::Fault::kNone:
+      break;
+    case ScriptedAnswer::Fault::kReset:
+      // (No exception through CivetWeb's C frames: a failure shows as an empty reply instead.)
+      if (!ResetConnection(port_, ri->remote_port)) {
+        std::fprintf(stderr, "SlackReceiver: cannot find the socket to reset\n");
+      }
+      return 1;
+    case ScriptedAnswer::Fault::kNotHttp: {
+      const std::string junk = "SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\n";
+      mg_write(c, junk.data(), junk.size());
+      return 1;
+    }
+    case ScriptedAnswer::Fault::kTruncated: {
+      mg_printf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 64\r\n"
+                   "Connection: close\r\n\r\nok");
+      return 1;
+    }
   }
   std::string headers;
   for (const auto& [k, v] : answer.headers) headers += k + ": " + v + "\r\n";

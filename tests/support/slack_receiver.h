@@ -15,20 +15,49 @@ namespace poolwatch::testing {
 
 /// One scripted answer of the Slack-like receiver.
 struct ScriptedAnswer {
+  /// Answers that are not HTTP answers at all.
+  enum class Fault {
+    kNone,
+    kReset,      // reads the request, then resets the connection (RST, no reply)
+    kNotHttp,    // replies bytes that are not HTTP, then closes
+    kTruncated,  // "200 OK" promising 64 bytes of body, sends 2, then closes
+  };
   int status = 200;
   std::string body = "ok";
   std::map<std::string, std::string> headers;  // e.g. {"Retry-After", "2"}
   /// Hold the request this long before answering (a hanging receiver); cut short by Stop().
   std::chrono::milliseconds hang{0};
+  /// Answer normally, but only after this long (a slow receiver that works); cut short by Stop().
+  std::chrono::milliseconds delay{0};
+  Fault fault = Fault::kNone;
 
   static ScriptedAnswer Ok() { return {}; }
   static ScriptedAnswer Error(int status, std::string body) {
-    return {status, std::move(body), {}, {}};
+    ScriptedAnswer a;
+    a.status = status;
+    a.body = std::move(body);
+    return a;
   }
   static ScriptedAnswer RateLimited(int retry_after_s) {
-    return {429, "rate_limited", {{"Retry-After", std::to_string(retry_after_s)}}, {}};
+    ScriptedAnswer a = Error(429, "rate_limited");
+    a.headers = {{"Retry-After", std::to_string(retry_after_s)}};
+    return a;
   }
-  static ScriptedAnswer Hang(std::chrono::milliseconds d) { return {200, "ok", {}, d}; }
+  static ScriptedAnswer Hang(std::chrono::milliseconds d) {
+    ScriptedAnswer a;
+    a.hang = d;
+    return a;
+  }
+  static ScriptedAnswer Slow(std::chrono::milliseconds d) {
+    ScriptedAnswer a;
+    a.delay = d;
+    return a;
+  }
+  static ScriptedAnswer Faulty(Fault f) {
+    ScriptedAnswer a;
+    a.fault = f;
+    return a;
+  }
 };
 
 /// A request as it arrived.
@@ -39,12 +68,13 @@ struct ReceivedRequest {
   int answered_status = 0;
   std::string answered_body;
   bool hung = false;  // held by a Hang answer (the client has likely given up)
+  ScriptedAnswer::Fault fault = ScriptedAnswer::Fault::kNone;  // answered with a fault
   bool Delivered() const { return !hung && answered_status == 200 && answered_body == "ok"; }
 };
 
 /// A local HTTP server that behaves like a Slack incoming webhook (CivetWeb on 127.0.0.1, a free
 /// port): answers from a script (200 ok, 400 invalid_payload, 404 channel_not_found, 429 with
-/// Retry-After, 500, hang), then the default answer; records every request with its arrival
+/// Retry-After, 500, hang, slow, connection reset, not HTTP, truncated), then the default answer; records every request with its arrival
 /// time. Any path is accepted (so one receiver can stand for several webhooks). Thread-safe.
 class SlackReceiver {
  public:
