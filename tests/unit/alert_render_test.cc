@@ -282,7 +282,8 @@ TEST(SlackRenderTest, CutTextNeverSplitsAnEscapeAndKeepsTheRunbookLink) {
     std::string section = blocks[1]["text"]["text"].get<std::string>();
     EXPECT_LE(section.size(), 3000u);
     EXPECT_TRUE(EveryAmpersandStartsAnEscape(section)) << section;
-    EXPECT_THAT(section, ::testing::EndsWith("<https://runbooks.example/pool?x=1&amp;y=2|Runbook>\n"));
+    EXPECT_THAT(section,
+                ::testing::EndsWith("<https://runbooks.example/pool?x=1&amp;y=2|Runbook>\n"));
   }
 }
 
