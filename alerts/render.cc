@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "alerts/text.h"
+#include "collectors/bounded.h"
+#include "collectors/redact.h"
 
 namespace poolwatch {
 
@@ -14,17 +16,43 @@ constexpr std::size_t kMaxOffenders = 5;
 constexpr std::size_t kMaxQuery = 200;
 constexpr std::size_t kMaxValue = 120;
 constexpr std::size_t kMaxDetail = 400;
+constexpr std::size_t kMaxAlertText = 2900;  // Slack: a section text under 3001 characters
+constexpr std::size_t kMaxAnnotation = 1000;
+constexpr std::size_t kMaxAlertmanagerLabel = 1024;
 
-/// An outside value, made safe for Slack mrkdwn: valid UTF-8, bounded, & < > escaped.
-std::string Safe(std::string_view s, std::size_t max = kMaxValue) {
-  return EscapeSlack(TruncateUtf8(s, max));
+/// Outside text with passwords and webhook paths masked. The collectors redact first; this is the
+/// last line of defence for every string a renderer sends out. Only the first `max` + 4 KiB are
+/// looked at: nothing past `max` is sent, and Redact stays cheap on a 100 KB query.
+std::string Redacted(std::string_view s, std::size_t max) {
+  return Redact(s.substr(0, std::min(s.size(), max + 4096)));
+}
+
+/// Cuts already-escaped mrkdwn to at most `max` bytes, never inside a UTF-8 character or an
+/// &amp; / &lt; / &gt; escape (a cut escape would show as "&am" and leave a stray '&'), with
+/// "..." when cut.
+std::string CutEscaped(std::string s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t cut = max >= 3 ? max - 3 : 0;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  std::size_t amp = s.rfind('&', cut == 0 ? 0 : cut - 1);
+  if (amp != std::string::npos && cut - amp < 5 && s.find(';', amp) >= cut) cut = amp;
+  s.resize(cut);
+  return s + "...";
+}
+
+/// An outside value, made safe for Slack mrkdwn: redacted, valid UTF-8, control characters
+/// (and, unless `multiline`, newlines) replaced, & < > escaped, at most `max` bytes escaped.
+std::string Safe(std::string_view s, std::size_t max = kMaxValue, bool multiline = false) {
+  std::string v = BoundedUtf8(Redacted(s, max), max, /*replace_controls=*/true);
+  if (!multiline) std::replace(v.begin(), v.end(), '\n', ' ');
+  return CutEscaped(EscapeSlack(v), max);
 }
 
 std::string Code(std::string_view s, std::size_t max = kMaxValue) {
-  std::string v = TruncateUtf8(s, max);
+  std::string v = BoundedUtf8(Redacted(s, max), max, /*replace_controls=*/true);
   std::replace(v.begin(), v.end(), '`', '\'');
   std::replace(v.begin(), v.end(), '\n', ' ');
-  return "`" + EscapeSlack(v) + "`";
+  return "`" + CutEscaped(EscapeSlack(v), max) + "`";
 }
 
 std::string OffenderLine(const Offender& o) {
@@ -70,7 +98,7 @@ std::string AlertText(const Alert& a, WallTime now) {
     if (a.held) t += ", held: its target is down";
     t += "\n";
   }
-  if (!a.detail.empty()) t += Safe(a.detail, kMaxDetail) + "\n";
+  if (!a.detail.empty()) t += Safe(a.detail, kMaxDetail, /*multiline=*/true) + "\n";
   if (!a.offenders.empty()) {
     t += "*Who:*\n";
     for (std::size_t i = 0; i < a.offenders.size() && i < kMaxOffenders; ++i) {
@@ -80,9 +108,9 @@ std::string AlertText(const Alert& a, WallTime now) {
       t += "...and " + std::to_string(a.offenders.size() - kMaxOffenders) + " more\n";
     }
   }
-  if (!a.runbook_url.empty()) t += "<" + Safe(a.runbook_url, 300) + "|Runbook>\n";
-  if (t.size() > 2900) t = TruncateUtf8(t, 2900);
-  return t;
+  // The runbook link goes last and whole: a cut link would leave a stray '<' and lose the link.
+  std::string link = a.runbook_url.empty() ? "" : "<" + Safe(a.runbook_url, 300) + "|Runbook>\n";
+  return CutEscaped(std::move(t), kMaxAlertText - link.size()) + link;
 }
 
 std::vector<Alert> Sorted(const Notification& n) {
@@ -172,20 +200,30 @@ std::string RenderAlertmanager(const Notification& n, WallTime now) {
   for (const auto& a : n.alerts) {
     json labels = json::object();
     for (const auto& [k, v] : a.labels) {
-      if (!v.empty()) labels[k] = SanitizeUtf8(v);
+      if (!v.empty()) {
+        labels[k] = BoundedUtf8(Redacted(v, kMaxAlertmanagerLabel), kMaxAlertmanagerLabel, false);
+      }
     }
-    json ann = {{"summary", TruncateUtf8(a.summary, 1000)}};
-    if (!a.detail.empty()) ann["description"] = TruncateUtf8(a.detail, 1000);
+    auto annotation = [](std::string_view s) {
+      return TruncateUtf8(Redacted(s, kMaxAnnotation), kMaxAnnotation);
+    };
+    json ann = {{"summary", annotation(a.summary)}};
+    if (!a.detail.empty()) ann["description"] = annotation(a.detail);
     if (!a.runbook_url.empty()) ann["runbook_url"] = a.runbook_url;
     if (!n.dashboard_url.empty()) ann["dashboard_url"] = n.dashboard_url;
     if (!a.offenders.empty()) {
       std::string who;
       for (std::size_t i = 0; i < a.offenders.size() && i < kMaxOffenders; ++i) {
         const Offender& o = a.offenders[i];
+        // Each field bounded first, so five 100 KB names cost no more than five short ones.
+        auto f = [](const std::string& v) {
+          return BoundedUtf8(Redacted(v, kMaxValue), kMaxValue, true);
+        };
         who += (who.empty() ? "" : "; ") + std::string("pid ") + std::to_string(o.pid) + " " +
-               o.usename + " " + o.application_name + " " + o.client_addr + " " + o.state;
+               f(o.usename) + " " + f(o.application_name) + " " + f(o.client_addr) + " " +
+               f(o.state);
       }
-      ann["who"] = TruncateUtf8(who, 1000);
+      ann["who"] = annotation(who);
     }
     ann["value"] = FormatValue(a.value, a.unit);
     WallTime starts = a.starts_at.time_since_epoch().count() != 0 ? a.starts_at : now;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "alerts/text.h"
+#include "collectors/bounded.h"
 
 namespace poolwatch {
 
@@ -117,6 +118,15 @@ const TargetStatus* FindTarget(const Snapshot& snap, const std::string& name) {
   return nullptr;
 }
 
+/// Whether an offender's database (raw, from pg_stat_activity) is the one a label names. Label
+/// values are made valid, control-free and bounded (MetricSet); compare in that form, or a
+/// database whose name holds invalid UTF-8 or a control character would never get its who
+/// (found by tests/integration/hostile_strings_test.cc).
+bool SameDatabase(const std::string& offender_datname, const std::string& label) {
+  return offender_datname == label ||
+         BoundedUtf8(offender_datname, kMaxLabelValueBytes, true) == label;
+}
+
 /// Offenders of `target` in the given categories (any when empty) and database (any when
 /// empty), minus excluded application names; `excluded_all` tells whether some matched but every
 /// one of them was excluded.
@@ -133,7 +143,7 @@ std::vector<Offender> OffendersFor(const Snapshot& snap, const std::string& targ
           std::find(categories.begin(), categories.end(), o.category) == categories.end()) {
         continue;
       }
-      if (!database.empty() && !o.datname.empty() && o.datname != database) continue;
+      if (!database.empty() && !o.datname.empty() && !SameDatabase(o.datname, database)) continue;
       ++matched;
       if (MatchName(o.application_name, rule.exclude_applications)) continue;
       out.push_back(o);
@@ -154,7 +164,7 @@ void AddHolders(const Snapshot& snap, const std::string& database, const RuleCon
     for (const auto& o :
          OffendersFor(snap, t.name, {"long_transaction", "idle_in_transaction", "blocker"},
                       database, rule)) {
-      if (o.datname != database) continue;
+      if (!SameDatabase(o.datname, database)) continue;
       bool dup = false;
       for (const auto& x : out) dup = dup || (x.pid == o.pid && x.datname == o.datname);
       if (!dup) out.push_back(o);

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "alerts/render.h"
@@ -206,6 +207,136 @@ TEST(TextTest, Utf8AndEscaping) {
   WallTime t;
   ASSERT_TRUE(ParseRfc3339(Rfc3339(kNow + 123ms), t));
   EXPECT_EQ(t, kNow + 123ms);
+}
+
+// The cases below were found by tests/fuzz/slack_fuzz.cc and alertmanager_fuzz.cc.
+
+/// Every text of a Slack payload: the fallback, sections and context elements.
+std::vector<std::string> Texts(const nlohmann::json& msg) {
+  std::vector<std::string> out = {msg["text"].get<std::string>()};
+  for (const auto& att : msg["attachments"]) {
+    for (const auto& b : att["blocks"]) {
+      if (b.contains("text")) out.push_back(b["text"]["text"].get<std::string>());
+      if (b.contains("elements")) {
+        for (const auto& e : b["elements"]) out.push_back(e["text"].get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+bool EveryAmpersandStartsAnEscape(const std::string& t) {
+  for (std::size_t i = t.find('&'); i != std::string::npos; i = t.find('&', i + 1)) {
+    if (t.compare(i, 5, "&amp;") != 0 && t.compare(i, 4, "&lt;") != 0 &&
+        t.compare(i, 4, "&gt;") != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(SlackRenderTest, ControlCharactersNeverReachTheText) {
+  Alert a = Saturated();
+  a.summary = "sum\x01mary \x1b[31mred\x1b[0m\r";
+  a.offenders[0].client_addr = "10.0.0.1\nFAKE LINE *RESOLVED*";
+  a.offenders[0].query = std::string("select \x07\x7f 1");
+  a.detail = "line one\nline two\x02";
+  auto j = nlohmann::json::parse(RenderSlack(Group({a}), kNow));
+  for (const auto& t : Texts(j)) {
+    for (unsigned char c : t) EXPECT_FALSE((c < 0x20 && c != '\n') || c == 0x7f) << t;
+    EXPECT_THAT(t, Not(HasSubstr("\nFAKE LINE"))) << "a value cannot start a line of its own";
+  }
+  std::string all = AllText(j);
+  EXPECT_THAT(all, HasSubstr("line one\nline two")) << "the detail keeps its lines";
+  EXPECT_THAT(all, HasSubstr("red"));
+}
+
+TEST(SlackRenderTest, PasswordsAndWebhookPathsInOutsideStringsAreRedacted) {
+  Alert a = Saturated();
+  a.summary = "cannot reach postgres://app:S3cr3tPw@db:5432/x";
+  a.detail = "host=db user=app password=S3cr3tPw dbname=x";
+  a.offenders[0].query = "select dblink_connect('host=x password=S3cr3tPw')";
+  a.offenders[0].usename = "https://hooks.slack.com/services/T0/B0/HookSecret1";
+  for (const std::string& out :
+       {RenderSlack(Group({a}), kNow), RenderAlertmanager(Group({a}), kNow)}) {
+    EXPECT_THAT(out, Not(HasSubstr("S3cr3tPw"))) << out;
+    EXPECT_THAT(out, Not(HasSubstr("HookSecret1"))) << out;
+    EXPECT_THAT(out, HasSubstr("******"));
+  }
+}
+
+TEST(SlackRenderTest, CutTextNeverSplitsAnEscapeAndKeepsTheRunbookLink) {
+  // Offenders full of '&' make the section too long; wherever the cut falls (the summary length
+  // moves it), it must not leave "&am" behind, and the runbook link stays whole.
+  for (int shift = 0; shift < 12; ++shift) {
+    Alert a = Saturated();
+    a.summary = std::string(static_cast<std::size_t>(shift), 's');
+    a.offenders.assign(5, a.offenders[0]);
+    for (auto& o : a.offenders) {
+      o.usename = o.application_name = o.datname = std::string(200, '&');
+      o.query = std::string(300, '&');
+    }
+    auto j = nlohmann::json::parse(RenderSlack(Group({a}), kNow, 10000));
+    const auto& blocks = j["attachments"][0]["blocks"];
+    ASSERT_GE(blocks.size(), 2u);
+    std::string section = blocks[1]["text"]["text"].get<std::string>();
+    EXPECT_LE(section.size(), 3000u);
+    EXPECT_TRUE(EveryAmpersandStartsAnEscape(section)) << section;
+    EXPECT_THAT(section,
+                ::testing::EndsWith("<https://runbooks.example/pool?x=1&amp;y=2|Runbook>\n"));
+  }
+}
+
+TEST(SlackRenderTest, EscapingCannotBlowTheHeaderPastTheBudget) {
+  // Truncating before escaping let 200 '&' become 1000 bytes; the header then used the whole
+  // budget and no alert was shown.
+  Alert a = Saturated();
+  a.labels["alertname"] = std::string(300, '&');
+  Notification n = Group({a});
+  n.group_labels["target"] = std::string(300, '&');
+  n.group_labels["database"] = std::string(300, '<');
+  auto j = nlohmann::json::parse(RenderSlack(n, kNow));
+  std::string fallback = j["text"].get<std::string>();
+  EXPECT_LE(fallback.size(), 450u) << fallback;
+  EXPECT_TRUE(EveryAmpersandStartsAnEscape(fallback));
+  std::size_t total = 0;
+  for (const auto& t : Texts(j)) total += t.size();
+  EXPECT_LE(total, 3000u);
+  EXPECT_THAT(AllText(j), HasSubstr("pid 31337")) << "the alert itself is shown";
+}
+
+TEST(TextTest, FormatValueHandlesNonFiniteAndHugeValues) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(FormatValue(nan, "seconds"), "NaN");
+  EXPECT_EQ(FormatValue(inf, "seconds"), "+Inf");
+  EXPECT_EQ(FormatValue(-inf, "ratio"), "-Inf");
+  EXPECT_EQ(FormatValue(1e300, "seconds"), "1e+300s");
+  EXPECT_EQ(FormatValue(-1e300, "seconds"), "-1e+300s");
+  EXPECT_EQ(FormatValue(1e20, "ratio"), "1e+22%");
+  EXPECT_EQ(FormatValue(3725, "seconds"), "1h2m") << "ordinary values unchanged";
+  Alert a = Saturated();
+  a.value = nan;
+  a.unit = "seconds";
+  a.offenders[0].xact_age_seconds = inf;
+  auto j = nlohmann::json::parse(RenderSlack(Group({a}), kNow));
+  EXPECT_THAT(AllText(j), HasSubstr("transaction +Inf"));
+}
+
+TEST(AlertmanagerRenderTest, LabelsAndAnnotationsAreBoundedAndValid) {
+  Alert a = Saturated();
+  a.labels["database"] = std::string(100 * 1024, 'd') + "\xff";
+  a.summary = std::string(100 * 1024, '\xe2');
+  a.offenders.assign(5, a.offenders[0]);
+  for (auto& o : a.offenders) o.usename = std::string(100 * 1024, 'u');
+  std::string out = RenderAlertmanager(Group({a}), kNow);
+  auto j = nlohmann::json::parse(out);  // valid JSON, valid UTF-8
+  EXPECT_LE(j[0]["labels"]["database"].get<std::string>().size(), 1024u);
+  EXPECT_THAT(j[0]["labels"]["database"].get<std::string>(), ::testing::StartsWith("ddd"));
+  EXPECT_LE(j[0]["annotations"]["summary"].get<std::string>().size(), 1000u);
+  EXPECT_LE(j[0]["annotations"]["who"].get<std::string>().size(), 1000u);
+  EXPECT_THAT(j[0]["annotations"]["who"].get<std::string>(), HasSubstr("pid 31337"));
+  EXPECT_LT(out.size(), 8000u);
 }
 
 }  // namespace

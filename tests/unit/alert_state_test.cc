@@ -89,6 +89,36 @@ TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
   EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=warning,target=pg"));
 }
 
+TEST(AlertRulesTest, TheWhoOfADatabaseWithAHostileNameIsFound) {
+  // Labels are sanitized (invalid bytes and control characters become U+FFFD); the offender keeps
+  // the raw name. The long-transaction alert of that database must still name the session.
+  AlertsConfig cfg = TestAlertsConfig();
+  Snapshot s = MakeSnapshot({{"pg", true}});
+  s.targets[0].kind = "postgres";
+  const std::string raw = "<!channel> \x01\x1b[31m\xff & x";
+  Offender o;
+  o.category = "long_transaction";
+  o.pid = 4242;
+  o.datname = raw;
+  s.targets[0].offenders.push_back(o);
+  Offender other = o;
+  other.pid = 4343;
+  other.datname = "app";
+  s.targets[0].offenders.push_back(other);
+  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h",
+                  {{"target", "pg"}, {"datname", raw}}, 400);
+  RuleOutput out = EvaluateRules(s, cfg);
+  bool found = false;
+  for (const auto& ob : out.observations) {
+    if (ob.alert.Label("alertname") != "LongTransaction") continue;
+    found = true;
+    EXPECT_NE(ob.alert.Label("database"), raw) << "the label is the sanitized form";
+    ASSERT_EQ(ob.alert.offenders.size(), 1u);
+    EXPECT_EQ(ob.alert.offenders[0].pid, 4242);
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(AlertRulesTest, ErrorRateNeedsMinimumEvents) {
   AlertsConfig cfg = TestAlertsConfig();
   Snapshot s = MakeSnapshot({{"pg", true}});
