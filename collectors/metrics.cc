@@ -119,8 +119,15 @@ std::size_t MetricSet::SeriesCount() const {
 }
 
 std::string RenderText(const MetricSet& metrics) {
+  // One family at a time: Families() would copy every series of the snapshot (~1.8 MB at 100
+  // PgBouncer pools) just to hand the serializer a vector; a copy of the largest family is enough.
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, metrics.Families());
+  const prometheus::TextSerializer serializer;
+  std::vector<prometheus::MetricFamily> one(1);
+  metrics.ForEachFamily([&](const prometheus::MetricFamily& family) {
+    one[0] = family;
+    serializer.Serialize(out, one);
+  });
   return out.str();
 }
 
@@ -140,6 +147,7 @@ std::string Gzip(std::string_view data) {
   deflateEnd(&zs);
   if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
   out.resize(zs.total_out);
+  out.shrink_to_fit();  // deflateBound() is about the input's size; the result is ~20x smaller
   return out;
 }
 

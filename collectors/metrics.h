@@ -28,8 +28,13 @@ class MetricSet {
   /// Moves every sample of `other` into this set.
   void Merge(MetricSet&& other);
 
-  /// Families sorted by name, ready for a serializer.
+  /// Families sorted by name, ready for a serializer (a copy of every series).
   std::vector<prometheus::MetricFamily> Families() const;
+  /// Calls `fn(const prometheus::MetricFamily&)` for each family, sorted by name, without copying.
+  template <typename Fn>
+  void ForEachFamily(Fn&& fn) const {
+    for (const auto& entry : families_) fn(entry.second);
+  }
 
   /// The value of the first sample of `name` whose labels include all of `match`.
   std::optional<double> Value(std::string_view name, const Labels& match = {}) const;

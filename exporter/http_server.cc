@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -35,6 +37,15 @@ extern "C" const char* __tsan_default_suppressions() { return "race:gmtime\n"; }
 
 namespace poolwatch {
 namespace {
+
+// How long a worker waits for the next request on a kept-alive connection (CivetWeb's default).
+// CivetWeb gives each connection a worker, so an idle keep-alive client holds one of the 16
+// workers this long: a tenth of what a slow client can hold one for anyway (the 5 s request
+// deadline), and plenty for back-to-back requests (a benchmark, a retry, curl fetching /metrics
+// then /status) to reuse the connection. Scrapers polling every few seconds reconnect per scrape,
+// which costs them one TCP handshake. Clients that honour "Connection: close" or close after
+// their request free the worker at once.
+constexpr char kKeepAliveTimeoutMs[] = "500";
 
 std::once_flag g_civet_init;
 std::once_flag g_civet_tls_init;
@@ -76,16 +87,59 @@ int CombinedPemFd(const WebConfig& web, std::string& error) {
   return fd;
 }
 
+// Whether `token` is one of the comma-separated options of a header value (case-insensitive).
+bool HeaderHasToken(const char* value, const char* token) {
+  const std::size_t len = std::strlen(token);
+  for (const char* p = value; *p != '\0';) {
+    while (*p == ' ' || *p == '\t' || *p == ',') ++p;
+    const char* end = p;
+    while (*end != '\0' && *end != ',') ++end;
+    const char* last = end;
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) --last;
+    if (static_cast<std::size_t>(last - p) == len && strncasecmp(p, token, len) == 0) return true;
+    p = end;
+  }
+  return false;
+}
+
+// The same decision CivetWeb makes after the handler returns (keep-alive is enabled in Start()):
+// an explicit Connection header from the client wins, else HTTP/1.1 means keep-alive. The reply
+// says what will happen, so a client never waits on a connection the server is about to close.
+bool KeepAlive(mg_connection* c) {
+  // A request body is never read; CivetWeb hangs up rather than parse what follows it.
+  if (mg_get_request_info(c)->content_length > 0) return false;
+  const char* conn = mg_get_header(c, "Connection");
+  if (conn != nullptr) return HeaderHasToken(conn, "keep-alive");
+  const char* version = mg_get_request_info(c)->http_version;
+  return version != nullptr && std::strcmp(version, "1.1") == 0;
+}
+
+// Header and body go out in one send when they fit a small stack buffer (every reply but
+// /metrics and /status); a large body follows its header directly from the snapshot, uncopied.
 void Send(mg_connection* c, int code, const char* reason, const char* type,
           const std::string& body, const char* extra_headers = "") {
-  mg_printf(c,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-            "Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
-            code, reason, type, body.size(), extra_headers);
-  const mg_request_info* ri = mg_get_request_info(c);
-  if (std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty()) {
-    mg_write(c, body.data(), body.size());
+  const bool keep_alive = KeepAlive(c);
+  char buf[2048];
+  int n = std::snprintf(buf, sizeof(buf),
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                        "Cache-Control: no-store\r\n%sConnection: %s\r\n\r\n",
+                        code, reason, type, body.size(), extra_headers,
+                        keep_alive ? "keep-alive" : "close");
+  if (n < 0 || static_cast<std::size_t>(n) >= sizeof(buf)) {
+    mg_printf(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+                 "Connection: close\r\n\r\n");
+    return;
   }
+  std::size_t head = static_cast<std::size_t>(n);
+  const mg_request_info* ri = mg_get_request_info(c);
+  const bool with_body = std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty();
+  if (with_body && head + body.size() <= sizeof(buf)) {
+    std::memcpy(buf + head, body.data(), body.size());
+    mg_write(c, buf, head + body.size());
+    return;
+  }
+  mg_write(c, buf, head);
+  if (with_body) mg_write(c, body.data(), body.size());
 }
 
 bool AcceptsGzip(mg_connection* c) {
@@ -174,7 +228,9 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
                                       "connection_queue", "64",
                                       "listen_backlog", "128",
                                       "request_timeout_ms", "5000",
-                                      "enable_keep_alive", "no",
+                                      "enable_keep_alive", "yes",
+                                      "keep_alive_timeout_ms", kKeepAliveTimeoutMs,
+                                      "tcp_nodelay", "1",
                                       "max_request_size", "16384"};
   int pem_fd = -1;
   std::string pem_path;

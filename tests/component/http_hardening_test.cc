@@ -223,6 +223,85 @@ TEST_F(HardeningTest, TwoHundredConcurrentClientsAreServedWithBoundedThreads) {
   EXPECT_TRUE(StillServes());
 }
 
+// Reads one whole reply (headers and Content-Length body) from `fd`; "" on EOF or timeout.
+std::string ReadReply(int fd, std::chrono::milliseconds timeout = 5s) {
+  std::string in;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < end) {
+    auto head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      auto cl = in.find("Content-Length: ");
+      std::size_t len = cl == std::string::npos ? 0 : std::stoul(in.substr(cl + 16));
+      if (in.size() >= head_end + 4 + len) return in;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return "";
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  return "";
+}
+
+// True when the server closes `fd` within `timeout` (EOF or reset).
+bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  char buf[256];
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::recv(fd, buf, sizeof(buf), 0) <= 0) return true;
+  }
+  return false;
+}
+
+TEST_F(HardeningTest, KeepAliveReusesTheConnectionAndIdleOnesAreClosedSoon) {
+  Start();
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string get = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
+  // Several requests on one connection, each answered whole and announced as kept alive.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+    std::string reply = ReadReply(fd);
+    EXPECT_THAT(reply, StartsWith("HTTP/1.1 200")) << "request " << i;
+    EXPECT_THAT(reply, HasSubstr("Connection: keep-alive"));
+    EXPECT_THAT(reply, HasSubstr("x 1"));
+  }
+  // An idle kept-alive connection gives its worker back: the server hangs up after its
+  // keep-alive timeout (0.5 s), well before the 5 s request deadline.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ClosedWithin(fd, 4s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s);
+  ::close(fd);
+
+  // A client asking to close, and an HTTP/1.0 client, are told so and are closed at once.
+  for (const char* req : {"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                          "GET /healthz HTTP/1.0\r\n\r\n"}) {
+    fd = Connect(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_GT(::send(fd, req, std::strlen(req), MSG_NOSIGNAL), 0);
+    std::string reply = ReadReply(fd);
+    EXPECT_THAT(reply, StartsWith("HTTP/1.1 200")) << req;
+    EXPECT_THAT(reply, HasSubstr("Connection: close")) << req;
+    EXPECT_TRUE(ClosedWithin(fd, 400ms)) << req;
+    ::close(fd);
+  }
+  // HTTP/1.0 asking for keep-alive gets it.
+  fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string ka10 = "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_GT(::send(fd, ka10.data(), ka10.size(), MSG_NOSIGNAL), 0);
+    std::string reply = ReadReply(fd);
+    EXPECT_THAT(reply, HasSubstr("Connection: keep-alive")) << "request " << i;
+    EXPECT_THAT(reply, HasSubstr("\r\n\r\nok\n")) << "request " << i;
+  }
+  ::close(fd);
+  EXPECT_TRUE(StillServes());
+}
+
 TEST_F(HardeningTest, NoEndpointBeyondTheDocumentedOnes) {
   Start();
   for (const char* path : {"/debug/pprof", "/debug/vars", "/metrics/", "/metrics.json",

@@ -4,6 +4,12 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
 namespace poolwatch {
 namespace {
 
@@ -35,6 +41,25 @@ TEST(MetricSetTest, MergeAndLookup) {
   EXPECT_EQ(a.Value("g", {{"target", "b"}}), 2);
   EXPECT_EQ(a.Samples("g", {{"db", "x"}}).size(), 2u);
   EXPECT_FALSE(a.Value("g", {{"target", "c"}}).has_value());
+}
+
+TEST(MetricSetTest, RenderingFamilyByFamilyMatchesTheSerializerOverAllFamilies) {
+  MetricSet m;
+  m.Declare("empty_family", "declared, no samples", prometheus::MetricType::Gauge);
+  for (int i = 0; i < 50; ++i) {
+    m.Gauge("pool_gauge", "a gauge", {{"target", "t"}, {"pool", "p" + std::to_string(i)}},
+            i * 0.1);
+    m.Counter("pool_total", "a counter", {{"target", "t"}, {"pool", "p" + std::to_string(i)}},
+              1e12 + i);
+  }
+  m.Gauge("odd_values", "odd", {{"k", "inf"}}, std::numeric_limits<double>::infinity());
+  m.Gauge("odd_values", "odd", {{"k", "nan"}}, std::nan(""));
+  m.Gauge("odd_values", "odd", {{"k", "tiny\"quoted\\"}}, 1.5e-300);
+  m.Gauge("no_labels", "none", {}, -3);
+  std::ostringstream all;
+  prometheus::TextSerializer().Serialize(all, m.Families());
+  EXPECT_EQ(RenderText(m), all.str());
+  EXPECT_THAT(RenderText(m), HasSubstr("# TYPE empty_family gauge\n"));
 }
 
 TEST(MetricSetTest, GzipRoundTrips) {
