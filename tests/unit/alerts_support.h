@@ -29,6 +29,18 @@ inline Snapshot MakeSnapshot(const std::vector<std::pair<std::string, bool>>& ta
   return s;
 }
 
+/// A one-alert firing notification for receiver "oncall", grouped under `name`.
+inline Notification FiringNotification(const std::string& name) {
+  Notification n;
+  n.receiver = "oncall";
+  n.group_key = name;
+  Alert a;
+  a.labels = {{"alertname", name}, {"severity", "warning"}};
+  a.state = AlertState::kFiring;
+  n.alerts.push_back(a);
+  return n;
+}
+
 inline void AddUtilization(Snapshot& s, const std::string& target, const std::string& db,
                            double v) {
   s.metrics.Gauge(

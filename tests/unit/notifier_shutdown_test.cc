@@ -25,16 +25,7 @@ using testing::FakeClock;
 using testing::Retryable;
 using testing::ScriptedSink;
 
-Notification N(const std::string& name) {
-  Notification n;
-  n.receiver = "oncall";
-  n.group_key = name;
-  Alert a;
-  a.labels = {{"alertname", name}, {"severity", "warning"}};
-  a.state = AlertState::kFiring;
-  n.alerts.push_back(a);
-  return n;
-}
+Notification N(const std::string& name) { return testing::FiringNotification(name); }
 
 SendResult Cancelled() {
   return SendResult{SendResult::Status::kRetryable, "cancelled (shutting down)",

@@ -17,16 +17,7 @@ using testing::RateLimitedFor;
 using testing::Retryable;
 using testing::ScriptedSink;
 
-Notification N(const std::string& name) {
-  Notification n;
-  n.receiver = "oncall";
-  n.group_key = name;
-  Alert a;
-  a.labels = {{"alertname", name}, {"severity", "warning"}};
-  a.state = AlertState::kFiring;
-  n.alerts.push_back(a);
-  return n;
-}
+Notification N(const std::string& name) { return testing::FiringNotification(name); }
 
 struct QueueHarness {
   FakeClock clock;
