@@ -134,7 +134,7 @@ void Send(mg_connection* c, int code, const char* reason, const char* type,
   const mg_request_info* ri = mg_get_request_info(c);
   const bool with_body = std::strcmp(ri->request_method, "HEAD") != 0 && !body.empty();
   if (with_body && head + body.size() <= sizeof(buf)) {
-    std::memcpy(buf + head, body.data(), body.size());
+    std::copy(body.begin(), body.end(), buf + head);
     mg_write(c, buf, head + body.size());
     return;
   }
@@ -169,7 +169,8 @@ void PreloadTlsCompat() {
   for (const char* lib : {"libpoolwatch-crypto-compat.so", "libpoolwatch-ssl-compat.so"}) {
     std::string path = dir + "/../lib/poolwatch/" + lib;
     if (::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) == nullptr) {
-      const char* why = ::dlerror();
+      // glibc keeps dlerror()'s message per thread; this runs once, under std::call_once.
+      const char* why = ::dlerror();  // NOLINT(concurrency-mt-unsafe)
       spdlog::debug("TLS compatibility object not loaded: {}", why ? why : path);
     }
   }
