@@ -108,6 +108,20 @@ void Alerter::Stop() {
   SaveState();
 }
 
+void Alerter::StopForReload() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_) return;
+    stopping_ = true;  // no more evaluations: nothing new is queued from here on
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!notifier_->WaitInFlight(std::chrono::seconds(2))) {
+    spdlog::warn("reload: a notification still in flight after 2 s is cancelled and kept queued");
+  }
+  Stop();
+}
+
 void Alerter::Shutdown(std::chrono::milliseconds grace) {
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -38,6 +38,10 @@ class Alerter {
   /// Stops the threads and writes the state file. A request in flight is cancelled; its
   /// notification stays queued (persisted, or carried over by StateJson on a reload).
   void Stop();
+  /// Stop for a configuration reload: no more evaluations, then up to 2 s for a delivery attempt
+  /// under way to get its answer (so a message the receiver already has is not cancelled and
+  /// sent again by the new configuration), then Stop().
+  void StopForReload();
   /// Stop for a process shutdown: first keeps delivering what is queued or being retried for up
   /// to `grace` (alerts.shutdown_grace), then Stop(). Whatever is still undelivered is written
   /// to the state file and sent at the next start; each outcome is logged. Blocks at most about

@@ -185,6 +185,11 @@ bool ReceiverQueue::Idle() const {
   return queue_.empty() && !in_flight_;
 }
 
+bool ReceiverQueue::InFlight() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return in_flight_.has_value();
+}
+
 Notifier::Notifier(std::vector<std::unique_ptr<AlertSink>> sinks, const DeliveryConfig& cfg,
                    const Clock& clock)
     : clock_(clock) {
@@ -252,6 +257,17 @@ bool Notifier::Drain(std::chrono::milliseconds grace) {
       cv_.notify_all();  // a queue may be due now
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool Notifier::WaitInFlight(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    bool busy = std::any_of(queues_.begin(), queues_.end(),
+                            [](const std::unique_ptr<ReceiverQueue>& q) { return q->InFlight(); });
+    if (!busy) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 

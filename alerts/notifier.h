@@ -57,6 +57,8 @@ class ReceiverQueue {
   std::vector<Notification> Pending() const;
   /// Nothing queued and nothing in flight.
   bool Idle() const;
+  /// A delivery attempt is under way.
+  bool InFlight() const;
 
  private:
   struct Item {
@@ -96,6 +98,10 @@ class Notifier {
   /// flight, or `grace` has passed. Returns true when nothing is left. Meant for shutdown, before
   /// Stop(); the threads must have been started. Thread-safe.
   bool Drain(std::chrono::milliseconds grace);
+  /// Waits until no delivery attempt is under way, or `limit` has passed; returns true in the
+  /// first case. A reload calls it before cancelling: an attempt whose answer is on its way is
+  /// then recorded as delivered instead of being cancelled and sent again. Thread-safe.
+  bool WaitInFlight(std::chrono::milliseconds limit);
   /// Routes `n` to its receiver's queue (unknown receivers are ignored).
   void Enqueue(Notification n);
   void AddMetrics(MetricSet& m) const;

@@ -51,7 +51,7 @@ nlohmann::json App::StopAlerter(bool shutdown) {
   if (shutdown) {
     a->Shutdown(config_.alerts.shutdown_grace);
   } else {
-    a->Stop();
+    a->StopForReload();
   }
   return a->StateJson();
 }
