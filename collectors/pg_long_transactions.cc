@@ -118,6 +118,7 @@ class PgLongTransactionsCollector final : public Collector {
 
       Offender o = MakeOffender(r, i);
       o.pid = static_cast<int>(*pid);
+      out.backends.push_back(o);  // for the holder chain (collectors/holders.h)
       if (xact_age) long_tx.push_back(o);
       if (idle_in_tx) idle_tx.push_back(o);
       if (r.String(i, "blocker") == "t") blockers.push_back(o);
