@@ -217,7 +217,8 @@ std::string RenderIncidents(const Notification& n, WallTime now, std::size_t bud
   std::string fallback = title + " " + Safe(lead, 200) +
                          (n.incidents.size() == 1 ? " (" + Safe(names, 200) + ")" : "");
   json blocks = json::array();
-  blocks.push_back(Section("*" + fallback + "*"));
+  // One incident: its section leads with the headline already; several: a title first.
+  if (n.incidents.size() > 1) blocks.push_back(Section("*" + fallback + "*"));
   std::size_t used = fallback.size() * 2 + 200;
   std::size_t shown = 0;
   for (const auto& i : n.incidents) {

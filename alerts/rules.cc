@@ -253,29 +253,43 @@ std::string PoolHeadline(const Snapshot& snap, const std::string& target,
   return h;
 }
 
-std::string Who(const Offender& o) {
-  std::string w = "pid " + std::to_string(o.pid);
-  if (!o.application_name.empty()) w += " (" + o.application_name + ")";
-  return w;
-}
-
-/// The database's headline: a lock chain names its root, else the oldest transaction's owner.
+/// The database's headline: what and where, no pid (the *Held by* list names each pid once).
 std::string DatabaseHeadline(const std::string& what, const std::string& target,
                              const std::string& db, const std::vector<Offender>& offs,
                              double value) {
+  int roots = 0, blocked = 0;
   for (const auto& o : offs) {
-    if (o.blocks > 0) {
-      return "Lock chain in database " + db + " on " + target + ": " + Who(o) + " blocks " +
-             std::to_string(o.blocks) + " backend(s), its transaction open " +
-             FormatValue(o.xact_age_seconds, "seconds");
-    }
+    if (o.blocks > 0) ++roots;
+    if (IsVictim(o)) ++blocked;
   }
-  std::string h = what + " in database " + db + " on " + target + ": " +
-                  FormatValue(value, "seconds");
+  if (roots > 0) {
+    return "Lock chain in database " + db + " on " + target + ": " + std::to_string(roots) +
+           " root blocker(s), " + std::to_string(blocked) + " backend(s) blocked, oldest " +
+           "transaction " + FormatValue(value, "seconds");
+  }
+  return what + " in database " + db + " on " + target + ": oldest " +
+         FormatValue(value, "seconds");
+}
+
+/// `offs` with the lock chains they root: each is annotated (what it blocks, its root) and the
+/// backends blocked behind it are added, so a leak or a long transaction that holds a lock names
+/// its victims too.
+std::vector<Offender> WithChains(std::vector<Offender> offs, const TargetStatus* t) {
+  if (t == nullptr) return offs;
+  AnnotateChains(offs, t->offenders);
+  std::set<int> roots;
   for (const auto& o : offs) {
-    if (!IsVictim(o) && o.pid != 0) return h + ", " + Who(o) + ", " + o.state;
+    if (o.blocks > 0) roots.insert(o.pid);
   }
-  return h;
+  for (const auto& o : t->offenders) {
+    if (o.category != "blocked") continue;
+    int root = RootBlockerOf(o.pid, t->offenders);
+    if (root == 0 || !roots.count(root)) continue;
+    Offender v = o;
+    v.root_blocker = root;
+    offs.push_back(std::move(v));
+  }
+  return offs;
 }
 
 /// One rule of the table below: how a sample of its metric becomes a series (or none).
@@ -346,21 +360,24 @@ std::optional<SeriesSpec> ConnectionLeak(const RuleContext& c, const Labels& lab
   bool excluded_all = false;
   std::vector<std::string> cats;
   if (kind == "idle_in_transaction") cats = {"idle_in_transaction"};
-  s.offenders = CauseFirst(OffendersFor(c.snap, target, cats, "", c.rule, &excluded_all));
+  s.offenders = CauseFirst(WithChains(
+      OffendersFor(c.snap, target, cats, "", c.rule, &excluded_all), FindTarget(c.snap, target)));
   if (excluded_all) return std::nullopt;
   // The database of the leaked sessions when they share one: the same incident as that
   // database's long transaction.
   std::set<std::string> dbs;
-  for (const auto& o : s.offenders) dbs.insert(o.datname);
+  for (const auto& o : s.offenders) {
+    if (!IsVictim(o)) dbs.insert(o.datname);
+  }
   s.locus = dbs.size() == 1 && !dbs.begin()->empty() ? "database " + *dbs.begin()
                                                      : "target " + target;
   s.headline = FormatValue(v, "count") + " leaked connection(s) (" + kind + ") on " + target;
   if (dbs.size() == 1 && !dbs.begin()->empty()) s.headline += " in database " + *dbs.begin();
-  if (!s.offenders.empty()) {
-    const Offender& o = s.offenders.front();
-    s.headline += ": " + Who(o) + " " + o.state + " for " +
-                  FormatValue(o.state_age_seconds, "seconds");
+  double oldest = 0;
+  for (const auto& o : s.offenders) {
+    if (!IsVictim(o)) oldest = std::max(oldest, o.state_age_seconds);
   }
+  if (oldest > 0) s.headline += ", idle in transaction up to " + FormatValue(oldest, "seconds");
   return s;
 }
 
@@ -380,8 +397,7 @@ std::optional<SeriesSpec> LongTransaction(const RuleContext& c, const Labels& la
                            {"long_transaction", "idle_in_transaction", "blocker", "blocked"}, db,
                            c.rule, &excluded_all);
   if (excluded_all) return std::nullopt;
-  if (const TargetStatus* t = FindTarget(c.snap, target)) AnnotateChains(offs, t->offenders);
-  s.offenders = CauseFirst(std::move(offs));
+  s.offenders = CauseFirst(WithChains(std::move(offs), FindTarget(c.snap, target)));
   s.locus = "database " + db;
   s.headline = DatabaseHeadline("Long transaction", target, db, s.offenders, v);
   return s;

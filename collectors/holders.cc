@@ -43,7 +43,10 @@ std::map<int, int> BlockCounts(const std::vector<Offender>& backends) {
 }  // namespace
 
 bool IsVictim(const Offender& o) {
-  return o.category == "waiting_client" || o.category == "blocked";
+  // A backend that waits on a lock and blocks nobody suffers, whatever else it is (its own
+  // transaction ages while it waits); a pool's holder still holds its server, so it is not.
+  return o.category == "waiting_client" || o.category == "blocked" ||
+         (!o.blocked_by.empty() && o.blocks == 0 && o.category != "holder");
 }
 
 int RootBlockerOf(int pid, const std::vector<Offender>& backends) {
@@ -62,7 +65,7 @@ int RootBlockerOf(int pid, const std::vector<Offender>& backends) {
 
 std::vector<Offender> CauseFirst(std::vector<Offender> offenders) {
   auto rank = [](const Offender& o) {
-    if (IsVictim(o)) return o.category == "blocked" ? 4 : 5;
+    if (IsVictim(o)) return o.category == "waiting_client" ? 5 : 4;
     if (o.blocks > 0 || (o.category == "blocker" && o.blocked_by.empty())) return 0;
     if (o.category == "blocker") return 1;
     if (o.category == "holder" || o.category == "long_transaction") return 2;
