@@ -213,6 +213,8 @@ TEST(Incidents, PoolSaturationThroughAnAliasPoolOneFiringOneResolvedHoldersFirst
   EXPECT_EQ(status["incidents"][0]["locus"], "database postgres");
   run.Resolved();
   EXPECT_THAT(run.resolved, HasSubstr("database postgres"));
+  std::printf("[ message ] firing:\n%s\n[ message ] resolved:\n%s\n", run.firing.c_str(),
+              run.resolved.c_str());
 }
 
 TEST(Incidents, RemotePidEqualsThePgStatActivityPid) {
