@@ -209,6 +209,13 @@ TEST(Incidents, PoolSaturationThroughAnAliasPoolOneFiringOneResolvedHoldersFirst
     }
   }
   EXPECT_EQ(status_pids, std::set<int>(holders.begin(), holders.end())) << status.dump(1);
+  // --once shows the same holder chain (a separate process: its own sample of the same stack).
+  std::string once;
+  ASSERT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", pw.config_path()}, &once),
+            0)
+      << once;
+  EXPECT_THAT(once, HasSubstr("pool tiny/app (database postgres): 2/2 servers in use"));
+  for (int pid : holders) EXPECT_THAT(once, HasSubstr("held by pid " + std::to_string(pid)));
   ASSERT_FALSE(status["incidents"].empty()) << status.dump(1);
   EXPECT_EQ(status["incidents"][0]["locus"], "database postgres");
   run.Resolved();
