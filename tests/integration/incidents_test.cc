@@ -321,7 +321,12 @@ TEST(Incidents, LockChainRootBlockerFirstReadersAggregated) {
 
 TEST(Incidents, PgBouncerDownAndBackOneFiringOneResolvedThenCalm) {
   SlackReceiver rx;
-  PoolwatchProcess pw(Yaml(rx, Config{}));
+  Config c;
+  // ErrorRateHigh with a short `for`: a session error counted for the restart would page here.
+  c.rules += "    error_rate: {min_events: 5, for: 1s}\n";
+  c.rules.replace(c.rules.find("    error_rate: {min_events: 5}\n"),
+                  std::string("    error_rate: {min_events: 5}\n").size(), "");
+  PoolwatchProcess pw(Yaml(rx, c));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   {
     // Server connections for PgBouncer to drop: sessions that end "abandoned" in PostgreSQL.
@@ -334,6 +339,12 @@ TEST(Incidents, PgBouncerDownAndBackOneFiringOneResolvedThenCalm) {
   }
   std::this_thread::sleep_for(2s);
   ASSERT_TRUE(rx.Delivered().empty());
+  Sql super(stack->SuperDsn("postgres"));
+  auto abandoned = [&] {
+    super.Exec("SELECT pg_stat_clear_snapshot()");
+    return std::stod(super.Scalar("SELECT sum(sessions_abandoned) FROM pg_stat_database"));
+  };
+  double abandoned_before = abandoned();
   Incident run(rx, pw);
   auto induced = Clock::now();
   stack->StopPgBouncer();
@@ -348,6 +359,8 @@ TEST(Incidents, PgBouncerDownAndBackOneFiringOneResolvedThenCalm) {
   for (int i = 0; i < 10; ++i) Sql(stack->PgDsn("app")).Exec("SELECT 1");
   std::this_thread::sleep_for(20s);
   EXPECT_EQ(rx.Delivered().size(), 2u) << AllText(rx.Delivered().back().body) << pw.Logs();
+  std::printf("[ figure ] sessions abandoned by the PgBouncer restart: %.0f\n",
+              abandoned() - abandoned_before);
 }
 
 TEST(Incidents, EscalationGivesOneFiringAndAtMostOneUpdate) {
