@@ -40,9 +40,36 @@ struct Alert {
   std::vector<Offender> offenders;  // the who, from the snapshot
   bool inhibited = false;           // a firing critical of the same alert exists
   bool held = false;                // its target is down: neither re-sent nor resolved
+  /// The incident locus (alerts/incidents.h): symptoms sharing it are one incident, e.g.
+  /// "database app", "target demo-bouncer". Derived by the rule; not part of the identity.
+  std::string locus;
+  /// This symptom as an incident headline, cause first ("Pool app/app on b saturated: ...").
+  std::string headline;
+  /// The id of the incident it belongs to while firing (the tracker sets it; "" before).
+  std::string incident;
 
   const std::string& Label(const std::string& key) const;
   std::string Identity() const { return IdentityOf(labels); }
+};
+
+/// What a Slack or log receiver is told about one incident (alerts/incidents.h): a plain value,
+/// queued and persisted like the rest of a notification.
+struct IncidentNote {
+  std::string id;
+  std::string locus;
+  std::string status;    // "firing" | "escalated" | "reminder" | "resolved"
+  std::string severity;  // the highest severity it reached
+  std::string headline;  // present tense; empty in a resolved note (no claim that it still holds)
+  WallTime since{};        // when its first symptom's condition first held: the one "since"
+  WallTime resolved_at{};  // when its last symptom cleared
+  std::vector<std::string> alertnames;  // every symptom it had, in order of appearance
+  std::vector<std::string> symptoms;    // firing: one line per current symptom
+  std::vector<Offender> held_by;        // firing: the cause, root blockers first, each pid once
+  std::string waiting;                  // firing: the victims, aggregated
+  std::vector<std::string> peaks;       // resolved: the peak value of each symptom
+  std::vector<std::string> details;     // firing: symptom details (a down target's error)
+  std::vector<std::string> runbooks;
+  bool held = false;  // a target behind it is down: its state is frozen
 };
 
 /// What a sink gets: one group's (or several merged groups') alerts for one receiver.
@@ -51,6 +78,9 @@ struct Notification {
   std::string group_key;
   AlertLabels group_labels;
   std::vector<Alert> alerts;  // firing and resolved
+  /// Slack and log receivers with incidents on: the incidents this message is about (`alerts`
+  /// then holds their symptoms, for counts).
+  std::vector<IncidentNote> incidents;
   WallTime created{};
   bool test = false;  // from --send-test-alert
   std::string dashboard_url;

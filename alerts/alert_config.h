@@ -82,6 +82,17 @@ struct DeliveryConfig {
   AlertDuration alertmanager_resolved_resend_for{900'000};
 };
 
+/// `alerts.incidents`: how symptoms fold into incidents for Slack and log receivers.
+struct IncidentConfig {
+  /// false: Slack and log receivers get per-rule groups as Alertmanager does (the old model).
+  bool enabled = true;
+  /// An incident resolves once every symptom has stayed clear this long (a transaction that
+  /// restarts on a busy backend, or a flapping symptom, stays the same incident).
+  AlertDuration resolve_after{60'000};
+  /// One update when an incident escalates from warning to critical (at most one).
+  bool escalation_updates = true;
+};
+
 /// The `alerts:` section. Parsed and validated by the exporter's config loader (so every config
 /// error carries file:line:col); consumed by the alerts library. Rule keys: pool_utilization,
 /// error_rate, connection_leak, long_transaction, clients_waiting, target_down, sampler_stale.
@@ -96,6 +107,7 @@ struct AlertsConfig {
   std::vector<ReceiverConfig> receivers;
   RouteConfig route;
   DeliveryConfig delivery;
+  IncidentConfig incidents;
   /// On SIGTERM/SIGINT, how long queued and retried notifications are still delivered before
   /// poolwatch exits; what remains goes to state_file for the next start. 0: exit at once.
   AlertDuration shutdown_grace{5'000};

@@ -82,7 +82,8 @@ Alerter::Alerter(AlertsConfig cfg, const Clock& clock,
       clock_(clock),
       notifier_(std::make_unique<Notifier>(std::move(sinks), cfg_.delivery, clock)),
       machine_(std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.eval_interval)),
-      dispatcher_(cfg_) {
+      dispatcher_(cfg_),
+      incidents_(cfg_) {
   last_snapshot_ = clock_.Now();
 }
 
@@ -231,10 +232,23 @@ void Alerter::Tick() {
         spdlog::info("alert firing: {}: {}", a.Label("alertname"), a.summary);
       }
     }
+    if (cfg_.incidents.enabled) {
+      std::size_t open = incidents_.OpenCount();
+      incidents_.Update(active, resolved, now);
+      if (incidents_.OpenCount() != open) dirty_ = true;
+    }
     dispatcher_.Update(active, resolved, now);
     for (auto& n : dispatcher_.Due(now)) {
       notifier_->Enqueue(std::move(n));
       dirty_ = true;
+    }
+    if (cfg_.incidents.enabled) {
+      for (auto& n : incidents_.Due(now)) {
+        const IncidentNote& i = n.incidents.front();
+        spdlog::info("incident {}: {} ({}) -> {}", i.status, i.id, i.severity, n.receiver);
+        notifier_->Enqueue(std::move(n));
+        dirty_ = true;
+      }
     }
     active_ = std::move(active);
     if (notifier_->Generation() != saved_generation_) dirty_ = true;
@@ -267,6 +281,7 @@ void Alerter::RestoreState(const json& j) {
   std::lock_guard<std::mutex> lock(mutex_);
   machine_.FromJson(j.value("alerts", json::object()));
   dispatcher_.FromJson(j.value("dispatcher", json::object()));
+  incidents_.FromJson(j.value("incidents", json::object()));  // absent in an older state file
   if (j.contains("queued")) {
     for (const auto& nj : j["queued"]) notifier_->Enqueue(NotificationFromJson(nj));
   }
@@ -281,6 +296,7 @@ json Alerter::StateJson() const {
     j["version"] = 1;
     j["alerts"] = machine_.ToJson();
     j["dispatcher"] = dispatcher_.ToJson();
+    j["incidents"] = incidents_.ToJson();
   }
   json queued = json::array();
   for (const auto& n : notifier_->Pending()) queued.push_back(NotificationToJson(n));
@@ -331,6 +347,13 @@ void Alerter::AddMetrics(MetricSet& m) const {
              {"state", std::get<2>(key)}},
             v);
   }
+  double open_incidents;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_incidents = static_cast<double>(incidents_.OpenCount());
+  }
+  m.Gauge("poolwatch_incidents_open",
+          "Open incidents (symptoms folded by locus; alerts.incidents).", {}, open_incidents);
   m.Counter("poolwatch_alerts_state_write_failures_total",
             "Failed writes of alerts.state_file (alerts keep flowing).", {}, failures);
   notifier_->AddMetrics(m);
@@ -348,6 +371,11 @@ json Alerter::StatusJson() const {
     out.push_back(std::move(j));
   }
   return out;
+}
+
+json Alerter::IncidentsJson() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return incidents_.StatusJson(clock_.WallNow());
 }
 
 std::vector<std::pair<std::string, SendResult>> SendTestAlerts(const AlertsConfig& cfg,

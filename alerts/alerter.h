@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alerts/alert_config.h"
+#include "alerts/incidents.h"
 #include "alerts/notifier.h"
 #include "alerts/state.h"
 #include "collectors/clock.h"
@@ -67,6 +68,8 @@ class Alerter {
   void AddMetrics(MetricSet& m) const;
   /// Active alerts for /status.
   nlohmann::json StatusJson() const;
+  /// Open incidents for /status (alerts/incidents.h).
+  nlohmann::json IncidentsJson() const;
   Notifier& notifier() { return *notifier_; }
 
  private:
@@ -82,6 +85,7 @@ class Alerter {
   std::condition_variable cv_;
   AlertStateMachine machine_;
   Dispatcher dispatcher_;
+  IncidentTracker incidents_;
   std::shared_ptr<const Snapshot> pending_snapshot_;
   SteadyTime last_snapshot_{};
   bool have_snapshot_ = false;

@@ -12,6 +12,16 @@ using std::chrono::milliseconds;
 
 /// Folds `more` into `into`: one message carrying every alert, the latest state of each.
 void Merge(Notification& into, const Notification& more) {
+  // Incidents: the latest note of each (a resolved one replaces its firing one still queued).
+  for (const auto& i : more.incidents) {
+    auto it = std::find_if(into.incidents.begin(), into.incidents.end(),
+                           [&](const IncidentNote& x) { return x.id == i.id; });
+    if (it == into.incidents.end()) {
+      into.incidents.push_back(i);
+    } else {
+      *it = i;
+    }
+  }
   for (const auto& a : more.alerts) {
     std::string id = a.Identity();
     auto it = std::find_if(into.alerts.begin(), into.alerts.end(),

@@ -72,9 +72,68 @@ std::string OffenderLine(const Offender& o) {
       line += " " + std::to_string(o.blocked_by[i]);
     }
   }
-  if (o.category == "blocker") line += " (blocker)";
+  if (o.blocks > 0) {
+    line += ", blocks " + std::to_string(o.blocks) + " backend(s)";
+  } else if (o.category == "blocker") {
+    line += " (blocker)";
+  }
+  if (!o.note.empty()) line += " (" + Safe(o.note, 200) + ")";
   if (!o.query.empty()) line += ": " + Code(o.query, kMaxQuery);
   return line;
+}
+
+/// One incident as a Slack section, cause first: headline, since, *Held by* (root blockers
+/// first, each pid once), *Waiting* (aggregated), the symptoms. A resolved one is in the past
+/// tense: how long it lasted and its peaks, nothing that claims it still holds.
+std::string IncidentText(const IncidentNote& i, WallTime now) {
+  std::string names;
+  for (const auto& n : i.alertnames) names += (names.empty() ? "" : ", ") + n;
+  bool critical = i.severity == "critical";
+  std::string t;
+  if (i.status == "resolved") {
+    t = ":large_green_circle: *RESOLVED* " + Safe(i.locus) + ": " + Safe(names, 200) + "\n";
+    auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(i.resolved_at - i.since);
+    t += "It lasted " + HumanDuration(lasted) + ", from " + FormatWallTime(i.since) + " to " +
+         FormatWallTime(i.resolved_at) + ".";
+    if (!i.peaks.empty()) {
+      t += " Peak:";
+      for (std::size_t k = 0; k < i.peaks.size(); ++k) t += (k ? ", " : " ") + Safe(i.peaks[k]);
+      t += ".";
+    }
+    t += "\n";
+  } else {
+    std::string what = i.status == "escalated" ? "ESCALATED to critical"
+                       : i.status == "reminder" ? "STILL FIRING"
+                                                : "FIRING";
+    t = std::string(critical ? ":red_circle: " : ":warning: ") + "*" + what + "* (" +
+        Safe(i.severity) + ") " + Safe(i.headline, 300) + "\n";
+    auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(now - i.since);
+    t += "Since " + FormatWallTime(i.since) + " (" + HumanDuration(ago) + " ago), " +
+         Safe(i.locus) + ": " + Safe(names, 200);
+    if (i.held) t += ", held: its target is down";
+    t += "\n";
+    if (!i.held_by.empty()) {
+      t += "*Held by:*\n";
+      for (std::size_t k = 0; k < i.held_by.size() && k < kMaxOffenders; ++k) {
+        t += OffenderLine(i.held_by[k]) + "\n";
+      }
+      if (i.held_by.size() > kMaxOffenders) {
+        t += "...and " + std::to_string(i.held_by.size() - kMaxOffenders) + " more\n";
+      }
+    }
+    if (!i.waiting.empty()) t += "*Waiting:* " + Safe(i.waiting, 400) + "\n";
+    for (const auto& d : i.details) t += Safe(d, kMaxDetail, /*multiline=*/true) + "\n";
+    if (!i.symptoms.empty()) {
+      t += "*Symptoms:*\n";
+      for (const auto& s : i.symptoms) t += "• " + Safe(s, 300) + "\n";
+    }
+  }
+  std::string links;
+  for (const auto& r : i.runbooks) {
+    if (links.size() > 600) break;
+    links += "<" + Safe(r, 300) + "|Runbook>\n";
+  }
+  return CutEscaped(std::move(t), kMaxAlertText - links.size()) + links;
 }
 
 bool Critical(const Alert& a) { return a.Label("severity") == "critical"; }
@@ -130,7 +189,66 @@ json Section(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+std::string RenderIncidents(const Notification& n, WallTime now, std::size_t budget) {
+  std::size_t firing = 0, resolved = 0;
+  bool any_critical = false;
+  std::string names;
+  for (const auto& i : n.incidents) {
+    if (i.status == "resolved") {
+      ++resolved;
+    } else {
+      ++firing;
+      any_critical = any_critical || i.severity == "critical";
+    }
+    for (const auto& a : i.alertnames) {
+      if (names.find(a) == std::string::npos) names += (names.empty() ? "" : ", ") + a;
+    }
+  }
+  std::string title;
+  if (firing > 0) title += "[FIRING:" + std::to_string(firing) + "]";
+  if (resolved > 0) {
+    title += std::string(title.empty() ? "" : " ") + "[RESOLVED:" + std::to_string(resolved) + "]";
+  }
+  std::string lead = n.incidents.size() == 1 && !n.incidents[0].headline.empty()
+                         ? n.incidents[0].headline
+                         : (n.incidents.size() == 1 ? n.incidents[0].locus : names);
+  std::string fallback = title + " " + Safe(lead, 200) +
+                         (n.incidents.size() == 1 ? " (" + Safe(names, 200) + ")" : "");
+  json blocks = json::array();
+  // One incident: its section leads with the headline already; several: a title first.
+  if (n.incidents.size() > 1) blocks.push_back(Section("*" + fallback + "*"));
+  std::size_t used = fallback.size() * 2 + 200;
+  std::size_t shown = 0;
+  for (const auto& i : n.incidents) {
+    std::string t = IncidentText(i, now);
+    if (used + t.size() > budget || blocks.size() >= 45) break;
+    used += t.size();
+    blocks.push_back(Section(t));
+    ++shown;
+  }
+  if (shown < n.incidents.size()) {
+    blocks.push_back(Section("...and " + std::to_string(n.incidents.size() - shown) + " more"));
+  }
+  if (!n.dashboard_url.empty()) {
+    blocks.push_back(
+        {{"type", "context"},
+         {"elements",
+          json::array({{{"type", "mrkdwn"},
+                        {"text", "<" + Safe(n.dashboard_url, 300) + "|Dashboard>"}}})}});
+  }
+  std::string color = firing == 0 ? "good" : any_critical ? "danger" : "warning";
+  json msg;
+  msg["text"] = fallback;
+  msg["attachments"] = json::array({{{"color", color}, {"blocks", blocks}}});
+  return msg.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
 std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget) {
+  if (!n.test && !n.incidents.empty()) return RenderIncidents(n, now, budget);
   json msg;
   if (n.test) {
     std::string text = ":white_check_mark: poolwatch test notification for receiver " +
@@ -226,6 +344,10 @@ std::string RenderAlertmanager(const Notification& n, WallTime now) {
       ann["who"] = annotation(who);
     }
     ann["value"] = FormatValue(a.value, a.unit);
+    // The incident as annotations, not labels: labels are the alert's identity, and an
+    // incident id changes with each new incident (README, Alerting).
+    if (!a.incident.empty()) ann["incident"] = annotation(a.incident);
+    if (!a.locus.empty()) ann["incident_locus"] = annotation(a.locus);
     WallTime starts = a.starts_at.time_since_epoch().count() != 0 ? a.starts_at : now;
     WallTime ends = a.state == AlertState::kResolved ? a.resolved_at : now + 4 * interval;
     json item = {{"labels", labels},
@@ -262,8 +384,36 @@ std::string RenderLogLine(const Notification& n, WallTime now) {
          {"detail", a.detail},
          {"offenders", offs}});
   }
+  json incidents = json::array();
+  for (const auto& i : n.incidents) {
+    json held = json::array();
+    for (const auto& o : i.held_by) {
+      held.push_back({{"pid", o.pid},
+                      {"application_name", o.application_name},
+                      {"client_addr", o.client_addr},
+                      {"state", o.state},
+                      {"xact_age_seconds", o.xact_age_seconds},
+                      {"blocks", o.blocks},
+                      {"note", o.note},
+                      {"query", TruncateUtf8(o.query, kMaxQuery)}});
+    }
+    incidents.push_back({{"id", i.id},
+                         {"locus", i.locus},
+                         {"status", i.status},
+                         {"severity", i.severity},
+                         {"headline", i.headline},
+                         {"since", Rfc3339(i.since)},
+                         {"resolvedAt", i.status == "resolved" ? Rfc3339(i.resolved_at) : ""},
+                         {"symptoms", i.alertnames},
+                         {"held_by", held},
+                         {"waiting", i.waiting},
+                         {"peaks", i.peaks}});
+  }
   json line = {{"ts", Rfc3339(now)},
-               {"msg", n.test ? "test notification" : "alert notification"},
+               {"msg", n.test              ? "test notification"
+                       : n.incidents.empty() ? "alert notification"
+                                             : "incident notification"},
+               {"incidents", incidents},
                {"receiver", n.receiver},
                {"group", n.group_labels},
                {"alerts", alerts}};

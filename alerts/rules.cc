@@ -2,66 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "alerts/text.h"
 #include "collectors/bounded.h"
+#include "collectors/holders.h"
 
 namespace poolwatch {
-
-std::map<std::string, RuleConfig> AlertsConfig::DefaultRules() {
-  using std::chrono::minutes;
-  using std::chrono::seconds;
-  std::map<std::string, RuleConfig> r;
-  RuleConfig util;
-  util.warning = 0.80;
-  util.critical = 0.90;
-  util.for_duration = minutes(2);
-  util.critical_for = minutes(1);
-  r["pool_utilization"] = util;
-  RuleConfig err;
-  err.warning = 0.05;
-  err.for_duration = minutes(2);
-  r["error_rate"] = err;
-  RuleConfig leak;
-  leak.warning = 0;
-  leak.for_duration = minutes(1);
-  leak.hysteresis = 0;
-  r["connection_leak"] = leak;
-  RuleConfig tx;
-  tx.warning = 60;
-  tx.critical = 300;
-  tx.for_duration = minutes(1);
-  r["long_transaction"] = tx;
-  RuleConfig wait;
-  wait.warning = 5;
-  wait.critical = 15;
-  wait.for_duration = minutes(1);
-  r["clients_waiting"] = wait;
-  RuleConfig down;
-  down.critical = 0;
-  down.for_duration = minutes(1);
-  down.hysteresis = 0;
-  r["target_down"] = down;
-  RuleConfig stale;
-  stale.critical = 0;  // 0 = 3 sampling intervals (at least 30s)
-  stale.for_duration = AlertDuration(0);
-  stale.hysteresis = 0;
-  r["sampler_stale"] = stale;
-  return r;
-}
-
-std::string AlertNameOf(const std::string& rule_key) {
-  static const std::map<std::string, std::string> kNames = {
-      {"pool_utilization", "PoolUtilizationHigh"},
-      {"error_rate", "ErrorRateHigh"},
-      {"connection_leak", "ConnectionLeak"},
-      {"long_transaction", "LongTransaction"},
-      {"clients_waiting", "ClientsWaiting"},
-      {"target_down", "TargetDown"},
-      {"sampler_stale", "SamplerStale"}};
-  auto it = kNames.find(rule_key);
-  return it == kNames.end() ? rule_key : it->second;
-}
 
 namespace {
 
@@ -153,27 +100,9 @@ std::vector<Offender> OffendersFor(const Snapshot& snap, const std::string& targ
   return out;
 }
 
-/// The clients holding a PgBouncer pool are backends in the PostgreSQL behind it: add the
-/// long-running / idle-in-transaction / blocking backends of the pool's database seen on the
-/// PostgreSQL targets (poolwatch usually watches one PostgreSQL and the PgBouncer in front of it).
-void AddHolders(const Snapshot& snap, const std::string& database, const RuleConfig& rule,
-                std::vector<Offender>& out) {
-  if (database.empty()) return;
-  for (const auto& t : snap.targets) {
-    if (t.kind != "postgres") continue;
-    for (const auto& o :
-         OffendersFor(snap, t.name, {"long_transaction", "idle_in_transaction", "blocker"},
-                      database, rule)) {
-      if (!SameDatabase(o.datname, database)) continue;
-      bool dup = false;
-      for (const auto& x : out) dup = dup || (x.pid == o.pid && x.datname == o.datname);
-      if (!dup) out.push_back(o);
-    }
-  }
-}
-
 struct SeriesSpec {
   std::string rule_key;
+  std::string target, database, user;  // for overrides
   AlertLabels labels;  // without alertname/severity
   double value = 0;
   std::string unit;
@@ -181,6 +110,9 @@ struct SeriesSpec {
   std::string where;  // "pool app/app on local"
   std::vector<Offender> offenders;
   std::string detail;
+  std::string locus;     // the incident it folds into
+  std::string headline;  // cause first
+  bool hold = false;     // too little evidence: keep the state
 };
 
 void Emit(const SeriesSpec& s, const RuleConfig& rule, const Effective& e, RuleOutput& out) {
@@ -195,8 +127,9 @@ void Emit(const SeriesSpec& s, const RuleConfig& rule, const Effective& e, RuleO
     double threshold = *sev.threshold;
     double clear = threshold * (1.0 - rule.hysteresis);
     bool above = s.value > threshold;
-    if (!above && s.value <= clear) continue;
+    if (!above && s.value <= clear && !s.hold) continue;
     Observation o;
+    o.hold = s.hold;
     o.above = above;
     o.clear_threshold = clear;
     o.for_duration = sev.for_duration;
@@ -214,6 +147,8 @@ void Emit(const SeriesSpec& s, const RuleConfig& rule, const Effective& e, RuleO
     a.runbook_url = rule.runbook_url;
     a.detail = s.detail;
     a.offenders = s.offenders;
+    a.locus = s.locus;
+    a.headline = s.headline;
     out.observations.push_back(std::move(o));
   }
 }
@@ -226,7 +161,343 @@ std::string PoolWhere(const std::string& target, const std::string& database,
   return w;
 }
 
+/// How many backends each root blocker among `offenders` blocks (directly or through others),
+/// written into Offender::blocks / root_blocker. The blocker and blocked lists of a target hold
+/// the whole chain.
+void AnnotateChains(std::vector<Offender>& offs, const std::vector<Offender>& all) {
+  std::map<int, int> counts;
+  std::set<int> counted;
+  for (const auto& o : all) {
+    int root = RootBlockerOf(o.pid, all);
+    if (root != 0 && counted.insert(o.pid).second) counts[root] += 1;
+  }
+  for (auto& o : offs) {
+    auto it = counts.find(o.pid);
+    if (it != counts.end()) o.blocks = std::max(o.blocks, it->second);
+    if (o.root_blocker == 0) o.root_blocker = RootBlockerOf(o.pid, all);
+  }
+}
+
+const PoolHolders* FindPool(const Snapshot& snap, const std::string& target,
+                            const std::string& database, const std::string& user) {
+  const TargetStatus* t = FindTarget(snap, target);
+  if (t == nullptr) return nullptr;
+  for (const auto& p : t->pools) {
+    if ((p.database == database || SameDatabase(p.database, database)) && p.user == user) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+/// The database behind a pool (an alias pool names another database), else the pool's name.
+std::string RealDatabase(const Snapshot& snap, const std::string& target,
+                         const std::string& database, const std::string& user) {
+  const PoolHolders* p = FindPool(snap, target, database, user);
+  return p != nullptr && !p->real_database.empty() ? p->real_database : database;
+}
+
+/// A pool's who, cause first: the holder chain (root blockers, then the clients holding its
+/// servers with their backends), then the waiting clients. Without a holder chain (no SHOW
+/// SERVERS, or the pool is not busy), the problem backends of the database behind it.
+std::vector<Offender> PoolOffenders(const Snapshot& snap, const std::string& target,
+                                    const std::string& database, const std::string& user,
+                                    const RuleConfig& rule) {
+  std::vector<Offender> out;
+  const PoolHolders* p = FindPool(snap, target, database, user);
+  if (p != nullptr) {
+    for (const auto& h : p->holders) {
+      if (!MatchName(h.application_name, rule.exclude_applications)) out.push_back(h);
+    }
+    for (const auto& w : p->waiting) {
+      if (!MatchName(w.application_name, rule.exclude_applications)) out.push_back(w);
+    }
+  }
+  if (p == nullptr || p->holders.empty()) {
+    std::string real = p != nullptr ? p->real_database : database;
+    for (const auto& t : snap.targets) {
+      if (t.kind != "postgres") continue;
+      auto offs = OffendersFor(snap, t.name, {"long_transaction", "idle_in_transaction", "blocker"},
+                               real, rule);
+      for (auto& o : offs) {
+        if (SameDatabase(o.datname, real)) out.push_back(std::move(o));
+      }
+    }
+    if (p == nullptr) {
+      for (auto& o : OffendersFor(snap, target, {"waiting_client"}, database, rule)) {
+        out.push_back(std::move(o));
+      }
+    }
+  }
+  return CauseFirst(std::move(out));
+}
+
+std::string Pct(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%%", ratio * 100);
+  return buf;
+}
+
+std::string PoolHeadline(const Snapshot& snap, const std::string& target,
+                         const std::string& database, const std::string& user, double ratio) {
+  const PoolHolders* p = FindPool(snap, target, database, user);
+  std::string h = "Pool " + database + "/" + user + " on " + target;
+  if (p == nullptr) return h + " at " + Pct(ratio);
+  bool saturated = p->pool_size > 0 && p->servers_in_use >= p->pool_size;
+  h += saturated ? " saturated" : " at " + Pct(ratio);
+  h += ": " + std::to_string(p->servers_in_use) + "/" +
+       (p->pool_size > 0 ? std::to_string(p->pool_size) : std::string("?")) + " servers busy, " +
+       std::to_string(p->waiting_clients) + " clients waiting";
+  if (p->waiting_clients > 0) h += ", longest " + FormatValue(p->longest_wait_seconds, "seconds");
+  if (p->real_database != database) h += " (database " + p->real_database + ")";
+  return h;
+}
+
+/// The database's headline: what and where, no pid (the *Held by* list names each pid once).
+std::string DatabaseHeadline(const std::string& what, const std::string& target,
+                             const std::string& db, const std::vector<Offender>& offs,
+                             double value) {
+  int roots = 0, blocked = 0;
+  for (const auto& o : offs) {
+    if (o.blocks > 0) ++roots;
+    if (IsVictim(o)) ++blocked;
+  }
+  if (roots > 0) {
+    return "Lock chain in database " + db + " on " + target + ": " + std::to_string(roots) +
+           " root blocker(s), " + std::to_string(blocked) + " backend(s) blocked, oldest " +
+           "transaction " + FormatValue(value, "seconds");
+  }
+  return what + " in database " + db + " on " + target + ": oldest " +
+         FormatValue(value, "seconds");
+}
+
+/// `offs` with the lock chains they root: each is annotated (what it blocks, its root) and the
+/// backends blocked behind it are added, so a leak or a long transaction that holds a lock names
+/// its victims too.
+std::vector<Offender> WithChains(std::vector<Offender> offs, const TargetStatus* t) {
+  if (t == nullptr) return offs;
+  AnnotateChains(offs, t->offenders);
+  std::set<int> roots;
+  for (const auto& o : offs) {
+    if (o.blocks > 0) roots.insert(o.pid);
+  }
+  for (const auto& o : t->offenders) {
+    if (o.category != "blocked") continue;
+    int root = RootBlockerOf(o.pid, t->offenders);
+    if (root == 0 || !roots.count(root)) continue;
+    Offender v = o;
+    v.root_blocker = root;
+    offs.push_back(std::move(v));
+  }
+  return offs;
+}
+
+/// One rule of the table below: how a sample of its metric becomes a series (or none).
+struct RuleContext {
+  const Snapshot& snap;
+  const MetricSet& m;
+  const RuleConfig& rule;
+};
+using Describe = std::optional<SeriesSpec> (*)(const RuleContext&, const Labels&, double);
+
+std::optional<SeriesSpec> PoolUtilization(const RuleContext& c, const Labels& labels, double v) {
+  SeriesSpec s;
+  std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
+  std::string db = LabelOf(labels, "database"), user = LabelOf(labels, "user");
+  if (MatchName(db, c.rule.exclude_databases) && !db.empty()) return std::nullopt;
+  s.target = target;
+  s.database = db;
+  s.user = user;
+  s.labels = {{"target", target}, {"kind", kind}, {"database", db}, {"user", user}};
+  s.value = v;
+  s.unit = "ratio";
+  s.what = kind == "pgbouncer_server"   ? "Server pool utilization"
+           : kind == "pgbouncer_client" ? "Client connection utilization"
+                                        : "Connection utilization";
+  s.where = PoolWhere(target, db, user) + " (" + kind + ")";
+  if (kind == "pgbouncer_server") {
+    s.offenders = PoolOffenders(c.snap, target, db, user, c.rule);
+    s.locus = "database " + RealDatabase(c.snap, target, db, user);
+    s.headline = PoolHeadline(c.snap, target, db, user, v);
+  } else {
+    s.offenders = CauseFirst(OffendersFor(c.snap, target, {}, db, c.rule));
+    s.locus = "target " + target;
+    s.headline = s.what + " on " + target + " at " + Pct(v);
+  }
+  return s;
+}
+
+std::optional<SeriesSpec> ErrorRate(const RuleContext& c, const Labels& labels, double v) {
+  std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
+  auto events = c.m.Value(rule_metrics::kErrorEvents, {{"target", target}, {"kind", kind}});
+  SeriesSpec s;
+  s.target = target;
+  s.labels = {{"target", target}, {"kind", kind}};
+  s.value = v;
+  s.unit = "ratio";
+  s.what = "Error rate (" + kind + ")";
+  s.where = "target " + target;
+  s.locus = "target " + target;
+  // Too few events to judge: an open alert neither resolves nor re-fires on noise.
+  s.hold = !events || *events < c.rule.min_events;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.0f events in the last %s", events.value_or(0),
+                HumanDuration(c.rule.window).c_str());
+  s.detail = buf;
+  s.headline = "Error rate (" + kind + ") on " + target + " at " + Pct(v) + " (" + buf + ")";
+  return s;
+}
+
+std::optional<SeriesSpec> ConnectionLeak(const RuleContext& c, const Labels& labels, double v) {
+  std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
+  SeriesSpec s;
+  s.target = target;
+  s.labels = {{"target", target}, {"kind", kind}};
+  s.value = v;
+  s.unit = "count";
+  s.what = "Leaked connections (" + kind + ")";
+  s.where = "target " + target;
+  bool excluded_all = false;
+  std::vector<std::string> cats;
+  if (kind == "idle_in_transaction") cats = {"idle_in_transaction"};
+  s.offenders = CauseFirst(WithChains(
+      OffendersFor(c.snap, target, cats, "", c.rule, &excluded_all), FindTarget(c.snap, target)));
+  if (excluded_all) return std::nullopt;
+  // The database of the leaked sessions when they share one: the same incident as that
+  // database's long transaction.
+  std::set<std::string> dbs;
+  for (const auto& o : s.offenders) {
+    if (!IsVictim(o)) dbs.insert(o.datname);
+  }
+  s.locus = dbs.size() == 1 && !dbs.begin()->empty() ? "database " + *dbs.begin()
+                                                     : "target " + target;
+  s.headline = FormatValue(v, "count") + " leaked connection(s) (" + kind + ") on " + target;
+  if (dbs.size() == 1 && !dbs.begin()->empty()) s.headline += " in database " + *dbs.begin();
+  double oldest = 0;
+  for (const auto& o : s.offenders) {
+    if (!IsVictim(o)) oldest = std::max(oldest, o.state_age_seconds);
+  }
+  if (oldest > 0) s.headline += ", idle in transaction up to " + FormatValue(oldest, "seconds");
+  return s;
+}
+
+std::optional<SeriesSpec> LongTransaction(const RuleContext& c, const Labels& labels, double v) {
+  std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "datname");
+  if (MatchName(db, c.rule.exclude_databases)) return std::nullopt;
+  SeriesSpec s;
+  s.target = target;
+  s.database = db;
+  s.labels = {{"target", target}, {"database", db}};
+  s.value = v;
+  s.unit = "seconds";
+  s.what = "Oldest transaction";
+  s.where = PoolWhere(target, db, "");
+  bool excluded_all = false;
+  auto offs = OffendersFor(c.snap, target,
+                           {"long_transaction", "idle_in_transaction", "blocker", "blocked"}, db,
+                           c.rule, &excluded_all);
+  if (excluded_all) return std::nullopt;
+  s.offenders = CauseFirst(WithChains(std::move(offs), FindTarget(c.snap, target)));
+  s.locus = "database " + db;
+  s.headline = DatabaseHeadline("Long transaction", target, db, s.offenders, v);
+  return s;
+}
+
+std::optional<SeriesSpec> ClientsWaiting(const RuleContext& c, const Labels& labels, double v) {
+  std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "database");
+  std::string user = LabelOf(labels, "user");
+  if (MatchName(db, c.rule.exclude_databases)) return std::nullopt;
+  SeriesSpec s;
+  s.target = target;
+  s.database = db;
+  s.user = user;
+  s.labels = {{"target", target}, {"database", db}, {"user", user}};
+  s.value = v;
+  s.unit = "seconds";
+  s.what = "Clients waiting for a server connection, longest wait";
+  s.where = "pool ";
+  s.where.append(db).append("/").append(user).append(" on target ").append(target);
+  s.offenders = PoolOffenders(c.snap, target, db, user, c.rule);
+  s.locus = "database " + RealDatabase(c.snap, target, db, user);
+  auto ratio = c.m.Value(rule_metrics::kUtilization, {{"target", target},
+                                                      {"kind", "pgbouncer_server"},
+                                                      {"database", db},
+                                                      {"user", user}});
+  s.headline = PoolHeadline(c.snap, target, db, user, ratio.value_or(0));
+  return s;
+}
+
+/// The metric ClientsWaiting reads: the fast-sampling peak sees waits a main sample would miss;
+/// without it, SHOW POOLS' own maxwait.
+const char* ClientsWaitingMetric(const MetricSet& m) {
+  return m.Has(rule_metrics::kMaxwaitPeak) ? rule_metrics::kMaxwaitPeak : rule_metrics::kMaxwait;
+}
+
+/// Every built-in rule in one place: key (the YAML's alerts.rules.<key>), alert name, the metric
+/// it reads (the same numbers /metrics shows), its defaults (REFERENCE.md section 6; the config
+/// keys are RuleConfig's: enabled, warning, critical, for, critical_for, keep_firing_for,
+/// hysteresis, window, min_events, labels, runbook_url, exclude_*, overrides) and its incident
+/// locus. TargetDown and SamplerStale read the targets and the clock, not a metric.
+struct RuleSpec {
+  const char* key;
+  const char* alertname;
+  const char* metric;  // nullptr: see `evaluate`
+  const char* locus;   // documentation: which symptoms fold together
+  RuleConfig (*defaults)();
+  Describe describe;
+};
+
+RuleConfig Defaults(std::optional<double> warning, std::optional<double> critical,
+                    AlertDuration for_duration, double hysteresis = 0.05,
+                    std::optional<AlertDuration> critical_for = std::nullopt) {
+  RuleConfig r;
+  r.warning = warning;
+  r.critical = critical;
+  r.for_duration = for_duration;
+  r.critical_for = critical_for;
+  r.hysteresis = hysteresis;
+  return r;
+}
+
+using std::chrono::minutes;
+
+const std::vector<RuleSpec>& RuleTable() {
+  static const std::vector<RuleSpec> kRules = {
+      {"pool_utilization", "PoolUtilizationHigh", rule_metrics::kUtilization,
+       "database behind the pool (a PgBouncer server pool); else the target",
+       [] { return Defaults(0.80, 0.90, minutes(2), 0.05, minutes(1)); }, PoolUtilization},
+      {"error_rate", "ErrorRateHigh", rule_metrics::kErrorRatio, "target",
+       [] { return Defaults(0.05, std::nullopt, minutes(2)); }, ErrorRate},
+      {"connection_leak", "ConnectionLeak", rule_metrics::kLeaks,
+       "database of the leaked sessions when they share one; else the target",
+       [] { return Defaults(0.0, std::nullopt, minutes(1), 0); }, ConnectionLeak},
+      {"long_transaction", "LongTransaction", rule_metrics::kOldestTx, "database",
+       [] { return Defaults(60.0, 300.0, minutes(1)); }, LongTransaction},
+      {"clients_waiting", "ClientsWaiting", rule_metrics::kMaxwaitPeak, "database behind the pool",
+       [] { return Defaults(5.0, 15.0, minutes(1)); }, ClientsWaiting},
+      {"target_down", "TargetDown", nullptr, "target",
+       [] { return Defaults(std::nullopt, 0.0, minutes(1), 0); }, nullptr},
+      // critical 0 = 3 sampling intervals (at least 30s)
+      {"sampler_stale", "SamplerStale", nullptr, "poolwatch itself",
+       [] { return Defaults(std::nullopt, 0.0, AlertDuration(0), 0); }, nullptr},
+  };
+  return kRules;
+}
+
 }  // namespace
+
+std::map<std::string, RuleConfig> AlertsConfig::DefaultRules() {
+  std::map<std::string, RuleConfig> r;
+  for (const auto& spec : RuleTable()) r[spec.key] = spec.defaults();
+  return r;
+}
+
+std::string AlertNameOf(const std::string& rule_key) {
+  for (const auto& spec : RuleTable()) {
+    if (rule_key == spec.key) return spec.alertname;
+  }
+  return rule_key;
+}
 
 RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
   RuleOutput out;
@@ -234,126 +505,25 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
     if (!t.up) out.down_targets.insert(t.name);
   }
   const MetricSet& m = snap.metrics;
-  auto rule_of = [&](const char* key) -> const RuleConfig* {
-    auto it = cfg.rules.find(key);
-    return it == cfg.rules.end() || !it->second.enabled ? nullptr : &it->second;
-  };
-
-  if (const RuleConfig* rule = rule_of("pool_utilization")) {
-    for (const auto& [labels, v] : m.Samples(rule_metrics::kUtilization)) {
-      SeriesSpec s;
-      s.rule_key = "pool_utilization";
-      std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
-      std::string db = LabelOf(labels, "database"), user = LabelOf(labels, "user");
-      if (MatchName(db, rule->exclude_databases) && !db.empty()) continue;
-      Effective e = Resolve(*rule, target, db, user);
-      if (!e.enabled) continue;
-      s.labels = {{"target", target}, {"kind", kind}, {"database", db}, {"user", user}};
-      s.value = v;
-      s.unit = "ratio";
-      s.what = kind == "pgbouncer_server"   ? "Server pool utilization"
-               : kind == "pgbouncer_client" ? "Client connection utilization"
-                                            : "Connection utilization";
-      s.where = PoolWhere(target, db, user) + " (" + kind + ")";
-      s.offenders = OffendersFor(snap, target, {}, db, *rule);
-      if (kind == "pgbouncer_server") AddHolders(snap, db, *rule, s.offenders);
-      Emit(s, *rule, e, out);
-    }
-  }
-
-  if (const RuleConfig* rule = rule_of("error_rate")) {
-    for (const auto& [labels, v] : m.Samples(rule_metrics::kErrorRatio)) {
-      std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
-      auto events = m.Value(rule_metrics::kErrorEvents, {{"target", target}, {"kind", kind}});
-      if (!events || *events < rule->min_events) continue;  // too few events to judge
-      Effective e = Resolve(*rule, target, "", "");
-      if (!e.enabled) continue;
-      SeriesSpec s;
-      s.rule_key = "error_rate";
-      s.labels = {{"target", target}, {"kind", kind}};
-      s.value = v;
-      s.unit = "ratio";
-      s.what = "Error rate (" + kind + ")";
-      s.where = "target " + target;
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "%.0f events in the last %s", *events,
-                    HumanDuration(rule->window).c_str());
-      s.detail = buf;
-      Emit(s, *rule, e, out);
-    }
-  }
-
-  if (const RuleConfig* rule = rule_of("connection_leak")) {
-    for (const auto& [labels, v] : m.Samples(rule_metrics::kLeaks)) {
-      std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
-      Effective e = Resolve(*rule, target, "", "");
-      if (!e.enabled) continue;
-      SeriesSpec s;
-      s.rule_key = "connection_leak";
-      s.labels = {{"target", target}, {"kind", kind}};
-      s.value = v;
-      s.unit = "count";
-      s.what = "Leaked connections (" + kind + ")";
-      s.where = "target " + target;
-      bool excluded_all = false;
-      std::vector<std::string> cats;
-      if (kind == "idle_in_transaction") cats = {"idle_in_transaction"};
-      s.offenders = OffendersFor(snap, target, cats, "", *rule, &excluded_all);
-      if (excluded_all) continue;
-      Emit(s, *rule, e, out);
-    }
-  }
-
-  if (const RuleConfig* rule = rule_of("long_transaction")) {
-    for (const auto& [labels, v] : m.Samples(rule_metrics::kOldestTx)) {
-      std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "datname");
-      if (MatchName(db, rule->exclude_databases)) continue;
-      Effective e = Resolve(*rule, target, db, "");
-      if (!e.enabled) continue;
-      SeriesSpec s;
-      s.rule_key = "long_transaction";
-      s.labels = {{"target", target}, {"database", db}};
-      s.value = v;
-      s.unit = "seconds";
-      s.what = "Oldest transaction";
-      s.where = PoolWhere(target, db, "");
-      bool excluded_all = false;
-      s.offenders =
-          OffendersFor(snap, target, {"long_transaction", "idle_in_transaction", "blocker"}, db,
-                       *rule, &excluded_all);
-      if (excluded_all) continue;
-      Emit(s, *rule, e, out);
-    }
-  }
-
-  if (const RuleConfig* rule = rule_of("clients_waiting")) {
-    // The fast-sampling peak sees waits a main sample would miss; fall back to SHOW POOLS' own.
-    const char* metric =
-        m.Has(rule_metrics::kMaxwaitPeak) ? rule_metrics::kMaxwaitPeak : rule_metrics::kMaxwait;
+  for (const auto& spec : RuleTable()) {
+    auto it = cfg.rules.find(spec.key);
+    if (it == cfg.rules.end() || !it->second.enabled || spec.describe == nullptr) continue;
+    const RuleConfig& rule = it->second;
+    const char* metric = spec.describe == ClientsWaiting ? ClientsWaitingMetric(m) : spec.metric;
+    RuleContext ctx{snap, m, rule};
     for (const auto& [labels, v] : m.Samples(metric)) {
-      std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "database");
-      std::string user = LabelOf(labels, "user");
-      if (MatchName(db, rule->exclude_databases)) continue;
-      Effective e = Resolve(*rule, target, db, user);
+      std::optional<SeriesSpec> s = spec.describe(ctx, labels, v);
+      if (!s) continue;
+      s->rule_key = spec.key;
+      Effective e = Resolve(rule, s->target, s->database, s->user);
       if (!e.enabled) continue;
-      SeriesSpec s;
-      s.rule_key = "clients_waiting";
-      s.labels = {{"target", target}, {"database", db}, {"user", user}};
-      s.value = v;
-      s.unit = "seconds";
-      s.what = "Clients waiting for a server connection, longest wait";
-      s.where = "pool ";
-      s.where.append(db).append("/").append(user).append(" on target ").append(target);
-      auto waiting = m.Value("pgbouncer_pools_client_waiting_connections",
-                             {{"target", target}, {"database", db}, {"user", user}});
-      if (waiting) s.detail = FormatValue(*waiting, "count") + " client(s) waiting now";
-      s.offenders = OffendersFor(snap, target, {}, db, *rule);
-      AddHolders(snap, db, *rule, s.offenders);
-      Emit(s, *rule, e, out);
+      Emit(*s, rule, e, out);
     }
   }
 
-  if (const RuleConfig* rule = rule_of("target_down")) {
+  auto down = cfg.rules.find("target_down");
+  if (down != cfg.rules.end() && down->second.enabled) {
+    const RuleConfig* rule = &down->second;
     for (const auto& t : snap.targets) {
       if (t.up) continue;
       Effective e = Resolve(*rule, t.name, "", "");
@@ -373,6 +543,9 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
                   ") is unreachable: " + std::string(DownReasonName(t.reason));
       a.detail = t.error;
       a.runbook_url = rule->runbook_url;
+      a.locus = "target " + t.name;
+      a.headline = "Target " + t.name + " (" + t.kind + ") is down: " +
+                   std::string(DownReasonName(t.reason));
       out.observations.push_back(std::move(o));
     }
   }
@@ -400,6 +573,9 @@ std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsCo
   o.alert.summary = "No sample completed for " + FormatValue(age_seconds, "seconds") + " (limit " +
                     FormatValue(limit, "seconds") + "): /metrics is stale";
   o.alert.runbook_url = rule.runbook_url;
+  o.alert.locus = "poolwatch";
+  o.alert.headline = "poolwatch is stale: no sample completed for " +
+                     FormatValue(age_seconds, "seconds");
   return {o};
 }
 

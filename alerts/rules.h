@@ -31,6 +31,9 @@ struct Observation {
   double clear_threshold = 0;
   std::chrono::milliseconds for_duration{0};
   std::chrono::milliseconds keep_firing_for{0};
+  /// Too little evidence to judge (an error ratio over too few events): an alert that exists
+  /// keeps its state, neither firing nor resolving on noise; none is created.
+  bool hold = false;
 };
 
 /// What one snapshot says.

@@ -12,6 +12,12 @@
 
 namespace poolwatch {
 
+// Persistence (alerts/persist.cc): every reader takes defaults for missing fields, so a state
+// file written by an older poolwatch loads.
+nlohmann::json OffenderToJson(const Offender& o);
+Offender OffenderFromJson(const nlohmann::json& j);
+nlohmann::json IncidentNoteToJson(const IncidentNote& n);
+IncidentNote IncidentNoteFromJson(const nlohmann::json& j);
 nlohmann::json AlertToJson(const Alert& a);
 Alert AlertFromJson(const nlohmann::json& j);
 nlohmann::json NotificationToJson(const Notification& n);

@@ -22,7 +22,7 @@ std::string LongTxQuery(const std::vector<int>& own_pids, int query_chars) {
   std::ostringstream q;
   q << "WITH b AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM pg_stat_activity "
        "WHERE wait_event_type = 'Lock'), "
-       "s AS (SELECT pid, datname, usename, application_name, client_addr::text AS client_addr, "
+       "s AS (SELECT pid, datname, usename, application_name, host(client_addr) AS client_addr, "
        "state, backend_type, wait_event_type, wait_event, "
        "extract(epoch FROM now() - xact_start)::float8 AS xact_age, "
        "extract(epoch FROM now() - state_change)::float8 AS state_age, "
@@ -118,6 +118,7 @@ class PgLongTransactionsCollector final : public Collector {
 
       Offender o = MakeOffender(r, i);
       o.pid = static_cast<int>(*pid);
+      out.backends.push_back(o);  // for the holder chain (collectors/holders.h)
       if (xact_age) long_tx.push_back(o);
       if (idle_in_tx) idle_tx.push_back(o);
       if (r.String(i, "blocker") == "t") blockers.push_back(o);

@@ -75,8 +75,9 @@ class PgStatDatabaseCollector final : public Collector {
       commits += r.Number(i, "xact_commit").value_or(0);
       rollbacks += r.Number(i, "xact_rollback").value_or(0);
       sess += r.Number(i, "sessions").value_or(0);
-      sess_errors += r.Number(i, "sessions_abandoned").value_or(0) +
-                     r.Number(i, "sessions_fatal").value_or(0) +
+      // Not sessions_abandoned: a session whose client vanished without a Terminate message is
+      // what a pooler's restart or server_lifetime recycle looks like (issue 10), not an error.
+      sess_errors += r.Number(i, "sessions_fatal").value_or(0) +
                      r.Number(i, "sessions_killed").value_or(0);
     }
     rollback_.Observe(now, commits + rollbacks, rollbacks);

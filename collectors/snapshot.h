@@ -26,6 +26,31 @@ struct Offender {
   double state_age_seconds = 0;
   std::vector<int> blocked_by;
   std::string query;  // truncated, literals masked unless configured otherwise
+  /// Holder chain (collectors/holders.h): how many backends this one blocks, directly or through
+  /// others (set on root blockers); the root of the chain a blocked backend waits on (0: none);
+  /// and, when a PgBouncer server's remote_pid had no pg_stat_activity row, why the holder is
+  /// only known from PgBouncer (the message says so).
+  int blocks = 0;
+  int root_blocker = 0;
+  std::string note;
+};
+
+/// A PgBouncer pool's server connections in use, joined to the clients holding them and to their
+/// PostgreSQL backends (collectors/holders.h). Bounded: at most kMaxPoolHolders holders and
+/// waiting clients each; the counts are exact.
+struct PoolHolders {
+  std::string target;         // the PgBouncer target
+  std::string database;       // the pool's name
+  std::string user;
+  std::string real_database;  // the database it connects to (SHOW DATABASES), "" when unknown
+  std::string pg_target;      // the PostgreSQL target whose backends matched, "" when none did
+  int pool_size = 0;          // SHOW DATABASES pool_size (0: unknown)
+  int servers_in_use = 0;     // server connections linked to a client
+  int waiting_clients = 0;
+  double longest_wait_seconds = 0;
+  int unmatched = 0;               // holders whose remote_pid has no pg_stat_activity row
+  std::vector<Offender> holders;   // root blockers first, then by transaction age; each pid once
+  std::vector<Offender> waiting;   // waiting clients, longest wait first
 };
 
 /// What one target's sample produced. Built by the Sampler and its Collectors on one thread.
@@ -40,6 +65,10 @@ struct TargetSample {
   /// Result sets a collector leaves for a later step of the same sample, by key (the PgBouncer
   /// SHOW results pgbouncer_derived reads; see pgbouncer_common.h).
   std::map<std::string, QueryResult, std::less<>> shared_results;
+  /// PostgreSQL only: a compact record of every backend pg_long_transactions read (in a
+  /// transaction, holding an xmin, waiting on or holding a lock), uncut, for the holder chain
+  /// join done once every target is sampled. Bounded by max_connections.
+  std::vector<Offender> backends;
 };
 
 /// A target's health as of the last sample.
@@ -56,6 +85,8 @@ struct TargetStatus {
   std::map<std::string, bool> collector_success;
   std::map<std::string, std::string> summary;
   std::vector<Offender> offenders;
+  /// PgBouncer only: the holder chain of each pool with a server in use or a client waiting.
+  std::vector<PoolHolders> pools;
 };
 
 /// Everything poolwatch knows at one instant. Immutable once published (shared_ptr<const>):

@@ -97,6 +97,10 @@ bool App::Start(std::string& error) {
     std::lock_guard<std::mutex> lock(alerter_mutex_);
     return alerter_ ? alerter_->StatusJson() : nlohmann::json::array();
   };
+  state.incidents = [this]() -> nlohmann::json {
+    std::lock_guard<std::mutex> lock(alerter_mutex_);
+    return alerter_ ? alerter_->IncidentsJson() : nlohmann::json::array();
+  };
   http_ = std::make_unique<HttpServer>(store_, state, web_);
   if (!http_->Start(config_.listen_address, error)) {
     http_.reset();

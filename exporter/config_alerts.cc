@@ -261,6 +261,18 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
     r.Child("receivers");
   }
 
+  if (r.Has("incidents")) {
+    MapReader in(r.Child("incidents"), "alerts.incidents", problems);
+    if (in.Valid()) {
+      in.Bool("enabled", out.incidents.enabled);
+      in.Dur("resolve_after", out.incidents.resolve_after, true);
+      in.Bool("escalation_updates", out.incidents.escalation_updates);
+      in.Finish();
+    }
+  } else {
+    r.Child("incidents");
+  }
+
   if (r.Has("route")) {
     MapReader rt(r.Child("route"), "alerts.route", problems);
     rt.StringList("receivers", out.route.receivers);

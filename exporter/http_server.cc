@@ -368,6 +368,7 @@ int HttpServer::Serve(mg_connection* c) {
     auto snap = store_.Latest();
     nlohmann::json j = snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
     if (state_.alerts) j["alerts"] = state_.alerts();
+    if (state_.incidents) j["incidents"] = state_.incidents();
     Send(c, 200, "OK", "application/json", DumpJson(j, 2) + "\n");
     return 200;
   }

@@ -22,6 +22,8 @@ struct HttpState {
   std::function<bool()> ready;
   /// Active alerts for /status (absent when alerting is off).
   std::function<nlohmann::json()> alerts;
+  /// Open incidents for /status (absent when alerting is off).
+  std::function<nlohmann::json()> incidents;
 };
 
 /// Serves /metrics (the latest snapshot, pre-rendered; never touches a database), /healthz,

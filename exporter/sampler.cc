@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 
+#include "collectors/holders.h"
 #include "collectors/pgbouncer_pools.h"
 #include "collectors/pq_connection.h"
 #include "collectors/redact.h"
@@ -276,6 +277,9 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   workers_->RunAll(targets_.size(), [this, deadline, &samples, &statuses](std::size_t i) {
     samples[i] = targets_[i]->Sample(deadline, statuses[i]);
   });
+  // The holder chain joins PgBouncer's SHOW results to PostgreSQL's backends: across targets,
+  // so only once every target is sampled (no extra round trip).
+  JoinHolders(samples, statuses);
   auto snap = std::make_shared<Snapshot>();
   snap->taken_at = clock_.WallNow();
   for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));

@@ -19,6 +19,54 @@ std::string T(const std::string& s, std::size_t max = kMaxStatusFieldBytes) {
   return BoundedUtf8(s, max, true);
 }
 
+nlohmann::json OffenderJson(const Offender& o) {
+  nlohmann::json j = {{"category", B(o.category)},
+                      {"pid", o.pid},
+                      {"datname", B(o.datname)},
+                      {"usename", B(o.usename)},
+                      {"application_name", B(o.application_name)},
+                      {"client_addr", B(o.client_addr)},
+                      {"state", B(o.state)},
+                      {"wait_event", B(o.wait_event)},
+                      {"xact_age_seconds", o.xact_age_seconds},
+                      {"state_age_seconds", o.state_age_seconds},
+                      {"blocked_by", o.blocked_by},
+                      {"query", B(o.query, kMaxStatusQueryBytes)}};
+  if (o.blocks > 0) j["blocks"] = o.blocks;
+  if (o.root_blocker != 0) j["root_blocker"] = o.root_blocker;
+  if (!o.note.empty()) j["note"] = B(o.note);
+  return j;
+}
+
+/// The holder chain of a PgBouncer target's pools (collectors/holders.h).
+nlohmann::json PoolsJson(const TargetStatus& t) {
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& p : t.pools) {
+    nlohmann::json holders = nlohmann::json::array();
+    for (const auto& h : p.holders) holders.push_back(OffenderJson(h));
+    nlohmann::json waiting = nlohmann::json::array();
+    for (const auto& w : p.waiting) waiting.push_back(OffenderJson(w));
+    pools.push_back({{"database", B(p.database)},
+                     {"user", B(p.user)},
+                     {"real_database", B(p.real_database)},
+                     {"pg_target", B(p.pg_target)},
+                     {"pool_size", p.pool_size},
+                     {"servers_in_use", p.servers_in_use},
+                     {"waiting_clients", p.waiting_clients},
+                     {"longest_wait_seconds", p.longest_wait_seconds},
+                     {"unmatched_holders", p.unmatched},
+                     {"holders", holders},
+                     {"waiting", waiting}});
+  }
+  return pools;
+}
+
+std::string Age(double seconds) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(seconds < 10 ? 1 : 0) << seconds << "s";
+  return o.str();
+}
+
 }  // namespace
 
 std::string DumpJson(const nlohmann::json& j, int indent) {
@@ -51,21 +99,11 @@ nlohmann::json StatusJson(const Snapshot& snap) {
     std::size_t shown = 0;
     for (const auto& o : t.offenders) {
       if (++shown > kMaxOffenders) break;
-      offs.push_back({{"category", B(o.category)},
-                      {"pid", o.pid},
-                      {"datname", B(o.datname)},
-                      {"usename", B(o.usename)},
-                      {"application_name", B(o.application_name)},
-                      {"client_addr", B(o.client_addr)},
-                      {"state", B(o.state)},
-                      {"wait_event", B(o.wait_event)},
-                      {"xact_age_seconds", o.xact_age_seconds},
-                      {"state_age_seconds", o.state_age_seconds},
-                      {"blocked_by", o.blocked_by},
-                      {"query", B(o.query, kMaxStatusQueryBytes)}});
+      offs.push_back(OffenderJson(o));
     }
     j["offenders"] = offs;
     if (t.offenders.size() > kMaxOffenders) j["offenders_omitted"] = t.offenders.size() - kMaxOffenders;
+    if (t.kind == "pgbouncer") j["pools"] = PoolsJson(t);
     out["targets"].push_back(std::move(j));
   }
   return out;
@@ -87,6 +125,26 @@ std::string StatusText(const Snapshot& snap) {
       << (t.up ? "yes" : "NO") << std::setw(19)
       << (t.up ? std::string("-") : std::string(DownReasonName(t.reason))) << std::setw(12)
       << ms.str() << details << "\n";
+    // The holder chain: who holds each busy pool's servers (root blockers first), who waits.
+    for (const auto& p : t.pools) {
+      o << "  pool " << T(p.database) << "/" << T(p.user);
+      if (p.real_database != p.database) o << " (database " << T(p.real_database) << ")";
+      o << ": " << p.servers_in_use << "/" << p.pool_size << " servers in use, "
+        << p.waiting_clients << " waiting";
+      if (p.waiting_clients > 0) o << ", longest " << Age(p.longest_wait_seconds);
+      o << "\n";
+      for (const auto& h : p.holders) {
+        o << "    held by pid " << h.pid;
+        if (!h.application_name.empty()) o << " app " << T(h.application_name, 64);
+        if (!h.client_addr.empty()) o << " from " << T(h.client_addr, 64);
+        o << ", " << T(h.state, 40);
+        if (h.xact_age_seconds > 0) o << ", transaction " << Age(h.xact_age_seconds);
+        if (h.blocks > 0) o << ", blocks " << h.blocks;
+        if (h.root_blocker != 0) o << ", blocked by root pid " << h.root_blocker;
+        if (!h.note.empty()) o << " (" << T(h.note, 200) << ")";
+        o << "\n";
+      }
+    }
   }
   return o.str();
 }

@@ -78,6 +78,7 @@ TEST(AlerterComponentTest, RestartNeitherResendsFiringNorLosesTheResolve) {
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;
   cfg.route.group_interval = 1s;
+  cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
   cfg.rules["target_down"].for_duration = 0s;
   Snapshot down = testing::MakeSnapshot({{"pgb", false}});
   Snapshot up = testing::MakeSnapshot({{"pgb", true}});
@@ -124,6 +125,7 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;
   cfg.route.group_interval = 1s;
+  cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
   cfg.rules["target_down"].for_duration = 0s;
   {
     Alerter a(cfg, clock, http);

@@ -47,6 +47,8 @@ struct Opts {
   std::string delivery = "    retry_initial: 500ms\n    retry_max: 2s\n";
   std::string state_file;
   std::string interval = "500ms";
+  /// Short, so a test sees the resolved message soon after the condition clears.
+  std::string incidents = "{resolve_after: 1s}";
 };
 
 std::string Yaml(const Opts& o) {
@@ -56,6 +58,7 @@ std::string Yaml(const Opts& o) {
          o.targets + "alerts:\n" +
          (o.state_file.empty() ? "" : "  state_file: " + o.state_file + "\n") +
          "  dashboard_url: \"https://grafana.example/d/poolwatch\"\n"
+         "  incidents: " + o.incidents + "\n"
          "  rules:\n" +
          o.rules + "  receivers:\n" + o.receivers + "  route:\n" + o.route + "  delivery:\n" +
          o.delivery;
