@@ -89,6 +89,9 @@ const std::map<std::string, std::string> kUpstreamBroken = {
      "PostgreSQLBlockedQueries",
      "asks pg_locks_count for mode=\"ExclusiveLock\" and a `granted` label; postgres_exporter's "
      "labels are datname and a lower-case mode"},
+    {"awesome-prometheus-alerts/postgres-exporter.yml / PostgresqlTooManyLocksAcquired",
+     "divides sum by (instance) by unaggregated pg_settings_* series, whose label sets (job, "
+     "server) never match"},
     {"grafana-jsonnet-libs/postgres-observ-lib/prometheus_rules_out/prometheus_alerts.yaml / "
      "PostgreSQLHighConnectionUsage",
      "divides sum by (instance) by an unaggregated pg_settings_max_connections: the label sets "
@@ -141,6 +144,12 @@ class CompatStack : public ::testing::Environment {
         std::cerr << "[compat] load client stopped: " << e.what() << "\n";
       }
     });
+    // An application session that holds a relation lock in a long statement: the "active
+    // sessions" and "locks" panels have something to show.
+    holder = std::make_unique<Sql>(stack->SuperDsn("postgres"));
+    holder->Exec("BEGIN");
+    holder->Exec("SELECT count(*) FROM pg_class");
+    holder->Send("SELECT pg_sleep(120)");
     int port = FreePort();
     WriteFile(dir_.File("prometheus.yml"),
               "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n"
@@ -167,6 +176,7 @@ class CompatStack : public ::testing::Environment {
     if (load.joinable()) load.join();
     prometheus.reset();
     poolwatch.reset();
+    holder.reset();
     stack.reset();
   }
 
@@ -194,6 +204,7 @@ class CompatStack : public ::testing::Environment {
   std::unique_ptr<PgStack> stack;
   std::unique_ptr<PoolwatchProcess> poolwatch;
   std::unique_ptr<Process> prometheus;
+  std::unique_ptr<Sql> holder;
   std::string prom_url;
   std::string instance;
   std::atomic<bool> stop_load{false};
@@ -314,7 +325,10 @@ std::vector<ArtefactQuery> AllQueries(std::vector<std::string>* artefacts) {
 std::vector<std::string> Selectors(const std::string& expr, std::set<std::string>* names) {
   static const std::set<std::string> keywords = {
       "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-      "unless", "offset", "inf", "nan", "e"};
+      "unless", "offset", "inf", "nan", "e",
+      // aggregation operators, which may take `by (...)` before their parenthesis
+      "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
+      "bottomk", "topk", "quantile"};
   std::vector<std::string> out;
   std::size_t i = 0;
   auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
@@ -347,7 +361,10 @@ std::vector<std::string> Selectors(const std::string& expr, std::set<std::string
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       std::size_t j = i;
       while (j < expr.size() && ident(expr[j])) ++j;
-      const std::string word = expr.substr(i, j - i);
+      std::string word = expr.substr(i, j - i);
+      std::string lower = word;
+      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+      if (keywords.count(lower)) word = lower;  // PromQL keywords are case-insensitive
       std::size_t k = j;
       while (k < expr.size() && std::isspace(static_cast<unsigned char>(expr[k]))) ++k;
       const bool call = k < expr.size() && expr[k] == '(';
@@ -380,6 +397,36 @@ std::vector<std::string> Selectors(const std::string& expr, std::set<std::string
     ++i;
   }
   return out;
+}
+
+/// The operands of a query's top-level `and`s (outside parentheses, braces and strings).
+std::vector<std::string> TopLevelAnd(const std::string& expr) {
+  std::vector<std::string> parts;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < expr.size(); ++i) {
+    const char c = expr[i];
+    if (c == '"' || c == '\'' || c == '`') {
+      std::size_t j = i + 1;
+      while (j < expr.size() && expr[j] != c) j += expr[j] == '\\' ? 2 : 1;
+      i = j;
+    } else if (c == '(' || c == '{' || c == '[') {
+      ++depth;
+    } else if (c == ')' || c == '}' || c == ']') {
+      --depth;
+    } else if (depth == 0 && expr.compare(i, 5, " and ") == 0) {
+      parts.push_back(expr.substr(start, i - start));
+      start = i + 5;
+      i += 4;
+    }
+  }
+  parts.push_back(expr.substr(start));
+  for (auto& p : parts) {
+    const auto b = p.find_first_not_of(" \n\t");
+    const auto e = p.find_last_not_of(" \n\t");
+    p = b == std::string::npos ? "" : p.substr(b, e - b + 1);
+  }
+  return parts;
 }
 
 /// The out-of-scope family a query uses, or "" when it uses none.
@@ -428,7 +475,7 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
     Tally& t = tally[q.artefact];
     ++t.total;
     std::set<std::string> names;
-    const std::vector<std::string> selectors = Selectors(q.expr, &names);
+    std::vector<std::string> selectors = Selectors(q.expr, &names);
     const std::string where = q.artefact + " / " + q.where;
     PromResult whole = live->Query(q.expr);
     if (!whole.ok) {
@@ -446,11 +493,34 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
     // nothing is wrong: each of its selectors must return series (the rule can fire).
     std::string missing;
     if (q.rule) {
+      // `condition > threshold`: the condition must return series (a threshold that is not met
+      // right now is fine). Otherwise every selector must.
+      // `a > x and b > y` is judged as its two conditions.
+      static const std::regex threshold(R"(^([\s\S]*\S)\s*(>=|<=|==|!=|>|<)\s*(bool\s+)?[-+0-9.e\s*/()]+$)");
+      std::smatch m;
+      bool judged = false;
+      for (const std::string& part : TopLevelAnd(q.expr)) {
+        if (!std::regex_match(part, m, threshold) || !live->Query(m[1]).ok) {
+          judged = false;
+          break;
+        }
+        judged = true;
+        if (live->Query(m[1]).result.empty()) {
+          missing += (missing.empty() ? "" : "; ") + ("condition " + std::string(m[1]));
+        }
+      }
+      if (judged) {
+        selectors.clear();
+      } else {
+        missing.clear();
+      }
       for (const auto& s : selectors) {
         auto r = live->Query(s);
         if (!r.ok || r.result.empty()) missing += (missing.empty() ? "" : ", ") + s;
       }
-      if (selectors.empty()) missing = "(no selector found)";
+      if (selectors.empty() && !judged) {
+        missing = "(no selector found)";
+      }
     } else if (whole.result.empty()) {
       missing = "the query";
     }
@@ -473,7 +543,11 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
     const Tally& t = tally[a];
     const double pct = t.in_scope ? 100.0 * t.with_data / t.in_scope : 100.0;
     report << "  " << std::fixed << std::setprecision(1) << std::setw(5) << pct << "%  "
-           << t.with_data << "/" << t.in_scope << " in scope (" << t.total << " queries, "
+           << t.with_data << "/" << t.in_scope << " in scope, "
+           << (t.in_scope > t.upstream_broken
+                   ? 100.0 * t.with_data / (t.in_scope - t.upstream_broken)
+                   : 100.0)
+           << "% without the upstream-broken ones (" << t.total << " queries, "
            << t.out_of_scope << " out of scope, " << t.upstream_broken
            << " broken upstream)  " << a << "\n";
   }
@@ -485,7 +559,12 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
   for (const auto& a : artefacts) {
     const Tally& t = tally[a];
     if (t.in_scope == 0) continue;
-    EXPECT_GE(100.0 * t.with_data / t.in_scope, 95.0) << a;
+    // Queries that return nothing against the reference exporters too are named above and
+    // left out of the figure the target applies to.
+    const int judged = t.in_scope - t.upstream_broken;
+    if (judged > 0) {
+      EXPECT_GE(100.0 * t.with_data / judged, 95.0) << a;
+    }
   }
   std::string list;
   for (const auto& f : failures) list += "  " + f + "\n";
