@@ -212,7 +212,7 @@ class PgStatActivityCollector final : public Collector {
                       invisible);
     const double usable = max_conn - reserved;
     out.metrics.Gauge(
-        "poolwatch_pool_utilization_ratio", "Share of a pool or connection limit in use.",
+        "poolwatch_pool_utilization_ratio", Help("poolwatch_pool_utilization_ratio"),
         {{"target", out.target}, {"kind", "postgres"}, {"database", ""}, {"user", ""}},
         usable > 0 ? total / usable : 0);
     for (const auto& col : opts_.by) EmitBreakdown(col, breakdown[col], out);

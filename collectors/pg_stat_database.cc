@@ -126,12 +126,10 @@ class PgStatDatabaseCollector final : public Collector {
 
   static void Emit(TargetSample& out, const char* kind, const SlidingWindow::Result& w) {
     Labels l = {{"target", out.target}, {"kind", kind}};
-    out.metrics.Gauge("poolwatch_error_ratio",
-                      "Errors / events over the error window (0 below error_min_events).", l,
-                      w.ratio);
-    out.metrics.Gauge("poolwatch_error_window_events",
-                      "Denominator events counted in the error window.", l, w.events);
-    out.metrics.Gauge("poolwatch_error_window_errors", "Errors counted in the error window.", l,
+    out.metrics.Gauge("poolwatch_error_ratio", Help("poolwatch_error_ratio"), l, w.ratio);
+    out.metrics.Gauge("poolwatch_error_window_events", Help("poolwatch_error_window_events"), l,
+                      w.events);
+    out.metrics.Gauge("poolwatch_error_window_errors", Help("poolwatch_error_window_errors"), l,
                       w.errors);
   }
 

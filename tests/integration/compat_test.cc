@@ -26,6 +26,7 @@
 #include <sstream>
 #include <thread>
 
+#include "collectors/metrics.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -116,7 +117,6 @@ struct PromResult {
 class CompatStack : public ::testing::Environment {
  public:
   void SetUp() override {
-    if (!fs::is_directory(CompatDir())) return;  // the test skips
     stack = std::make_unique<PgStack>();
     poolwatch = std::make_unique<PoolwatchProcess>(
         "sampling: {interval: 500ms, timeout: 400ms}\n"
@@ -126,7 +126,13 @@ class CompatStack : public ::testing::Environment {
         "      dsn: \"" + stack->PgDsn() + "\"\n"
         "  pgbouncer:\n"
         "    - name: local\n"
-        "      dsn: \"" + stack->PgbDsn() + "\"\n");
+        "      dsn: \"" + stack->PgbDsn() + "\"\n"
+        // The alerting families are served too (checked against the family table below).
+        "alerts:\n"
+        "  receivers:\n"
+        "    - name: stdout\n"
+        "      log: {}\n"
+        "  route: {receivers: [stdout], group_wait: 1s}\n");
     ASSERT_TRUE(poolwatch->WaitReady()) << poolwatch->Logs();
     instance = "127.0.0.1:" + std::to_string(poolwatch->port());
     load = std::thread([this] {
@@ -570,6 +576,50 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
   for (const auto& f : failures) list += "  " + f + "\n";
   EXPECT_TRUE(failures.empty()) << failures.size() << " of " << queries.size()
                                 << " queries failed:\n" << list;
+}
+
+// Every family a live poolwatch serves (targets, sampler, process, alerting) is declared in
+// MetricFamilies(), with the table's HELP, type and label names: one declaration per family.
+TEST(CompatLive, EveryServedFamilyIsDeclaredOnceInTheFamilyTable) {
+  ASSERT_TRUE(live->poolwatch->WaitMetric(
+      [](const std::string& m) { return m.find("\npg_static{") != std::string::npos; }, 10s));
+  std::istringstream in(live->poolwatch->Metrics());
+  std::set<std::string> families;
+  std::vector<std::string> problems;
+  const std::regex help(R"(# HELP (\S+) (.*))");
+  const std::regex type(R"(# TYPE (\S+) (\S+))");
+  const std::regex label(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*")re");
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, help)) {
+      const FamilyDesc* d = FindFamily(m[1].str());
+      if (!d) {
+        problems.push_back(m[1].str() + ": not declared");
+      } else if (m[2].str() != d->help) {
+        problems.push_back(m[1].str() + ": HELP differs from the table: " + m[2].str());
+      }
+      if (!families.insert(m[1].str()).second) problems.push_back(m[1].str() + ": HELP twice");
+    } else if (std::regex_match(line, m, type)) {
+      const FamilyDesc* d = FindFamily(m[1].str());
+      const char* want = d && d->type == prometheus::MetricType::Counter ? "counter" : "gauge";
+      if (d && m[2].str() != want) problems.push_back(m[1].str() + ": TYPE " + m[2].str());
+    } else if (!line.empty() && line[0] != '#') {
+      const std::string name = line.substr(0, line.find_first_of("{ "));
+      const FamilyDesc* d = FindFamily(name);
+      if (!d) continue;  // reported at its HELP line
+      std::vector<std::string> labels;
+      const std::string block = line.substr(0, line.rfind(' '));
+      for (auto it = std::sregex_iterator(block.begin(), block.end(), label);
+           it != std::sregex_iterator(); ++it) {
+        labels.push_back((*it)[1]);
+      }
+      if (labels != d->labels) problems.push_back("labels differ from the table: " + line);
+    }
+  }
+  EXPECT_GT(families.size(), 100u);
+  std::string list;
+  for (const auto& p : problems) list += "  " + p + "\n";
+  EXPECT_TRUE(problems.empty()) << list;
 }
 
 }  // namespace
