@@ -125,7 +125,7 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "GROUP BY d.datname, s.state "
        "UNION ALL SELECT 'setting', NULL, unit, name, CASE WHEN vartype = 'bool' THEN "
        "(setting = 'on')::int::float8 ELSE setting::float8 END, 0 FROM pg_settings "
-       "WHERE name IN ("
+       "WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
     << SettingNames()
     << ") "
        "UNION ALL SELECT 'static', NULL, version(), current_setting('server_version_num'), "
