@@ -74,6 +74,7 @@ TEST(PgStatActivityTest, OneQueryExcludingOurselvesWithLockWaitsBlockedAndUtiliz
                {{"target", "main"}, {"kind", "postgres"}, {"database", ""}, {"user", ""}}),
       7.0 / 97.0);
   EXPECT_FALSE(m.Has("poolwatch_pg_backends_by_usename")) << "breakdown is off by default";
+  EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
   EXPECT_THAT(sql, ::testing::Not(HasSubstr("GROUP BY 3, 4")));
 }
 
@@ -103,6 +104,7 @@ TEST(PgStatActivityTest, BreakdownFoldsValuesOutsideTheAllowListAndCapsSeries) {
   // bob + carol folded into "other" (3) tie with app2/active (3); one of them is dropped.
   const Labels fam = {{"family", "poolwatch_pg_backends_by_usename"}};
   EXPECT_EQ(s.metrics.Value("poolwatch_dropped_series_total", fam), 1);
+  EXPECT_THAT(s.metrics.DeclarationProblems(), ::testing::IsEmpty());
   TargetSample s2 = NewSample();
   c->Collect(conn, s2);
   EXPECT_EQ(s2.metrics.Value("poolwatch_dropped_series_total", fam), 2) << "a counter";
