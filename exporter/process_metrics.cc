@@ -1,9 +1,9 @@
 #include "exporter/process_metrics.h"
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -45,14 +45,15 @@ bool BootTime(double* out) {
 }
 
 bool OpenFds(double* out) {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (d == nullptr) return false;
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/self/fd", ec);
+  if (ec) return false;
   double n = 0;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return false;
+    ++n;
   }
-  ::closedir(d);
-  *out = n - 1;  // the directory stream's own descriptor
+  *out = n - 1;  // the iterator's own descriptor
   return true;
 }
 
