@@ -60,7 +60,7 @@ struct ActivityBreakdownOptions {
 /// Options collectors read; filled from the target's config. Copied into each collector.
 struct CollectorOptions {
   /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names.
-  bool legacy_stats_names = false;
+  bool legacy_stats_names = true;
   /// Time source for windows and timestamp comparisons (never null when built by the Sampler;
   /// null = the system clock). Not owned; outlives the collectors.
   const Clock* clock = nullptr;

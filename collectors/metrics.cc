@@ -42,11 +42,30 @@ void MetricSet::Counter(std::string_view name, std::string_view help, Labels lab
 void MetricSet::Declare(std::string_view name, std::string_view help,
                         prometheus::MetricType type) {
   auto it = families_.find(name);
-  if (it != families_.end()) return;
+  if (it != families_.end()) {
+    // Cheap per sample: the family's help and type are the table's (set below).
+    if (it->second.type != type) {
+      problems_.insert(std::string(name) + ": emitted as another type than declared");
+    } else if (it->second.help != help) {
+      problems_.insert(std::string(name) + ": emitted with another HELP: " + std::string(help));
+    }
+    return;
+  }
   prometheus::MetricFamily f;
   f.name = std::string(name);
   f.help = std::string(help);
   f.type = type;
+  if (const FamilyDesc* d = FindFamily(name)) {
+    f.help = d->help;
+    f.type = d->type;
+    if (d->type != type) {
+      problems_.insert(f.name + ": emitted as another type than declared");
+    } else if (d->help != help) {
+      problems_.insert(f.name + ": emitted with another HELP: " + std::string(help));
+    }
+  } else {
+    problems_.insert(f.name + ": not declared in MetricFamilies()");
+  }
   families_.emplace(f.name, std::move(f));
 }
 
@@ -80,6 +99,8 @@ void MetricSet::Merge(MetricSet&& other) {
     }
   }
   other.families_.clear();
+  problems_.merge(other.problems_);
+  other.problems_.clear();
 }
 
 std::vector<prometheus::MetricFamily> MetricSet::Families() const {

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,11 +15,33 @@ namespace poolwatch {
 /// Label pairs in the order they are exported.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+/// One metric family as poolwatch serves it: name, type, HELP and label names (in the order
+/// the emitters give them). Like node_exporter's descriptors, every family is declared once, in
+/// MetricFamilies(); the alert rules and the tests read the same table.
+struct FamilyDesc {
+  std::string name;
+  prometheus::MetricType type;
+  std::string help;
+  std::vector<std::string> labels;
+};
+
+/// Every family poolwatch serves, sorted by name (collectors/metric_families.cc).
+const std::vector<FamilyDesc>& MetricFamilies();
+/// The declaration of `name`, or nullptr when the table has none.
+const FamilyDesc* FindFamily(std::string_view name);
+
+/// The declared HELP of `name` (empty when undeclared): what an emitter passes, so its text is
+/// written once, in the table.
+std::string_view Help(std::string_view name);
+
 /// The metric families of one snapshot (or of one target's part of it), built from scratch on
 /// every sample so a vanished pool vanishes from /metrics. Not thread-safe: one owner at a time.
 class MetricSet {
  public:
-  /// Adds one gauge sample. The first call for a name fixes its help and type.
+  /// Adds one gauge sample. A family in MetricFamilies() is served with the table's HELP and
+  /// type whatever the caller passes (so emission order cannot change them); a caller whose help
+  /// or type differs from the table, or a family missing from the table, is recorded in
+  /// DeclarationProblems(). Otherwise the first call for a name fixes its help and type.
   void Gauge(std::string_view name, std::string_view help, Labels labels, double value);
   /// Adds one counter sample (the name should end in `_total`).
   void Counter(std::string_view name, std::string_view help, Labels labels, double value);
@@ -41,6 +64,9 @@ class MetricSet {
   /// Every sample of `name` whose labels include all of `match`, with its labels.
   std::vector<std::pair<Labels, double>> Samples(std::string_view name,
                                                  const Labels& match = {}) const;
+  /// "family: what differs" for each emitter that disagrees with MetricFamilies() (a stale
+  /// HELP, another type) and each family the table does not declare; empty when all agree.
+  const std::set<std::string>& DeclarationProblems() const { return problems_; }
   bool Has(std::string_view name) const { return families_.count(std::string(name)) > 0; }
   std::size_t SeriesCount() const;
 
@@ -48,6 +74,7 @@ class MetricSet {
   void Add(std::string_view name, std::string_view help, prometheus::MetricType type,
            Labels labels, double value);
   std::map<std::string, prometheus::MetricFamily, std::less<>> families_;
+  std::set<std::string> problems_;
 };
 
 /// Renders families in the Prometheus text exposition format (0.0.4).

@@ -151,9 +151,7 @@ class PgLongTransactionsCollector final : public Collector {
               "Age in transactions of the oldest backend_xmin (what holds back vacuum).", l,
               a.oldest_xmin);
     }
-    m.Gauge("poolwatch_connection_leaks",
-            "Connections that look leaked (kind idle_in_transaction: idle in transaction longer "
-            "than the target's leak_timeout).",
+    m.Gauge("poolwatch_connection_leaks", Help("poolwatch_connection_leaks"),
             {{"target", out.target}, {"kind", "idle_in_transaction"}}, leaks);
 
     AddTop(std::move(long_tx), "long_transaction", &Offender::xact_age_seconds, out);

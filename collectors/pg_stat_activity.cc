@@ -1,6 +1,8 @@
 #include "pg_stat_activity.h"
 
 #include <algorithm>
+#include <map>
+#include <utility>
 #include <sstream>
 
 #include "sql_mask.h"
@@ -19,8 +21,87 @@ namespace {
 
 constexpr char kOther[] = "other";
 
+// The server parameters exported as pg_settings_<name>[_bytes|_seconds], postgres_exporter's
+// names: the ones a connection, lock or memory panel divides by or shows. Only numeric and bool
+// parameters (postgres_exporter skips enum and string ones too).
+constexpr const char* kSettings[] = {
+    "max_connections",
+    "superuser_reserved_connections",
+    "max_locks_per_transaction",
+    "max_pred_locks_per_transaction",
+    "max_prepared_transactions",
+    "max_worker_processes",
+    "max_parallel_workers",
+    "max_parallel_workers_per_gather",
+    "max_wal_senders",
+    "max_replication_slots",
+    "shared_buffers",
+    "effective_cache_size",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "min_wal_size",
+    "random_page_cost",
+    "seq_page_cost",
+    "autovacuum_max_workers",
+    "autovacuum_vacuum_threshold",
+    "autovacuum_analyze_threshold",
+    "autovacuum_vacuum_scale_factor",
+    "autovacuum_analyze_scale_factor",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "deadlock_timeout",
+    "transaction_read_only",
+};
+
+std::string SettingNames() {
+  std::string out;
+  for (const char* n : kSettings) out += std::string(out.empty() ? "'" : ", '") + n + "'";
+  return out;
+}
+
+// pg_settings' `unit` as postgres_exporter converts it: a factor to bytes or seconds and the
+// metric suffix; {1, ""} when the parameter has no unit.
+std::pair<double, const char*> SettingUnit(const std::string& unit) {
+  static const std::map<std::string, std::pair<double, const char*>> units = {
+      {"B", {1, "_bytes"}},
+      {"kB", {1024, "_bytes"}},
+      {"8kB", {8192, "_bytes"}},
+      {"16kB", {16384, "_bytes"}},
+      {"MB", {1048576, "_bytes"}},
+      {"16MB", {16777216, "_bytes"}},
+      {"GB", {1073741824, "_bytes"}},
+      {"ms", {0.001, "_seconds"}},
+      {"s", {1, "_seconds"}},
+      {"min", {60, "_seconds"}},
+      {"h", {3600, "_seconds"}},
+      {"d", {86400, "_seconds"}},
+  };
+  auto it = units.find(unit);
+  return it == units.end() ? std::pair<double, const char*>{1, ""} : it->second;
+}
+
+// "15.4.0" from server_version_num 150004 (postgres_exporter's short_version, a semver).
+std::string ShortVersion(const std::string& num) {
+  long v = 0;
+  try {
+    v = std::stol(num);
+  } catch (const std::exception&) {
+    return "";
+  }
+  std::ostringstream out;
+  if (v >= 100000) {
+    out << v / 10000 << "." << v % 10000 << ".0";
+  } else {
+    out << v / 10000 << "." << (v / 100) % 100 << "." << v % 100;
+  }
+  return out.str();
+}
+
 // One round trip. Rows by `kind`: "state" (database x state grid with zero rows), "setting"
-// (connection limits), "total" (client backends; value = backends in a database this role may
+// (kSettings: key = name, state = unit), "static" (state = version(), key =
+// server_version_num, count = postmaster start time), "total" (client backends; value = backends in a database this role may
 // not inspect: without pg_read_all_stats even their backend_type is NULL), "lock"
 // (per database: count = waiting on a lock, value = blocked by another backend), and the optional
 // breakdowns "usename" / "application_name" (key x state). poolwatch's own backends are excluded.
@@ -42,8 +123,13 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "('idle in transaction (aborted)'), ('fastpath function call'), ('disabled')) s(state) "
        "LEFT JOIN a ON a.datname = d.datname AND a.state = s.state "
        "GROUP BY d.datname, s.state "
-       "UNION ALL SELECT 'setting', NULL, NULL, name, setting::float8, 0 FROM pg_settings "
-       "WHERE name IN ('max_connections', 'superuser_reserved_connections') "
+       "UNION ALL SELECT 'setting', NULL, unit, name, CASE WHEN vartype = 'bool' THEN "
+       "(setting = 'on')::int::float8 ELSE setting::float8 END, 0 FROM pg_settings "
+       "WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
+    << SettingNames()
+    << ") "
+       "UNION ALL SELECT 'static', NULL, version(), current_setting('server_version_num'), "
+       "extract(epoch FROM pg_postmaster_start_time())::float8, 0 "
        "UNION ALL SELECT 'total', NULL, NULL, NULL, count(*)::float8, "
        "(SELECT count(*) FROM pg_stat_activity WHERE backend_type IS NULL "
        "AND datid IS NOT NULL)::float8 FROM a "
@@ -86,6 +172,17 @@ class PgStatActivityCollector final : public Collector {
       if (kind == "setting") {
         if (key == "max_connections") max_conn = count;
         if (key == "superuser_reserved_connections") reserved = count;
+        const auto [factor, suffix] = SettingUnit(state);
+        out.metrics.Gauge("pg_settings_" + key + suffix, "Server Parameter: " + key, t,
+                          count * factor);
+      } else if (kind == "static") {
+        out.metrics.Gauge("pg_static", "Version string as reported by postgres",
+                          {{"target", out.target},
+                           {"version", state},
+                           {"short_version", ShortVersion(key)}},
+                          1);
+        out.metrics.Gauge("pg_postmaster_start_time_seconds",
+                          "Time at which postmaster started", t, count);
       } else if (kind == "total") {
         total = count;
         invisible = value;
@@ -108,10 +205,6 @@ class PgStatActivityCollector final : public Collector {
         breakdown[kind][{key, state}] += count;
       }
     }
-    out.metrics.Gauge("pg_settings_max_connections",
-                      "Sets the maximum number of concurrent connections.", t, max_conn);
-    out.metrics.Gauge("pg_settings_superuser_reserved_connections",
-                      "Sets the number of connection slots reserved for superusers.", t, reserved);
     out.metrics.Gauge("poolwatch_pg_client_backends",
                       "Client backends connected, poolwatch's own excluded.", t, total);
     out.metrics.Gauge("poolwatch_pg_invisible_backends",
@@ -119,7 +212,7 @@ class PgStatActivityCollector final : public Collector {
                       invisible);
     const double usable = max_conn - reserved;
     out.metrics.Gauge(
-        "poolwatch_pool_utilization_ratio", "Share of a pool or connection limit in use.",
+        "poolwatch_pool_utilization_ratio", Help("poolwatch_pool_utilization_ratio"),
         {{"target", out.target}, {"kind", "postgres"}, {"database", ""}, {"user", ""}},
         usable > 0 ? total / usable : 0);
     for (const auto& col : opts_.by) EmitBreakdown(col, breakdown[col], out);

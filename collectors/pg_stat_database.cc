@@ -13,7 +13,9 @@ std::string DatabaseQuery(const std::vector<int>& own_pids, bool sessions) {
   q << "SELECT s.datid, s.datname, (s.numbackends - (SELECT count(*) FROM pg_stat_activity a "
        "WHERE a.datid = s.datid AND (a.pid = pg_backend_pid() OR a.pid = ANY("
     << OwnPidsArray(own_pids)
-    << "))))::float8 AS numbackends, s.xact_commit, s.xact_rollback, s.deadlocks";
+    << "))))::float8 AS numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit, "
+       "s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted, "
+       "s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks, s.blk_read_time, s.blk_write_time";
   if (sessions) q << ", s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed";
   q << " FROM pg_stat_database s WHERE s.datname IS NOT NULL";
   return q.str();
@@ -33,8 +35,37 @@ constexpr Column kColumns[] = {
      "Number of transactions in this database that have been committed", true},
     {"xact_rollback", "pg_stat_database_xact_rollback",
      "Number of transactions in this database that have been rolled back", true},
+    {"blks_read", "pg_stat_database_blks_read",
+     "Number of disk blocks read in this database", true},
+    {"blks_hit", "pg_stat_database_blks_hit",
+     "Number of times disk blocks were found already in the buffer cache, so that a read was not "
+     "necessary (this only includes hits in the PostgreSQL buffer cache, not the operating "
+     "system's file system cache)",
+     true},
+    {"tup_returned", "pg_stat_database_tup_returned",
+     "Number of rows returned by queries in this database", true},
+    {"tup_fetched", "pg_stat_database_tup_fetched",
+     "Number of rows fetched by queries in this database", true},
+    {"tup_inserted", "pg_stat_database_tup_inserted",
+     "Number of rows inserted by queries in this database", true},
+    {"tup_updated", "pg_stat_database_tup_updated",
+     "Number of rows updated by queries in this database", true},
+    {"tup_deleted", "pg_stat_database_tup_deleted",
+     "Number of rows deleted by queries in this database", true},
+    {"conflicts", "pg_stat_database_conflicts",
+     "Number of queries canceled due to conflicts with recovery in this database. (Conflicts "
+     "occur only on standby servers; see pg_stat_database_conflicts for details.)",
+     true},
+    {"temp_files", "pg_stat_database_temp_files",
+     "Number of temporary files created by queries in this database", true},
+    {"temp_bytes", "pg_stat_database_temp_bytes",
+     "Total amount of data written to temporary files by queries in this database", true},
     {"deadlocks", "pg_stat_database_deadlocks", "Number of deadlocks detected in this database",
      true},
+    {"blk_read_time", "pg_stat_database_blk_read_time",
+     "Time spent reading data file blocks by backends in this database, in milliseconds", true},
+    {"blk_write_time", "pg_stat_database_blk_write_time",
+     "Time spent writing data file blocks by backends in this database, in milliseconds", true},
     {"sessions", "pg_stat_database_sessions",
      "Total number of sessions established to this database (PostgreSQL 14+)", true},
     {"sessions_abandoned", "pg_stat_database_sessions_abandoned",
@@ -96,12 +127,10 @@ class PgStatDatabaseCollector final : public Collector {
 
   static void Emit(TargetSample& out, const char* kind, const SlidingWindow::Result& w) {
     Labels l = {{"target", out.target}, {"kind", kind}};
-    out.metrics.Gauge("poolwatch_error_ratio",
-                      "Errors / events over the error window (0 below error_min_events).", l,
-                      w.ratio);
-    out.metrics.Gauge("poolwatch_error_window_events",
-                      "Denominator events counted in the error window.", l, w.events);
-    out.metrics.Gauge("poolwatch_error_window_errors", "Errors counted in the error window.", l,
+    out.metrics.Gauge("poolwatch_error_ratio", Help("poolwatch_error_ratio"), l, w.ratio);
+    out.metrics.Gauge("poolwatch_error_window_events", Help("poolwatch_error_window_events"), l,
+                      w.events);
+    out.metrics.Gauge("poolwatch_error_window_errors", Help("poolwatch_error_window_errors"), l,
                       w.errors);
   }
 

@@ -129,9 +129,7 @@ class PgBouncerDerivedCollector final : public Collector {
       // since one second after it, so a busy client is never counted.
       if (it != client_request.end() && now - (it->second + 1) > timeout) leaks += 1;
     }
-    out.metrics.Gauge("poolwatch_connection_leaks",
-                      "Connections held but unused past the leak timeout (kind: "
-                      "idle_in_transaction, pgbouncer_server, probe_pool).",
+    out.metrics.Gauge("poolwatch_connection_leaks", Help("poolwatch_connection_leaks"),
                       {{"target", out.target}, {"kind", "pgbouncer_server"}}, leaks);
   }
 

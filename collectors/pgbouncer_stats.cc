@@ -67,6 +67,18 @@ constexpr PgbColumnMetric kStatsColumns[] = {
      "Total prepared statements readied for execution with a Bind message (1.24+)"},
 };
 
+// The counters pgbouncer_exporter had before v0.11 renamed them to pgbouncer_stats_totals_*
+// (the names Grafana's pgbouncer-mixin reads); later columns never had a pgbouncer_stats_ name.
+bool HasLegacyName(std::string_view metric) {
+  for (std::string_view m : {"queries_pooled_total", "queries_duration_seconds_total",
+                             "received_bytes_total", "sent_bytes_total",
+                             "client_wait_seconds_total", "sql_transactions_pooled_total",
+                             "server_in_transaction_seconds_total"}) {
+    if (m == metric) return true;
+  }
+  return false;
+}
+
 // SHOW STATS's averages: known, not exported (rate() of the totals gives them).
 bool IsAverage(std::string_view c) { return c.substr(0, 4) == "avg_"; }
 
@@ -112,7 +124,7 @@ class PgBouncerStatsCollector final : public Collector {
         if (!v) continue;
         out.metrics.Counter("pgbouncer_stats_totals_" + std::string(m.metric), m.help, l,
                             *v * m.scale);
-        if (options_.legacy_stats_names) {
+        if (options_.legacy_stats_names && HasLegacyName(m.metric)) {
           out.metrics.Counter("pgbouncer_stats_" + std::string(m.metric), m.help, l, *v * m.scale);
         }
       }

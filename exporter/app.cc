@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "alerts/health.h"
+#include "exporter/process_metrics.h"
 #include "exporter/version.h"
 
 namespace poolwatch {
@@ -61,6 +62,8 @@ void App::StartSampler() {
   sampler_ = std::make_unique<Sampler>(
       config_, clock_, connector_, [this](Snapshot& s) {
         AddProcessMetrics(s.metrics);
+        AddOsProcessMetrics(s.metrics);
+        AddExporterHealthMetrics(s.targets, s.metrics);
         AnnotateHealth(s, config_.alerts);
       },
       [this](std::shared_ptr<const Snapshot> s) {

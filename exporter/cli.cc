@@ -11,6 +11,7 @@
 #include "collectors/redact.h"
 #include "exporter/app.h"
 #include "exporter/logging.h"
+#include "exporter/process_metrics.h"
 #include "exporter/status_json.h"
 #include "exporter/web_config.h"
 #include "exporter/version.h"
@@ -119,7 +120,14 @@ namespace {
 
 int RunOnce(const Config& config, const std::string& output) {
   SystemClock clock;
-  Sampler sampler(config, clock, ConnectTarget, nullptr, nullptr);
+  // The same reference families /metrics serves, so a one-shot exposition counts the same series.
+  Sampler sampler(
+      config, clock, ConnectTarget,
+      [](Snapshot& s) {
+        AddOsProcessMetrics(s.metrics);
+        AddExporterHealthMetrics(s.targets, s.metrics);
+      },
+      nullptr);
   auto snap = sampler.SampleOnce();
   sampler.Stop();
   if (output == "json") {

@@ -53,7 +53,7 @@ struct Config {
   Duration interval = std::chrono::seconds(5);
   Duration timeout = std::chrono::seconds(3);
   Duration fast_interval = Duration::zero();  // 0 = off
-  bool legacy_stats_names = false;
+  bool legacy_stats_names = true;  // pgbouncer-mixin dashboards read the pre-v0.11 names
   std::vector<TargetConfig> targets;
   AlertsConfig alerts;
 

@@ -248,15 +248,13 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
                         p.connects_failed + probe_query_failures_);
   SlidingWindow::Result r = probe_window_.Current();
   Labels probe = {{"target", t}, {"kind", "probe"}};
-  m.Gauge("poolwatch_error_ratio",
-          "Errors / events over the error window (0 below the minimum event count).", probe,
-          r.ratio);
-  m.Gauge("poolwatch_error_window_events", "Denominator events in the error window.", probe,
+  m.Gauge("poolwatch_error_ratio", Help("poolwatch_error_ratio"), probe, r.ratio);
+  m.Gauge("poolwatch_error_window_events", Help("poolwatch_error_window_events"), probe,
           r.events);
-  m.Gauge("poolwatch_error_window_errors", "Errors in the error window.", probe, r.errors);
-  m.Gauge("poolwatch_connection_leaks",
-          "Connections held past the leak timeout, by kind.", {{"target", t}, {"kind", "probe_pool"}},
-          p.leaked_now);
+  m.Gauge("poolwatch_error_window_errors", Help("poolwatch_error_window_errors"), probe,
+          r.errors);
+  m.Gauge("poolwatch_connection_leaks", Help("poolwatch_connection_leaks"),
+          {{"target", t}, {"kind", "probe_pool"}}, p.leaked_now);
 }
 
 Sampler::Sampler(const Config& config, const Clock& clock, TargetConnector connector,

@@ -50,6 +50,56 @@ nlohmann::json Offenders(const PoolwatchProcess& pw) {
   return nlohmann::json::array();
 }
 
+// postgres_exporter's identity, limit and health names against the real server's own answers
+// (issue 11): the values a dashboard divides by must be the server's, in postgres_exporter's
+// units.
+TEST(PgCollectorsIntegration, SettingsVersionStartTimeAndExporterHealthMatchTheServer) {
+  PoolwatchProcess pw(Config(""));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) { return m.find("\npg_static{") != std::string::npos; }, 5s))
+      << pw.Metrics();
+  const std::string m = pw.Metrics();
+  Sql s(stack->SuperDsn("postgres"));
+  auto num = [&](const std::string& sql) { return std::stod(s.Scalar(sql)); };
+  const std::vector<std::string> t = {"target=\"main\""};
+  EXPECT_EQ(MetricValue(m, "pg_settings_max_locks_per_transaction", t),
+            num("SELECT setting FROM pg_settings WHERE name = 'max_locks_per_transaction'"));
+  EXPECT_EQ(MetricValue(m, "pg_settings_shared_buffers_bytes", t),
+            num("SELECT pg_size_bytes(current_setting('shared_buffers'))"));
+  EXPECT_EQ(MetricValue(m, "pg_settings_work_mem_bytes", t),
+            num("SELECT pg_size_bytes(current_setting('work_mem'))"));
+  EXPECT_EQ(MetricValue(m, "pg_settings_max_wal_size_bytes", t),
+            num("SELECT pg_size_bytes(current_setting('max_wal_size'))"));
+  EXPECT_DOUBLE_EQ(MetricValue(m, "pg_settings_deadlock_timeout_seconds", t),
+                   num("SELECT extract(epoch FROM current_setting('deadlock_timeout')::interval)"));
+  EXPECT_EQ(MetricValue(m, "pg_settings_transaction_read_only", t), 0);
+  EXPECT_EQ(MetricValue(m, "pg_settings_random_page_cost", t),
+            num("SELECT current_setting('random_page_cost')"));
+  const double v = num("SELECT current_setting('server_version_num')");
+  const std::string short_version = std::to_string(static_cast<int>(v) / 10000) + "." +
+                                    std::to_string(static_cast<int>(v) % 10000) + ".0";
+  EXPECT_EQ(MetricValue(m, "pg_static",
+                        {"target=\"main\"", "short_version=\"" + short_version + "\"",
+                         "version=\"" + s.Scalar("SELECT version()") + "\""}),
+            1)
+      << m.substr(m.find("pg_static"), 300);
+  EXPECT_NEAR(MetricValue(m, "pg_postmaster_start_time_seconds", t),
+              num("SELECT extract(epoch FROM pg_postmaster_start_time())"), 0.001);
+  EXPECT_EQ(MetricValue(m, "pg_exporter_last_scrape_error", t), 0);
+  EXPECT_GT(MetricValue(m, "pg_exporter_last_scrape_duration_seconds", t), 0);
+  EXPECT_GT(MetricValue(m, "process_resident_memory_bytes"), 0);
+  EXPECT_GT(MetricValue(m, "process_open_fds"), 0);
+  // All pg_stat_database columns, for every database, under postgres_exporter's labels.
+  for (const char* c : {"blks_read", "blks_hit", "tup_returned", "tup_fetched", "tup_inserted",
+                        "tup_updated", "tup_deleted", "conflicts", "temp_files", "temp_bytes",
+                        "blk_read_time", "blk_write_time"}) {
+    EXPECT_GE(MetricValue(m, std::string("pg_stat_database_") + c, {"datname=\"postgres\""}), 0)
+        << c;
+  }
+  EXPECT_GT(MetricValue(m, "pg_stat_database_blks_hit", {"datname=\"postgres\""}), 0);
+}
+
 TEST(PgCollectorsIntegration, IdleInTransactionLeaksAndTheirAge) {
   PoolwatchProcess pw(Config("      leak_timeout: 1s\n"));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();

@@ -74,6 +74,7 @@ TEST(PgStatActivityTest, OneQueryExcludingOurselvesWithLockWaitsBlockedAndUtiliz
                {{"target", "main"}, {"kind", "postgres"}, {"database", ""}, {"user", ""}}),
       7.0 / 97.0);
   EXPECT_FALSE(m.Has("poolwatch_pg_backends_by_usename")) << "breakdown is off by default";
+  EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
   EXPECT_THAT(sql, ::testing::Not(HasSubstr("GROUP BY 3, 4")));
 }
 
@@ -103,6 +104,7 @@ TEST(PgStatActivityTest, BreakdownFoldsValuesOutsideTheAllowListAndCapsSeries) {
   // bob + carol folded into "other" (3) tie with app2/active (3); one of them is dropped.
   const Labels fam = {{"family", "poolwatch_pg_backends_by_usename"}};
   EXPECT_EQ(s.metrics.Value("poolwatch_dropped_series_total", fam), 1);
+  EXPECT_THAT(s.metrics.DeclarationProblems(), ::testing::IsEmpty());
   TargetSample s2 = NewSample();
   c->Collect(conn, s2);
   EXPECT_EQ(s2.metrics.Value("poolwatch_dropped_series_total", fam), 2) << "a counter";
@@ -292,6 +294,93 @@ TEST(PgStatDatabaseTest, CountersAndSlidingRollbackAndSessionRatios) {
   s = sample();
   EXPECT_EQ(s.metrics.Value("poolwatch_error_ratio", {{"kind", "rollback"}}), 0);
   EXPECT_EQ(s.metrics.Value("poolwatch_error_window_errors", {{"kind", "rollback"}}), 0);
+}
+
+// Every pg_stat_database column postgres_exporter exports, from the same query, with its names,
+// types and labels (issue 11).
+TEST(PgStatDatabaseTest, EveryPostgresExporterColumnFromTheOneQuery) {
+  const std::vector<std::string> counters = {
+      "xact_commit", "xact_rollback", "blks_read",  "blks_hit",      "tup_returned",
+      "tup_fetched", "tup_inserted",  "tup_updated", "tup_deleted",  "conflicts",
+      "temp_files",  "temp_bytes",    "deadlocks",   "blk_read_time", "blk_write_time"};
+  std::vector<std::string> cols = {"datid", "datname", "numbackends"};
+  std::vector<std::string> row = {"16384", "app", "3"};
+  for (std::size_t i = 0; i < counters.size(); ++i) {
+    cols.push_back(counters[i]);
+    row.push_back(std::to_string(100 + i));
+  }
+  std::string sql;
+  FakeConnection conn({{"SELECT s.datid", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return Rows(cols, {row});
+                        }}});
+  CollectorOptions o;
+  FakeClock clock;
+  o.clock = &clock;
+  auto c = MakePgStatDatabaseCollector(o);
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  EXPECT_THAT(s.metrics.DeclarationProblems(), ::testing::IsEmpty());
+  for (std::size_t i = 0; i < counters.size(); ++i) {
+    const std::string name = "pg_stat_database_" + counters[i];
+    SCOPED_TRACE(name);
+    EXPECT_THAT(sql, HasSubstr("s." + counters[i]));
+    auto samples = s.metrics.Samples(name);
+    ASSERT_EQ(samples.size(), 1u);
+    EXPECT_EQ(samples[0].first, (Labels{{"target", "main"}, {"datid", "16384"}, {"datname", "app"}}));
+    EXPECT_EQ(samples[0].second, 100 + i);
+    ASSERT_NE(FindFamily(name), nullptr);
+    EXPECT_EQ(FindFamily(name)->type, prometheus::MetricType::Counter);
+  }
+  EXPECT_EQ(FindFamily("pg_stat_database_numbackends")->type, prometheus::MetricType::Gauge);
+}
+
+// pg_settings_* with postgres_exporter's unit conversion, pg_static and the postmaster's start
+// time come from the activity query's existing pg_settings part: no extra round trip.
+TEST(PgStatActivityTest, SettingsInBaseUnitsVersionAndStartTimeInTheSameQuery) {
+  std::string sql;
+  FakeConnection conn({{"WITH a AS", [&](std::string_view q) {
+                          sql = std::string(q);
+                          return ActivityRows({
+                              {"setting", "\\N", "\\N", "max_locks_per_transaction", "64", "0"},
+                              {"setting", "\\N", "8kB", "shared_buffers", "16384", "0"},
+                              {"setting", "\\N", "kB", "work_mem", "4096", "0"},
+                              {"setting", "\\N", "MB", "max_wal_size", "1024", "0"},
+                              {"setting", "\\N", "ms", "statement_timeout", "1500", "0"},
+                              {"setting", "\\N", "\\N", "transaction_read_only", "0", "0"},
+                              {"static", "\\N", "PostgreSQL 15.4 on x86_64", "150004",
+                               "1700000000.5", "0"},
+                          });
+                        }}});
+  auto c = MakePgStatActivityCollector(CollectorOptions{});
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_EQ(conn.queries, 1);
+  EXPECT_THAT(sql, HasSubstr("'max_locks_per_transaction'"));
+  EXPECT_THAT(sql, HasSubstr("pg_postmaster_start_time()"));
+  // The CTE and the invisible-backend count, as before: the settings part scans no more of it.
+  std::size_t scans = 0;
+  for (std::size_t at = sql.find("FROM pg_stat_activity"); at != std::string::npos;
+       at = sql.find("FROM pg_stat_activity", at + 1)) {
+    ++scans;
+  }
+  EXPECT_EQ(scans, 2u);
+  auto& m = s.metrics;
+  EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
+  EXPECT_EQ(m.Value("pg_settings_max_connections", {{"target", "main"}}), 100);
+  EXPECT_EQ(m.Value("pg_settings_superuser_reserved_connections"), 3);
+  EXPECT_EQ(m.Value("pg_settings_max_locks_per_transaction"), 64);
+  EXPECT_EQ(m.Value("pg_settings_shared_buffers_bytes"), 16384.0 * 8192);
+  EXPECT_EQ(m.Value("pg_settings_work_mem_bytes"), 4096.0 * 1024);
+  EXPECT_EQ(m.Value("pg_settings_max_wal_size_bytes"), 1024.0 * 1048576);
+  EXPECT_DOUBLE_EQ(*m.Value("pg_settings_statement_timeout_seconds"), 1.5);
+  EXPECT_EQ(m.Value("pg_settings_transaction_read_only"), 0);
+  EXPECT_EQ(m.Value("pg_static", {{"target", "main"},
+                                  {"version", "PostgreSQL 15.4 on x86_64"},
+                                  {"short_version", "15.4.0"}}),
+            1);
+  EXPECT_EQ(m.Value("pg_postmaster_start_time_seconds"), 1700000000.5);
 }
 
 TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {

@@ -73,6 +73,7 @@ TEST_F(PgBouncerCollectorsTest, EveryVersionMatchesItsGoldenFile) {
     std::map<std::string, std::string> failures;
     TargetSample s = RunAll(*conn, {}, &failures);
     EXPECT_TRUE(failures.empty()) << failures.begin()->first << ": " << failures.begin()->second;
+    EXPECT_THAT(s.metrics.DeclarationProblems(), ::testing::IsEmpty());
     std::string text = RenderText(s.metrics);
     if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
       testing::WriteFile(GoldenPath(f.name), text);
@@ -82,19 +83,19 @@ TEST_F(PgBouncerCollectorsTest, EveryVersionMatchesItsGoldenFile) {
   }
 }
 
-// The pre-v0.11 names beside the current ones (compatibility.legacy_pgbouncer_stats_names),
-// pinned and promtool-checked like the rest.
-TEST_F(PgBouncerCollectorsTest, LegacyNamesMatchTheirGoldenFile) {
+// Without the pre-v0.11 names (compatibility.legacy_pgbouncer_stats_names: false), pinned and
+// promtool-checked like the rest.
+TEST_F(PgBouncerCollectorsTest, CurrentNamesOnlyMatchTheirGoldenFile) {
   auto f = testing::PgbVersionFixtures().at(3);
   ASSERT_EQ(f.name, "1.18");
   auto conn = testing::PgbFake(f);
-  CollectorOptions legacy;
-  legacy.legacy_stats_names = true;
-  std::string text = RenderText(RunAll(*conn, legacy).metrics);
+  CollectorOptions current;
+  current.legacy_stats_names = false;
+  std::string text = RenderText(RunAll(*conn, current).metrics);
   if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
-    testing::WriteFile(GoldenPath("1.18_legacy"), text);
+    testing::WriteFile(GoldenPath("1.18_current_names"), text);
   }
-  EXPECT_EQ(text, testing::ReadFile(GoldenPath("1.18_legacy")));
+  EXPECT_EQ(text, testing::ReadFile(GoldenPath("1.18_current_names")));
 }
 
 // The right numbers, whatever the version (the goldens pin the rest).
@@ -192,15 +193,16 @@ TEST_F(PgBouncerCollectorsTest, OldPgBouncerFallsBackToShowStatsOnce) {
   EXPECT_EQ(totals_asked, 1);
 }
 
-TEST_F(PgBouncerCollectorsTest, LegacyNamesAreEmittedOnlyWhenAskedFor) {
+// On by default: Grafana's pgbouncer-mixin reads the pre-v0.11 names (README, "Compatibility").
+TEST_F(PgBouncerCollectorsTest, LegacyNamesAreOnByDefaultAndCanBeTurnedOff) {
   auto f = testing::PgbVersionFixtures().at(3);  // 1.18
   auto conn = testing::PgbFake(f);
-  TargetSample plain = RunAll(*conn);
+  CollectorOptions current;
+  current.legacy_stats_names = false;
+  TargetSample plain = RunAll(*conn, current);
   EXPECT_TRUE(plain.metrics.Has("pgbouncer_stats_totals_queries_pooled_total"));
   EXPECT_FALSE(plain.metrics.Has("pgbouncer_stats_queries_pooled_total"));
-  CollectorOptions legacy;
-  legacy.legacy_stats_names = true;
-  TargetSample both = RunAll(*conn, legacy);
+  TargetSample both = RunAll(*conn);
   for (auto suffix : {"queries_pooled_total", "queries_duration_seconds_total",
                       "received_bytes_total", "sent_bytes_total", "client_wait_seconds_total",
                       "sql_transactions_pooled_total", "server_in_transaction_seconds_total"}) {
