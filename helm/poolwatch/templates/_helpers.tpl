@@ -171,3 +171,14 @@ alerts:
 {{ include "poolwatch.generatedConfig" . }}
 {{- end -}}
 {{- end -}}
+
+{{/* What the Secrets this chart makes hold, hashed (for the checksum/secret annotation: a
+rotated password or webhook URL rolls the pods). Existing Secrets are not the chart's to see. */}}
+{{- define "poolwatch.secretData" -}}
+{{- if and (not .Values.auth.existingSecret) (not .Values.auth.passwordFile) .Values.auth.password -}}
+auth={{ .Values.auth.password | sha256sum }}
+{{ end -}}
+{{- if and .Values.alerting.slack.enabled (not .Values.alerting.slack.existingSecret) -}}
+slack={{ .Values.alerting.slack.webhookUrl | sha256sum }}
+{{ end -}}
+{{- end -}}
