@@ -56,7 +56,7 @@ for f in "$chart"/ci/*-values.yaml; do
   "$tmp/helmrender" -chart "$chart" -kube-version "$(kube_for "$name")" -f "$f" -notes > "$tmp/$name.notes" \
     || fail "NOTES.txt does not render for $name"
 done
-for want in bundle inject native-sidecar existing-secrets alertmanager slack; do
+for want in bundle inject native-sidecar existing-secrets alertmanager slack production; do
   [ -f "$chart/ci/$want-values.yaml" ] || fail "missing scenario ci/$want-values.yaml"
 done
 # values.yaml on its own (helm lint's view) and each scenario's merged values (helm install's).
@@ -74,6 +74,8 @@ has bundle 'grafana_dashboard: "1"'
 has bundle "poolwatch-overview.json"
 has bundle "poolwatch-pool.json"
 has bundle "helm.sh/hook: test"
+has production "kind: NetworkPolicy"
+has production "kind: PodDisruptionBudget"
 grep -q "9930" "$tmp/bundle.notes" || fail "NOTES.txt does not name port 9930"
 grep -q "helm test" "$tmp/bundle.notes" || fail "NOTES.txt does not mention helm test"
 hasnt inject "kind: Service$"            # no Service or Deployment of its own: only the host's
@@ -96,6 +98,44 @@ has alertmanager "http://alertmanager-1.alertmanager-operated:9093"
 for name in "${scenarios[@]}"; do
   if grep -q "checksum/config" "$tmp/$name.yaml"; then :; else fail "$name: no checksum/config"; fi
 done
+
+# Structured checks of the single-replica fixes (tests/lint/k8s-validate/chart-checks.js).
+cp "$lint/k8s-validate/chart-checks.js" "$v/"
+node "$v/chart-checks.js" "$v" "$tmp" "${scenarios[@]}" || fail "chart checks"
+if grep -q "deploy/" "$tmp/inject.notes"; then fail "inject NOTES.txt points at a Deployment that does not exist"; fi
+grep -q ".Subcharts.poolwatch" "$tmp/inject.notes" || fail "inject NOTES.txt does not name .Subcharts.poolwatch"
+grep -q "poolwatch.checksum" "$tmp/inject.notes" || fail "inject NOTES.txt does not name the checksum helper"
+# The secret checksum follows the chart-made Secret.
+printf 'auth: {password: rotated}\n' > "$tmp/rotated.yaml"
+render secret1 1.27.0 -f "$chart/ci/bundle-values.yaml"
+render secret2 1.27.0 -f "$chart/ci/bundle-values.yaml" -f "$tmp/rotated.yaml"
+[ "$(grep checksum/secret "$tmp/secret1.yaml")" != "$(grep checksum/secret "$tmp/secret2.yaml")" ] \
+  || fail "checksum/secret did not change with the password"
+# Inject: the host's grace must exceed the preStop wait (the helper fails rendering).
+if "$tmp/helmrender" -chart "$chart" -kube-version 1.27.0 -f "$chart/ci/inject-values.yaml" \
+     -extra-template "$lint/helm-host/host-short-grace.yaml" >/dev/null 2>"$tmp/err"; then
+  fail "a host grace shorter than the preStop wait rendered"
+fi
+grep -q "must be longer than poolwatch's preStopSleepSeconds" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear grace error"; }
+# Both monitors on would scrape twice.
+printf 'podMonitor: {enabled: true}\n' > "$tmp/both-monitors.yaml"
+if render both 1.27.0 -f "$chart/ci/bundle-values.yaml" -f "$tmp/both-monitors.yaml" 2>"$tmp/err"; then
+  fail "serviceMonitor and podMonitor together rendered"
+fi
+grep -q "scrape every pod twice" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear double-scrape error"; }
+# The policy checks can fail: secret files unreadable without an fsGroup, a sidecar without its uid.
+sed 's/defaultMode: 292/defaultMode: 288/' "$tmp/inject.yaml" > "$tmp/inject-0440.yaml"
+if validate objects "$tmp/inject-0440.yaml" >/dev/null 2>"$tmp/err"; then fail "secret mode 0440 without fsGroup passed"; fi
+grep -q "unreadable by poolwatch's uid without an fsGroup" "$tmp/err" || { cat "$tmp/err" >&2; fail "secret mode message"; }
+sed '/runAsUser: 65532/d' "$tmp/inject.yaml" > "$tmp/inject-nouid.yaml"
+if validate objects "$tmp/inject-nouid.yaml" >/dev/null 2>"$tmp/err"; then fail "a sidecar without its own runAsUser passed"; fi
+grep -q "poolwatch container sets no runAsUser" "$tmp/err" || { cat "$tmp/err" >&2; fail "runAsUser message"; }
+# A parent's `condition: poolwatch.enabled` sets `enabled`: the schema must allow it.
+printf 'enabled: true\n' > "$tmp/enabled.yaml"
+"$tmp/helmrender" -chart "$chart" -f "$chart/ci/bundle-values.yaml" -f "$tmp/enabled.yaml" \
+  -values-json "$tmp/enabled.json" -notes >/dev/null
+validate values "$chart/values.schema.json" "$tmp/enabled.json" >/dev/null || fail "values.schema.json rejects enabled"
+echo "single-replica fixes: ok"
 
 # The poolwatch config the chart writes is one poolwatch accepts: the real binary's
 # --check-config on each scenario's ConfigMap (paths moved into a temp root, secrets faked).
