@@ -51,6 +51,9 @@ include "poolwatch.sidecar.terminationGrace" (dict "poolwatch" .Subcharts.poolwa
   args:
     - --config.file=/etc/poolwatch/config/poolwatch.yaml
     - --web.listen-address=:{{ .Values.port }}
+{{- if include "poolwatch.webConfigEnabled" . }}
+    - --web.config.file=/etc/poolwatch/web/web-config.yml
+{{- end }}
 {{- with .Values.extraArgs }}
 {{ toYaml . | indent 4 }}
 {{- end }}
@@ -73,15 +76,15 @@ include "poolwatch.sidecar.terminationGrace" (dict "poolwatch" .Subcharts.poolwa
 {{- end }}
 {{- with .Values.livenessProbe }}
   livenessProbe:
-{{ toYaml . | indent 4 }}
+{{ include "poolwatch.probe" (dict "probe" . "root" $) | indent 4 }}
 {{- end }}
 {{- with .Values.readinessProbe }}
   readinessProbe:
-{{ toYaml . | indent 4 }}
+{{ include "poolwatch.probe" (dict "probe" . "root" $) | indent 4 }}
 {{- end }}
 {{- with .Values.startupProbe }}
   startupProbe:
-{{ toYaml . | indent 4 }}
+{{ include "poolwatch.probe" (dict "probe" . "root" $) | indent 4 }}
 {{- end }}
 {{- if not .Values.nativeSidecar.enabled }}
   lifecycle:
@@ -133,6 +136,24 @@ include "poolwatch.sidecar.terminationGrace" (dict "poolwatch" .Subcharts.poolwa
       - key: {{ .Values.postgres.passwordKey }}
         path: {{ .Values.postgres.passwordKey }}
 {{- end }}
+{{- if include "poolwatch.webConfigEnabled" . }}
+- name: poolwatch-web
+  secret:
+    secretName: {{ include "poolwatch.webSecretName" . }}
+    defaultMode: 292  # 0444
+    items:
+      - key: web-config.yml
+        path: web-config.yml
+{{- end }}
+{{- if .Values.web.tls.enabled }}
+- name: poolwatch-tls
+  secret:
+    secretName: {{ .Values.web.tls.existingSecret }}
+    defaultMode: 292  # 0444: the key must be readable by uid 65532 without an fsGroup
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- end }}
 - name: poolwatch-state
   emptyDir: {}
 - name: poolwatch-tmp
@@ -163,6 +184,16 @@ include "poolwatch.sidecar.terminationGrace" (dict "poolwatch" .Subcharts.poolwa
 {{- if and .Values.postgres.enabled .Values.postgres.existingSecret }}
 - name: poolwatch-postgres
   mountPath: /etc/poolwatch/postgres
+  readOnly: true
+{{- end }}
+{{- if include "poolwatch.webConfigEnabled" . }}
+- name: poolwatch-web
+  mountPath: /etc/poolwatch/web
+  readOnly: true
+{{- end }}
+{{- if .Values.web.tls.enabled }}
+- name: poolwatch-tls
+  mountPath: /etc/poolwatch/tls
   readOnly: true
 {{- end }}
 - name: poolwatch-state
