@@ -18,11 +18,14 @@ ARG BUILD_IMAGE=docker.io/library/debian:bookworm
 ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
-ARG POOLWATCH_REVISION=unknown
 WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps --build-only
 COPY . .
+RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF
+# The revision (no .git in the context) comes last: another commit of the same sources reuses the
+# layer above and recompiles only what includes version.h.
+ARG POOLWATCH_REVISION=unknown
 RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF -DPOOLWATCH_REVISION=${POOLWATCH_REVISION} \
  && mkdir -p /out \
  && strip -o /out/poolwatch build/exporter/poolwatch \

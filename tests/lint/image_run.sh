@@ -85,7 +85,9 @@ targets:
     - {name: img-pgb, dsn: "$PGB_DSN"}
 EOF
 chmod 644 "$tmp/poolwatch.yaml"
-podman run -d --name "$ctr" --network=host --read-only \
+# --health-interval=disable: no periodic timer (podman needs systemd for it); the check itself is
+# run below with `podman healthcheck run`, the image's HEALTHCHECK command unchanged.
+podman run -d --name "$ctr" --network=host --read-only --health-interval=disable \
   -e POOLWATCH_HEALTHCHECK_URL="http://127.0.0.1:$port/healthz" \
   -v "$tmp/poolwatch.yaml:/etc/poolwatch/poolwatch.yaml:ro" "$tag" >/dev/null \
   || fail "podman run"
