@@ -105,6 +105,7 @@ node "$v/chart-checks.js" "$v" "$tmp" "${scenarios[@]}" || fail "chart checks"
 if grep -q "deploy/" "$tmp/inject.notes"; then fail "inject NOTES.txt points at a Deployment that does not exist"; fi
 grep -q ".Subcharts.poolwatch" "$tmp/inject.notes" || fail "inject NOTES.txt does not name .Subcharts.poolwatch"
 grep -q "poolwatch.checksum" "$tmp/inject.notes" || fail "inject NOTES.txt does not name the checksum helper"
+grep -q -- "--send-test-alert" "$tmp/inject.notes" || fail "inject NOTES.txt lacks the test-alert command (alerting is on there)"
 # The secret checksum follows the chart-made Secret.
 printf 'auth: {password: rotated}\n' > "$tmp/rotated.yaml"
 render secret1 1.27.0 -f "$chart/ci/bundle-values.yaml"
