@@ -85,12 +85,12 @@ targets:
     - {name: img-pgb, dsn: "$PGB_DSN"}
 EOF
 chmod 644 "$tmp/poolwatch.yaml"
-# --health-interval=disable: no periodic timer (podman needs systemd for it); the check itself is
-# run below with `podman healthcheck run`, the image's HEALTHCHECK command unchanged.
-podman run -d --name "$ctr" --network=host --read-only --health-interval=disable \
+# Without systemd podman cannot schedule the periodic health timer and says so on stderr (kept in
+# run.err, shown on failure); the check itself runs below with `podman healthcheck run`.
+podman run -d --name "$ctr" --network=host --read-only \
   -e POOLWATCH_HEALTHCHECK_URL="http://127.0.0.1:$port/healthz" \
-  -v "$tmp/poolwatch.yaml:/etc/poolwatch/poolwatch.yaml:ro" "$tag" >/dev/null \
-  || fail "podman run"
+  -v "$tmp/poolwatch.yaml:/etc/poolwatch/poolwatch.yaml:ro" "$tag" >/dev/null 2>"$tmp/run.err" \
+  || { cat "$tmp/run.err" >&2; fail "podman run"; }
 metrics=""
 for _ in $(seq 1 150); do
   metrics=$(curl -sf "http://127.0.0.1:$port/metrics" || true)
@@ -124,7 +124,7 @@ fi
 
 step "SIGTERM (podman stop -t $grace)"
 s0=$(date +%s%N)
-podman stop -t "$grace" "$ctr" >/dev/null || fail "podman stop"
+podman stop -t "$grace" "$ctr" >/dev/null 2>>"$tmp/run.err" || { cat "$tmp/run.err" >&2; fail "podman stop"; }
 stop_ms=$(( ($(date +%s%N) - s0) / 1000000 ))
 code=$(podman inspect --format '{{.State.ExitCode}}' "$ctr")
 podman logs "$ctr" >"$tmp/ctr.log" 2>&1 || true
