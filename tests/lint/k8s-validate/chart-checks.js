@@ -79,6 +79,17 @@ for (const n of process.argv.slice(4)) {
       `${n}: dashboards not imported by default`);
   }
   if (n === "bundle") {
+    // Per-pool panels of the overview link to the pool dashboard with that series' pool.
+    const cm = (f) => of("ConfigMap").find((c) => c.data && c.data[f]);
+    const ov = JSON.parse(cm("poolwatch-overview.json").data["poolwatch-overview.json"]);
+    const pool = JSON.parse(cm("poolwatch-pool.json").data["poolwatch-pool.json"]);
+    const poolVars = pool.templating.list.map((v) => v.name);
+    const linked = ov.panels.filter((p) => ((p.fieldConfig || {}).defaults || {}).links);
+    const good = linked.filter((p) => p.fieldConfig.defaults.links.every((l) =>
+      l.url.startsWith(`/d/${pool.uid}/`) && ["target", "database", "user"].every((v) =>
+        poolVars.includes(v) && l.url.includes(`var-${v}=\${__field.labels.${v}}`))));
+    need(linked.length >= 3 && good.length === linked.length,
+      `${n}: overview data links to the pool dashboard: ${linked.length} linked, ${good.length} right`);
     const ann = dep.spec.template.metadata.annotations;
     need(/^[0-9a-f]{64}$/.test(ann["checksum/secret"] || ""), `${n}: no checksum/secret`);
   }
