@@ -5,16 +5,28 @@
 # no Docker engine runs. Runtime stage: bookworm-slim with only the runtime libraries (the list
 # below is checked against `ldd` of the built binary by tests/lint/image.sh), a non-root user, and
 # a statically linked health-check helper so HEALTHCHECK and the chart's preStop need no shell.
+# tests/lint/image_run.sh builds and runs this file for real with podman.
 #
-#   docker build -t poolwatch .
+#   docker build --build-arg POOLWATCH_REVISION=$(git rev-parse --short=12 HEAD) -t poolwatch .
+#   podman build --format docker ...   (podman's default OCI format drops HEALTHCHECK)
 #   docker run --rm -p 9930:9930 -v $PWD/poolwatch.yaml:/etc/poolwatch/poolwatch.yaml:ro poolwatch
+#
+# Bases: BUILD_IMAGE and RUNTIME_IMAGE default to the Debian tags (which a machine without a
+# registry makes locally with docker/make-base-image). For reproducible releases pin them by
+# digest, e.g. --build-arg RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim@sha256:...
+ARG BUILD_IMAGE=docker.io/library/debian:bookworm
+ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
-FROM debian:bookworm AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps --build-only
 COPY . .
-RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF \
+RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF
+# The revision (no .git in the context) comes last: another commit of the same sources reuses the
+# layer above and recompiles only what includes version.h.
+ARG POOLWATCH_REVISION=unknown
+RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF -DPOOLWATCH_REVISION=${POOLWATCH_REVISION} \
  && mkdir -p /out \
  && strip -o /out/poolwatch build/exporter/poolwatch \
  && mkdir -p /out/lib/poolwatch \
@@ -23,7 +35,14 @@ RUN scripts/build build -DPOOLWATCH_BUILD_TESTS=OFF \
  && cc -O2 -Wall -Wextra -Werror -static -s -o /out/poolwatch-healthcheck docker/poolwatch-healthcheck.c \
  && /out/poolwatch --version
 
-FROM debian:bookworm-slim
+FROM ${RUNTIME_IMAGE}
+ARG POOLWATCH_REVISION=unknown
+ARG POOLWATCH_VERSION=0.1.0
+LABEL org.opencontainers.image.title="poolwatch" \
+      org.opencontainers.image.description="PostgreSQL + PgBouncer sidecar: Prometheus metrics and Slack/Alertmanager alerts" \
+      org.opencontainers.image.source="https://github.com/poolwatch/poolwatch" \
+      org.opencontainers.image.version="${POOLWATCH_VERSION}" \
+      org.opencontainers.image.revision="${POOLWATCH_REVISION}"
 # runtime-packages: begin (one package per line; tests/lint/image.sh parses this block)
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -41,7 +60,8 @@ RUN apt-get update \
       libfmt9 \
       libcurl4 \
       libssl3 \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 # runtime-packages: end
 RUN groupadd --system --gid 65532 poolwatch \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

@@ -14,6 +14,15 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DS = {"type": "prometheus", "uid": "${datasource}"}
+# A data link from a per-pool series of the overview to the pool detail dashboard, with that
+# series' target, database and user (and the overview's datasource, job, instance, time range).
+POOL_LINK = [{
+    "title": "Pool detail: ${__field.labels.target} ${__field.labels.database}/${__field.labels.user}",
+    "url": "/d/poolwatch-pool/poolwatch-pool?${datasource:queryparam}&${job:queryparam}"
+           "&${instance:queryparam}&var-target=${__field.labels.target}"
+           "&var-database=${__field.labels.database}&var-user=${__field.labels.user}"
+           "&${__url_time_range}",
+}]
 
 
 def variable_datasource():
@@ -60,10 +69,12 @@ class Dashboard:
             self.row_height = 0
 
     def panel(self, kind, title, description, targets, w=8, h=8, unit=None, min_=None,
-              max_=None, thresholds=None, options=None, mappings=None, stack=False):
+              max_=None, thresholds=None, options=None, mappings=None, stack=False, links=None):
         if self.x + w > 24:
             self.newline()
         defaults = {"color": {"mode": "palette-classic"}, "mappings": mappings or []}
+        if links:
+            defaults["links"] = links
         if kind in ("gauge", "stat", "bargauge"):
             defaults["color"] = {"mode": "thresholds"}
         if unit:
@@ -211,7 +222,7 @@ def overview():
               % pgbdb, "{{target}} {{database}}/{{user}} idle"),
              ("sum by (target, database, user) (pgbouncer_pools_server_used_connections{%s})"
               % pgbdb, "{{target}} {{database}}/{{user}} used")],
-            w=12)
+            w=12, links=POOL_LINK)
 
     d.row("Waiting clients")
     d.panel("timeseries", "Waiting clients",
@@ -223,7 +234,7 @@ def overview():
              ("max by (target, database, user) "
               "(poolwatch_pgbouncer_waiting_clients_peak{%s})" % pgbdb,
               "{{target}} {{database}}/{{user}} peak")],
-            w=8)
+            w=8, links=POOL_LINK)
     d.panel("timeseries", "Longest client wait",
             "How long the oldest waiting client has waited (maxwait, with microseconds), and its "
             "peak between samples. Alerts above 5s (warning) and 15s (critical).",
@@ -233,7 +244,7 @@ def overview():
              ("max by (target, database, user) "
               "(poolwatch_pgbouncer_maxwait_peak_seconds{%s})" % pgbdb,
               "{{target}} {{database}}/{{user}} peak")],
-            w=8, unit="s", thresholds=[(5, "orange"), (15, "red")])
+            w=8, unit="s", thresholds=[(5, "orange"), (15, "red")], links=POOL_LINK)
     d.panel("timeseries", "Time with waiting clients",
             "Fraction of time each pool had clients waiting "
             "(rate of poolwatch_pgbouncer_waiting_seconds_total).",

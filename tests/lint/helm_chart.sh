@@ -56,7 +56,7 @@ for f in "$chart"/ci/*-values.yaml; do
   "$tmp/helmrender" -chart "$chart" -kube-version "$(kube_for "$name")" -f "$f" -notes > "$tmp/$name.notes" \
     || fail "NOTES.txt does not render for $name"
 done
-for want in bundle inject native-sidecar existing-secrets alertmanager slack; do
+for want in bundle inject native-sidecar existing-secrets alertmanager slack production tls-basic-auth; do
   [ -f "$chart/ci/$want-values.yaml" ] || fail "missing scenario ci/$want-values.yaml"
 done
 # values.yaml on its own (helm lint's view) and each scenario's merged values (helm install's).
@@ -74,6 +74,8 @@ has bundle 'grafana_dashboard: "1"'
 has bundle "poolwatch-overview.json"
 has bundle "poolwatch-pool.json"
 has bundle "helm.sh/hook: test"
+has production "kind: NetworkPolicy"
+has production "kind: PodDisruptionBudget"
 grep -q "9930" "$tmp/bundle.notes" || fail "NOTES.txt does not name port 9930"
 grep -q "helm test" "$tmp/bundle.notes" || fail "NOTES.txt does not mention helm test"
 hasnt inject "kind: Service$"            # no Service or Deployment of its own: only the host's
@@ -96,6 +98,86 @@ has alertmanager "http://alertmanager-1.alertmanager-operated:9093"
 for name in "${scenarios[@]}"; do
   if grep -q "checksum/config" "$tmp/$name.yaml"; then :; else fail "$name: no checksum/config"; fi
 done
+
+# Structured checks of the single-replica fixes (tests/lint/k8s-validate/chart-checks.js).
+cp "$lint/k8s-validate/chart-checks.js" "$v/"
+node "$v/chart-checks.js" "$v" "$tmp" "${scenarios[@]}" || fail "chart checks"
+if grep -q "deploy/" "$tmp/inject.notes"; then fail "inject NOTES.txt points at a Deployment that does not exist"; fi
+grep -q ".Subcharts.poolwatch" "$tmp/inject.notes" || fail "inject NOTES.txt does not name .Subcharts.poolwatch"
+grep -q "poolwatch.checksum" "$tmp/inject.notes" || fail "inject NOTES.txt does not name the checksum helper"
+grep -q -- "--send-test-alert" "$tmp/inject.notes" || fail "inject NOTES.txt lacks the test-alert command (alerting is on there)"
+# The secret checksum follows the chart-made Secret.
+printf 'auth: {password: rotated}\n' > "$tmp/rotated.yaml"
+render secret1 1.27.0 -f "$chart/ci/bundle-values.yaml"
+render secret2 1.27.0 -f "$chart/ci/bundle-values.yaml" -f "$tmp/rotated.yaml"
+[ "$(grep checksum/secret "$tmp/secret1.yaml")" != "$(grep checksum/secret "$tmp/secret2.yaml")" ] \
+  || fail "checksum/secret did not change with the password"
+# Inject: the host's grace must exceed the preStop wait (the helper fails rendering).
+if "$tmp/helmrender" -chart "$chart" -kube-version 1.27.0 -f "$chart/ci/inject-values.yaml" \
+     -extra-template "$lint/helm-host/host-short-grace.yaml" >/dev/null 2>"$tmp/err"; then
+  fail "a host grace shorter than the preStop wait rendered"
+fi
+grep -q "must be longer than poolwatch's preStopSleepSeconds" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear grace error"; }
+# Both monitors on would scrape twice.
+printf 'podMonitor: {enabled: true}\n' > "$tmp/both-monitors.yaml"
+if render both 1.27.0 -f "$chart/ci/bundle-values.yaml" -f "$tmp/both-monitors.yaml" 2>"$tmp/err"; then
+  fail "serviceMonitor and podMonitor together rendered"
+fi
+grep -q "scrape every pod twice" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear double-scrape error"; }
+# The policy checks can fail: secret files unreadable without an fsGroup, a sidecar without its uid.
+sed 's/defaultMode: 292/defaultMode: 288/' "$tmp/inject.yaml" > "$tmp/inject-0440.yaml"
+if validate objects "$tmp/inject-0440.yaml" >/dev/null 2>"$tmp/err"; then fail "secret mode 0440 without fsGroup passed"; fi
+grep -q "unreadable by poolwatch's uid without an fsGroup" "$tmp/err" || { cat "$tmp/err" >&2; fail "secret mode message"; }
+sed '/runAsUser: 65532/d' "$tmp/inject.yaml" > "$tmp/inject-nouid.yaml"
+if validate objects "$tmp/inject-nouid.yaml" >/dev/null 2>"$tmp/err"; then fail "a sidecar without its own runAsUser passed"; fi
+grep -q "poolwatch container sets no runAsUser" "$tmp/err" || { cat "$tmp/err" >&2; fail "runAsUser message"; }
+# A parent's `condition: poolwatch.enabled` sets `enabled`: the schema must allow it.
+printf 'enabled: true\n' > "$tmp/enabled.yaml"
+"$tmp/helmrender" -chart "$chart" -f "$chart/ci/bundle-values.yaml" -f "$tmp/enabled.yaml" \
+  -values-json "$tmp/enabled.json" -notes >/dev/null
+validate values "$chart/values.schema.json" "$tmp/enabled.json" >/dev/null || fail "values.schema.json rejects enabled"
+echo "single-replica fixes: ok"
+bin=${POOLWATCH_BIN:-$build/exporter/poolwatch}
+
+# TLS and basic auth from the chart, against the real binary: the web config the chart writes is
+# one poolwatch accepts and serves (HTTPS, 401 without credentials on /healthz too, which is why
+# the probes become tcpSocket probes; 200 with them); the probes and the helm test follow.
+has tls-basic-auth "--web.config.file=/etc/poolwatch/web/web-config.yml"
+has tls-basic-auth "scheme: https"
+has tls-basic-auth "tcpSocket:"
+hasnt tls-basic-auth "path: /healthz"
+cat > "$tmp/web-extract.js" <<'EOF'
+const fs = require("fs"), yaml = require(process.argv[2] + "/node_modules/js-yaml");
+const s = yaml.loadAll(fs.readFileSync(process.argv[3], "utf8"))
+  .find((d) => d && d.kind === "Secret" && d.data && d.data["web-config.yml"]);
+if (s) process.stdout.write(Buffer.from(s.data["web-config.yml"], "base64").toString());
+EOF
+wroot=$tmp/webroot
+mkdir -p "$wroot/etc/poolwatch/tls"
+node "$tmp/web-extract.js" "$v" "$tmp/tls-basic-auth.yaml" \
+  | sed "s#/etc/poolwatch/#$wroot/etc/poolwatch/#g" > "$wroot/web-config.yml"
+grep -q basic_auth_users "$wroot/web-config.yml" || fail "tls-basic-auth: no web config in the chart's Secret"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -keyout "$wroot/etc/poolwatch/tls/tls.key" -out "$wroot/etc/poolwatch/tls/tls.crt" 2>/dev/null \
+  || fail "openssl req"
+wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'targets:\n  pgbouncer:\n    - {name: gone, dsn: "host=127.0.0.1 port=1 dbname=pgbouncer user=stats"}\n' > "$wroot/pw.yaml"
+"$bin" --check-config --config.file="$wroot/pw.yaml" --web.config.file="$wroot/web-config.yml" >"$tmp/err" 2>&1 \
+  || { cat "$tmp/err" "$wroot/web-config.yml" >&2; fail "tls-basic-auth: poolwatch rejects the chart's web config"; }
+"$bin" --config.file="$wroot/pw.yaml" --web.config.file="$wroot/web-config.yml" \
+  --web.listen-address=127.0.0.1:$wport >"$tmp/web.log" 2>&1 &
+wpid=$!
+code=""
+for _ in $(seq 1 100); do
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$wport/healthz" || true)
+  [ "$code" = 401 ] && break
+  sleep 0.1
+done
+ok=$(curl -sk -o /dev/null -w '%{http_code}' -u prometheus:ci-scrape-pw "https://127.0.0.1:$wport/healthz" || true)
+kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
+[ "$code" = 401 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /healthz over HTTPS without credentials answered '$code', want 401"; }
+[ "$ok" = 200 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /healthz with the credentials answered '$ok', want 200"; }
+echo "tls-basic-auth: the chart's web config serves HTTPS; /healthz 401 without credentials (so tcpSocket probes), 200 with them"
 
 # The poolwatch config the chart writes is one poolwatch accepts: the real binary's
 # --check-config on each scenario's ConfigMap (paths moved into a temp root, secrets faked).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Dockerfile, checked without a Docker engine:
-#  - its shape: build on debian:bookworm with the same scripts CI runs, run on bookworm-slim,
+#  - its shape: build on debian:bookworm, run on bookworm-slim (ARG BUILD_IMAGE / RUNTIME_IMAGE,
+#    pinnable by digest), with the same scripts CI runs, OCI labels, the revision build argument,
 #    non-root USER, EXPOSE 9930, ENTRYPOINT poolwatch, an exec-form (shell-free) HEALTHCHECK;
 #  - its runtime package list against the built binary: every library `ldd` resolves comes from a
 #    listed package or one of their dependencies, every directly NEEDED library from a listed
@@ -22,11 +23,17 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # --- Shape.
-grep -qx 'FROM debian:bookworm AS build' "$df" || fail "build stage is not debian:bookworm"
-grep -qx 'FROM debian:bookworm-slim' "$df" || fail "runtime stage is not debian:bookworm-slim"
+grep -qx 'ARG BUILD_IMAGE=docker.io/library/debian:bookworm' "$df" || fail "build base is not debian:bookworm"
+grep -qx 'ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim' "$df" || fail "runtime base is not debian:bookworm-slim"
+grep -qx 'FROM ${BUILD_IMAGE} AS build' "$df" || fail "build stage is not FROM \${BUILD_IMAGE}"
+grep -qx 'FROM ${RUNTIME_IMAGE}' "$df" || fail "runtime stage is not FROM \${RUNTIME_IMAGE}"
+for l in source version revision; do
+  grep -q "org.opencontainers.image.$l=" "$df" || fail "no org.opencontainers.image.$l label"
+done
+grep -q -- '-DPOOLWATCH_REVISION=${POOLWATCH_REVISION}' "$df" || fail "the build stage does not pass the revision build argument to cmake"
 grep -q '^RUN scripts/install-deps --build-only$' "$df" || fail "build stage does not run scripts/install-deps --build-only"
 grep -q '^RUN scripts/build ' "$df" || fail "build stage does not run scripts/build"
-user=$(awk '/^FROM debian:bookworm-slim/{r=1} r&&/^USER /{print $2}' "$df" | tail -1)
+user=$(awk '/^FROM \$\{RUNTIME_IMAGE\}/{r=1} r&&/^USER /{print $2}' "$df" | tail -1)
 case "${user%%:*}" in ""|0|root) fail "runtime USER is '${user}', not a non-root user" ;; esac
 grep -qx 'EXPOSE 9930' "$df" || fail "no EXPOSE 9930"
 grep -qx 'ENTRYPOINT \["/usr/local/bin/poolwatch"\]' "$df" || fail "ENTRYPOINT is not [\"/usr/local/bin/poolwatch\"]"

@@ -106,6 +106,12 @@ app.kubernetes.io/part-of: poolwatch
 {{- if and (eq .Values.mode "bundle") (not .Values.pgbouncer.bundle.userlistSecret) -}}
 {{- fail "mode=bundle runs PgBouncer in the pod and needs its userlist: set pgbouncer.bundle.userlistSecret (a Secret with userlist.txt)" -}}
 {{- end -}}
+{{- if and .Values.web.tls.enabled (not .Values.web.tls.existingSecret) (not .Values.web.existingSecret) -}}
+{{- fail "web.tls.enabled needs web.tls.existingSecret: a kubernetes.io/tls Secret with tls.crt and tls.key" -}}
+{{- end -}}
+{{- if and .Values.web.basicAuth.enabled (not .Values.web.basicAuth.users) (not .Values.web.existingSecret) -}}
+{{- fail "web.basicAuth.enabled needs web.basicAuth.users (user: bcrypt hash)" -}}
+{{- end -}}
 {{- if and .Values.postgres.enabled (not .Values.postgres.dsn) -}}
 {{- fail "postgres.enabled is true but postgres.dsn is empty" -}}
 {{- end -}}
@@ -170,4 +176,60 @@ alerts:
 {{- else -}}
 {{ include "poolwatch.generatedConfig" . }}
 {{- end -}}
+{{- end -}}
+
+{{/* What the Secrets this chart makes hold, hashed (for the checksum/secret annotation: a
+rotated password or webhook URL rolls the pods). Existing Secrets are not the chart's to see. */}}
+{{- define "poolwatch.secretData" -}}
+{{- if and (not .Values.auth.existingSecret) (not .Values.auth.passwordFile) .Values.auth.password -}}
+auth={{ .Values.auth.password | sha256sum }}
+{{ end -}}
+{{- if and .Values.alerting.slack.enabled (not .Values.alerting.slack.existingSecret) -}}
+slack={{ .Values.alerting.slack.webhookUrl | sha256sum }}
+{{ end -}}
+{{- if and (include "poolwatch.webConfigEnabled" .) (not .Values.web.existingSecret) -}}
+web={{ include "poolwatch.webConfig" . | sha256sum }}
+{{ end -}}
+{{- end -}}
+
+{{/* Is --web.config.file in use? */}}
+{{- define "poolwatch.webConfigEnabled" -}}
+{{- if or .Values.web.tls.enabled .Values.web.basicAuth.enabled .Values.web.existingSecret -}}true{{- end -}}
+{{- end -}}
+
+{{- define "poolwatch.webSecretName" -}}
+{{- default (printf "%s-web" (include "poolwatch.fullname" .)) .Values.web.existingSecret -}}
+{{- end -}}
+
+{{/* The web config file (exporter-toolkit style) the chart writes. */}}
+{{- define "poolwatch.webConfig" -}}
+{{- if .Values.web.tls.enabled }}
+tls_server_config:
+  cert_file: /etc/poolwatch/tls/tls.crt
+  key_file: /etc/poolwatch/tls/tls.key
+{{- end }}
+{{- if .Values.web.basicAuth.enabled }}
+basic_auth_users:
+{{- range $user, $hash := .Values.web.basicAuth.users }}
+  {{ $user }}: {{ $hash | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* A probe, adjusted to the web config: HTTPS with TLS; tcpSocket on the same port with basic
+auth (every path needs credentials, and a password in httpHeaders would sit in the pod spec),
+unless the probe sets its own httpHeaders. Usage: include "poolwatch.probe" (dict "probe" P "root" .) */}}
+{{- define "poolwatch.probe" -}}
+{{- $p := deepCopy .probe -}}
+{{- $v := .root.Values -}}
+{{- if hasKey $p "httpGet" -}}
+{{- if and $v.web.basicAuth.enabled (not (hasKey $p.httpGet "httpHeaders")) -}}
+{{- $port := $p.httpGet.port -}}
+{{- $_ := unset $p "httpGet" -}}
+{{- $_ := set $p "tcpSocket" (dict "port" $port) -}}
+{{- else if $v.web.tls.enabled -}}
+{{- $_ := set $p.httpGet "scheme" "HTTPS" -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $p -}}
 {{- end -}}

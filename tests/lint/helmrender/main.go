@@ -245,6 +245,13 @@ func run(chartDir string, valueFiles, extra []string, kube, release, namespace, 
 		},
 		"Files": Files{root: chartDir},
 	}
+	// Helm >= 3.7 gives a parent chart each dependency's own top-level object as
+	// .Subcharts.NAME; -extra-template files play such a parent, so they see this chart there.
+	sub := map[string]interface{}{}
+	for k, v := range top {
+		sub[k] = v
+	}
+	top["Subcharts"] = map[string]interface{}{chartName: sub}
 
 	// Every file under templates/ joins one template set, named like Helm names them.
 	type tfile struct{ name, text string }

@@ -62,9 +62,35 @@ function checkPolicy(obj, where, problems) {
     problems.push(`${where}: no poolwatch container`);
     return;
   }
+  // The sidecar carries its own uid and seccomp profile: injected into another chart's pod, the
+  // pod-level ones are not ours to rely on.
+  const pwSc = pw.securityContext || {};
+  if (!(pwSc.runAsUser > 0)) problems.push(`${where}: poolwatch container sets no runAsUser of its own`);
+  if (!pwSc.seccompProfile || pwSc.seccompProfile.type !== "RuntimeDefault") {
+    problems.push(`${where}: poolwatch container has no seccompProfile RuntimeDefault of its own`);
+  }
+  // Secret files it reads must be readable by its uid without an fsGroup (Secret files are
+  // root-owned): mode o+r unless the pod sets an fsGroup.
+  if (podSc.fsGroup == null) {
+    const mounted = new Set((pw.volumeMounts || []).map((m) => m.name));
+    for (const vol of spec.volumes || []) {
+      if (!vol.secret || !mounted.has(vol.name)) continue;
+      const mode = vol.secret.defaultMode == null ? 0o644 : vol.secret.defaultMode;
+      if (!(mode & 0o004)) {
+        problems.push(`${where}: secret volume ${vol.name} (mode ${mode.toString(8)}) unreadable by poolwatch's uid without an fsGroup`);
+      }
+    }
+  }
   const probePath = (p) => p && p.httpGet && p.httpGet.path;
-  if (probePath(pw.livenessProbe) !== "/healthz") problems.push(`${where}: liveness is not /healthz`);
-  if (probePath(pw.readinessProbe) !== "/readyz") problems.push(`${where}: readiness is not /readyz`);
+  // With --web.config.file basic auth answers 401 everywhere: a tcpSocket probe on the same port.
+  const webConfig = (pw.args || []).some((a) => a.startsWith("--web.config.file="));
+  const tcpOnHttp = (p) => webConfig && p && p.tcpSocket && p.tcpSocket.port === "http";
+  if (probePath(pw.livenessProbe) !== "/healthz" && !tcpOnHttp(pw.livenessProbe)) {
+    problems.push(`${where}: liveness is not /healthz`);
+  }
+  if (probePath(pw.readinessProbe) !== "/readyz" && !tcpOnHttp(pw.readinessProbe)) {
+    problems.push(`${where}: readiness is not /readyz`);
+  }
   const port = (pw.ports || []).find((p) => p.name === "http");
   const listen = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
   if (!port || !listen || !listen.endsWith(`:${port.containerPort}`)) {
