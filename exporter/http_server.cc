@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "collectors/file_reader.h"
 #include "exporter/status_json.h"
 #include "exporter/version.h"
 
@@ -57,14 +58,10 @@ bool g_tls_loaded = false;
 int CombinedPemFd(const WebConfig& web, std::string& error) {
   std::string pem;
   for (const auto* f : {&web.key_file, &web.cert_file}) {
-    std::ifstream in(*f, std::ios::binary);
-    if (!in) {
-      error = "cannot read " + *f;
-      return -1;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    pem += ss.str();
+    std::string part;
+    if (!ReadRegularFile(*f, kMaxPemFileBytes, part, error)) return -1;
+    pem += part;
+    std::fill(part.begin(), part.end(), '\0');
     if (!pem.empty() && pem.back() != '\n') pem.push_back('\n');
   }
   int fd = memfd_create("poolwatch-tls", MFD_CLOEXEC);

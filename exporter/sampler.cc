@@ -21,8 +21,9 @@ long long Millis(Duration d) { return static_cast<long long>(d.count()); }
 }  // namespace
 
 std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
-                                          SteadyTime deadline) {
+                                          SteadyTime deadline, const std::atomic<bool>& cancel) {
   ConnectSpec spec;
+  spec.cancel = &cancel;
   spec.dsn = target.dsn;
   spec.password = target.password;
   spec.params["application_name"] = "poolwatch";
@@ -44,7 +45,9 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
       probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
                     target.collector_options.error_min_events),
       pool_(target.name, target.pool,
-            [connector, target, config](SteadyTime d) { return connector(target, config, d); },
+            [connector, target, config](SteadyTime d, const std::atomic<bool>& cancel) {
+              return connector(target, config, d, cancel);
+            },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
   CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
@@ -273,9 +276,23 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   const SteadyTime deadline = clock_.Now() + config_.timeout;
   std::vector<TargetStatus> statuses(targets_.size());
   std::vector<TargetSample> samples(targets_.size());
+  // Everything one target needs (its sample, then its pool's upkeep and top-up connects) runs on
+  // that target's worker within the same budget: a target whose logins hang costs the others
+  // nothing.
   workers_->RunAll(targets_.size(), [this, deadline, &samples, &statuses](std::size_t i) {
     samples[i] = targets_[i]->Sample(deadline, statuses[i]);
+    targets_[i]->Maintain(deadline);
   });
+  {
+    // Stop() closed the pools under this sample: what it saw ("probe pool is closed") is about
+    // poolwatch, not the targets. Publish nothing (a reload's successor samples at once).
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      auto empty = std::make_shared<Snapshot>();
+      empty->targets = std::move(statuses);
+      return empty;
+    }
+  }
   auto snap = std::make_shared<Snapshot>();
   snap->taken_at = clock_.WallNow();
   for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));
@@ -311,7 +328,9 @@ void Sampler::Start() {
                    "for it", t->config().name);
     }
   }
-  if (any) fast_thread_ = std::thread([this] { RunFast(); });
+  if (!any) return;
+  fast_workers_ = std::make_unique<WorkerGroup>(targets_.size() - 1);
+  fast_thread_ = std::thread([this] { RunFast(); });
 }
 
 // A second loop on its own thread, so a slow main sample does not delay the fast readings. It
@@ -326,7 +345,8 @@ void Sampler::RunFast() {
     }
     const SteadyTime deadline = clock_.Now() + std::min<Duration>(config_.fast_interval,
                                                                   config_.timeout);
-    for (auto& t : targets_) t->SampleFast(deadline);
+    fast_workers_->RunAll(targets_.size(),
+                          [this, deadline](std::size_t i) { targets_[i]->SampleFast(deadline); });
     next += config_.fast_interval;
     SteadyTime now = clock_.Now();
     if (next < now) next = now;
@@ -342,7 +362,6 @@ void Sampler::Run() {
     }
     try {
       SampleOnce();
-      for (auto& t : targets_) t->Maintain();
 #if defined(__GLIBC__)
       // A sample builds the next snapshot while the last one is still served, then drops the
       // older one and the query results; glibc keeps those freed pages resident. Hand them

@@ -32,7 +32,8 @@ struct FakeTargets {
   std::atomic<int> connects{0};
 
   TargetConnector Connector() {
-    return [this](const TargetConfig& t, const Config&, SteadyTime deadline)
+    return [this](const TargetConfig& t, const Config&, SteadyTime deadline,
+                  const std::atomic<bool>&)
                -> std::unique_ptr<Connection> {
       ++connects;
       if (t.kind == TargetKind::kPgBouncer) {
