@@ -42,6 +42,7 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
                              TargetConnector connector)
     : target_(target),
       clock_(clock),
+      sample_budget_(config.timeout),
       probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
                     target.collector_options.error_min_events),
       pool_(target.name, target.pool,
@@ -93,6 +94,9 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
     status.server_version = lease->ServerVersion();
     s.own_pids = pool_.BackendPids();
     bool lost = false;
+    // The connection answered in this sample (it was just opened, or a collector succeeded on
+    // it): running out of budget on it is then that collector's failure, not the target's.
+    bool live = lease.fresh();
     for (; next < collectors_.size(); ++next) {
       auto& c = collectors_[next];
       std::string name(c->Name());
@@ -101,8 +105,30 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       try {
         c->Collect(*lease, s);
         status.collector_success[name] = true;
+        live = true;
       } catch (const DbError& e) {
         probe_query_failures_ += 1;
+        if (e.connection_lost() && live && e.reason() == DownReason::kTimeout &&
+            !lease->Healthy()) {
+          // A slow sample is not a dead target (issue 12 item 5). The session is dropped (a
+          // timed-out query may still answer later); the rest of this sample's collectors have
+          // no budget left and fail with it.
+          durations[name] = Seconds(clock_.Now() - t0);
+          for (std::size_t k = next; k < collectors_.size(); ++k) {
+            std::string n(collectors_[k]->Name());
+            collector_errors_[n] += 1;
+            collector_timeouts_[n] += 1;
+          }
+          if (!timing_out_) {
+            spdlog::warn("target {}: collector {} ran out of the sampling budget ({}) on a live "
+                         "connection; the target stays up, {} collector(s) failed this sample",
+                         target_.name, name, FormatDuration(sample_budget_),
+                         collectors_.size() - next);
+          }
+          timing_out_ = true;
+          next = collectors_.size();
+          break;
+        }
         if (e.connection_lost()) {
           lost = true;
           status.reason = e.reason();
@@ -121,6 +147,11 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       durations[name] = Seconds(clock_.Now() - t0);
     }
     if (!lost) {
+      if (next == collectors_.size() && status.collector_success.size() == collectors_.size()) {
+        bool all = true;
+        for (const auto& [n, ok] : status.collector_success) all = all && ok;
+        if (all) timing_out_ = false;
+      }
       status.up = true;
       status.reason = DownReason::kNone;
       status.error.clear();
@@ -212,6 +243,10 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
     m.Counter("poolwatch_collector_errors_total",
               "Collector failures on a reachable target (the target stays up).",
               {{"target", t}, {"collector", name}}, collector_errors_[name]);
+    m.Counter("poolwatch_collector_timeouts_total",
+              "Collector failures from running out of the sampling budget on a live connection "
+              "(part of poolwatch_collector_errors_total; the target stays up).",
+              {{"target", t}, {"collector", name}}, collector_timeouts_[name]);
   }
   ProbePoolStats p = pool_.Stats();
   m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",

@@ -53,6 +53,7 @@ class TargetSampler {
 
   TargetConfig target_;
   const Clock& clock_;
+  Duration sample_budget_;  // sampling.timeout, for messages
   SlidingWindow probe_window_;  // failed / attempted probe connects and queries
   ProbePool pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
@@ -61,6 +62,8 @@ class TargetSampler {
   bool was_up_ = false;
   DownReason last_reason_ = DownReason::kNone;
   std::map<std::string, double> collector_errors_;
+  std::map<std::string, double> collector_timeouts_;  // budget spent on a live connection
+  bool timing_out_ = false;  // a collector timed out since the last complete sample (logging)
   double probe_queries_ = 0;
   double probe_query_failures_ = 0;
 };
