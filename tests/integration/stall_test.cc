@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/slack_receiver.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -168,6 +169,96 @@ TEST(StallIntegration, HangingLoginsWithPoolMinDoNotStallTheHealthyTarget) {
   EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"hangs\""}), 0);
   double exit_s = SigtermExitSeconds(pw);
   Report("PostgreSQL logins hang, pool.min 2", w, exit_s);
+}
+
+std::string ReloadConfig(const std::string& interval, const std::string& timeout,
+                         const std::string& slack_url) {
+  return "sampling: {interval: " + interval + ", timeout: " + timeout + "}\n"
+         "targets:\n"
+         "  postgres:\n"
+         "    - name: healthy\n"
+         "      dsn: \"" + stack->PgDsn() + "\"\n"
+         "  pgbouncer:\n"
+         "    - name: bouncer\n"
+         "      dsn: \"" + stack->PgbDsn() + "\"\n"
+         "alerts:\n"
+         "  rules:\n"
+         "    target_down: {for: 0s}\n"
+         "  receivers:\n"
+         "    - name: r\n"
+         "      slack: {webhook_url: \"" + slack_url + "\"}\n"
+         "  route: {group_wait: 0s, group_interval: 1s}\n";
+}
+
+// Issue 12 item 6: 100 SIGHUPs in 2 s publish no false down and send no notification (even with
+// target_down's `for: 0s`), and /healthz stays 200 throughout.
+TEST(StallIntegration, SighupStormPublishesNoFalseDownAndNotifiesNobody) {
+  testing::SlackReceiver slack;
+  PoolwatchProcess pw(ReloadConfig("500ms", "400ms", slack.Url()));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "pg_up", {"target=\"healthy\""}) == 1 &&
+               MetricValue(m, "pgbouncer_up", {"target=\"bouncer\""}) == 1;
+      },
+      10s));
+  std::atomic<bool> storming{true};
+  std::thread storm([&] {
+    for (int i = 0; i < 100; ++i) {
+      pw.process().Signal(SIGHUP);
+      std::this_thread::sleep_for(20ms);
+    }
+    storming = false;
+  });
+  int polls = 0, down = 0, healthz_bad = 0;
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (storming || std::chrono::steady_clock::now() < until) {
+    auto m = HttpGet(pw.Url("/metrics"), {}, 3000);
+    if (MetricValue(m.body, "pg_up", {"target=\"healthy\""}) != 1 ||
+        MetricValue(m.body, "pgbouncer_up", {"target=\"bouncer\""}) != 1) {
+      ++down;
+    }
+    if (HttpGet(pw.Url("/healthz"), {}, 3000).status != 200) ++healthz_bad;
+    ++polls;
+    std::this_thread::sleep_for(30ms);
+  }
+  storm.join();
+  std::this_thread::sleep_for(2s);  // group_wait 0s: a notification would be out by now
+  std::string logs = pw.Logs();
+  int reloads = 0;
+  for (std::size_t p = 0; (p = logs.find("configuration reloaded", p)) != std::string::npos; ++p) {
+    ++reloads;
+  }
+  std::printf("100 SIGHUPs in 2 s: %d reloads, %d of %d scrapes showed a target down, /healthz "
+              "non-200 %d times, %zu notifications\n",
+              reloads, down, polls, healthz_bad, slack.Requests().size());
+  EXPECT_EQ(down, 0);
+  EXPECT_EQ(healthz_bad, 0);
+  EXPECT_EQ(slack.Requests().size(), 0u);
+  EXPECT_GE(reloads, 1);
+  EXPECT_TRUE(pw.process().Running());
+}
+
+// Issue 12 item 7: /healthz judges by the running configuration's interval: raising it from
+// 500ms to 10s on reload must not make the liveness probe fail between the slower samples.
+TEST(StallIntegration, HealthzFollowsTheReloadedInterval) {
+  testing::SlackReceiver slack;
+  PoolwatchProcess pw(ReloadConfig("500ms", "400ms", slack.Url()));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  testing::WriteFile(pw.config_path(), ReloadConfig("10s", "1s", slack.Url()));
+  pw.process().Signal(SIGHUP);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return pw.Logs().find("configuration reloaded") != std::string::npos; }, 5s));
+  int bad = 0, polls = 0;
+  auto until = std::chrono::steady_clock::now() + 6s;  // past 3 x 500ms + 400ms, twice over
+  while (std::chrono::steady_clock::now() < until) {
+    bad += HttpGet(pw.Url("/healthz"), {}, 3000).status != 200 ? 1 : 0;
+    ++polls;
+    std::this_thread::sleep_for(200ms);
+  }
+  std::printf("after reloading interval 500ms -> 10s: /healthz non-200 %d of %d polls over 6 s\n",
+              bad, polls);
+  EXPECT_EQ(bad, 0);
 }
 
 }  // namespace
