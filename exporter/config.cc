@@ -127,6 +127,13 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
   }
   t.kind = kind;
   r.String("name", t.name, true);
+  if (r.Has("name")) {
+    std::string why = TargetNameProblem(t.name);
+    if (!why.empty()) {
+      problems.Add(r.MarkOf("name"), r.PathOf("name"), why);
+      t.name.clear();  // never shown again (it may hold a forged log line)
+    }
+  }
   r.String("dsn", t.dsn, true);
   if (!t.dsn.empty()) {
     std::string err = CheckConninfo(t.dsn);
@@ -276,6 +283,7 @@ bool LoadConfigString(const std::string& yaml, const std::string& source, Config
   cfg.source = source;
   try {
     YAML::Node root = YAML::Load(yaml);
+    CheckDuplicateKeys(root, problems);
     LoadFromNode(root, problems, cfg);
   } catch (const YAML::ParserException& e) {
     problems.Add(e.mark, "(syntax)", e.msg);

@@ -101,7 +101,9 @@ bool LoadWebConfigString(const std::string& yaml, const std::string& source, Web
   ConfigProblems problems(source);
   WebConfig cfg;
   try {
-    Parse(YAML::Load(yaml), problems, cfg);
+    YAML::Node root = YAML::Load(yaml);
+    CheckDuplicateKeys(root, problems);
+    Parse(root, problems, cfg);
   } catch (const YAML::Exception& e) {
     problems.Add(e.mark, "(syntax)", e.msg);
   }
