@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "alerts/alerter.h"
+#include "alerts/health.h"
 #include "collectors/redact.h"
 #include "exporter/app.h"
 #include "exporter/logging.h"
@@ -120,7 +121,9 @@ namespace {
 
 int RunOnce(const Config& config, const std::string& output) {
   SystemClock clock;
-  Sampler sampler(config, clock, ConnectTarget, nullptr, nullptr);
+  // The same health levels a running poolwatch publishes (they were left empty here).
+  Sampler sampler(config, clock, ConnectTarget,
+                  [&config](Snapshot& s) { AnnotateHealth(s, config.alerts); }, nullptr);
   auto snap = sampler.SampleOnce();
   sampler.Stop();
   if (output == "json") {

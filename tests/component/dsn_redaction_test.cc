@@ -97,6 +97,11 @@ TEST(DsnRedactionTest, OnceLogsStatusAndMetricsShowNoPasswordFragment) {
         << out;
     ExpectNone(std::string("--once --output=") + output, out, RunTimeErrors());
     if (std::string(output) == "text") std::printf("--once:\n%s\n", out.c_str());
+    if (std::string(output) == "json") {
+      // Issue 12 item 13: --once fills each target's health level (it printed "").
+      EXPECT_THAT(out, HasSubstr("\"health\": \"unhealthy\""));
+      EXPECT_THAT(out, Not(HasSubstr("\"health\": \"\"")));
+    }
   }
   PoolwatchProcess pw(ConfigFor(RunTimeErrors()), {"--log.level=debug"});
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
