@@ -1,4 +1,6 @@
 // Parsing of the `alerts:` section: rules, receivers, route and delivery (see README "Alerting").
+#include <sys/stat.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -211,10 +213,13 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
   if (!out.state_file.empty()) {
     // Checked here so --check-config and a reload refuse what the alerter could not load: a
     // FIFO would hang it, a device or a huge file would eat memory. A missing file is a first
-    // start.
+    // start. One that cannot be reached at all (ENOTDIR, EACCES) is reported at run time by the
+    // alerter, which keeps alerting without it.
     std::string content, err;
-    if (ReadBoundedFile(out.state_file, kMaxStateFileBytes, content, err) ==
-        FileReadStatus::kError) {
+    struct stat st {};
+    if (::stat(out.state_file.c_str(), &st) == 0 &&
+        ReadBoundedFile(out.state_file, kMaxStateFileBytes, content, err) ==
+            FileReadStatus::kError) {
       problems.Add(r.MarkOf("state_file"), r.PathOf("state_file"), err);
     }
   }

@@ -226,7 +226,9 @@ void CheckDuplicateKeysAt(const YAML::Node& node, const std::string& path,
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar()) continue;
     const std::string key = it->first.Scalar();
-    const std::string kpath = path.empty() ? key : path + "." + key;
+    std::string kpath = path;
+    if (!kpath.empty()) kpath += '.';
+    kpath += key;
     auto [prev, fresh] = seen.emplace(key, it->first.Mark());
     if (!fresh) {
       problems.Add(it->first.Mark(), kpath,

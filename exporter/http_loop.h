@@ -30,7 +30,7 @@ struct LoopReply {
 
 /// Limits of the event loop (README "What is bounded").
 struct LoopLimits {
-  std::size_t max_head_bytes = 16 * 1024;
+  std::size_t max_head_bytes = std::size_t{16} * 1024;
   int head_timeout_ms = 3000;        // from the first byte of a request to its blank line
   int keep_alive_timeout_ms = 2000;  // idle between requests on a kept-alive connection
   int write_timeout_ms = 10000;      // the whole reply to a slow reader
