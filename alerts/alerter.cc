@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "alerts/rules.h"
+#include "collectors/file_reader.h"
 #include "alerts/sinks.h"
 #include "alerts/text.h"
 
@@ -263,12 +264,19 @@ void Alerter::Tick() {
 
 void Alerter::LoadState() {
   if (cfg_.state_file.empty()) return;
-  std::ifstream in(cfg_.state_file, std::ios::binary);
-  if (!in) return;  // first start
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text, error;
+  switch (ReadBoundedFile(cfg_.state_file, kMaxStateFileBytes, text, error)) {
+    case FileReadStatus::kMissing:
+      return;  // first start
+    case FileReadStatus::kError:
+      // Bounded and never blocking (a FIFO, a device, a huge file): start fresh, say why.
+      spdlog::error("alert state file unusable ({}); starting fresh", error);
+      return;
+    case FileReadStatus::kOk:
+      break;
+  }
   try {
-    RestoreState(json::parse(ss.str()));
+    RestoreState(json::parse(text));
     spdlog::info("alert state restored from {}: {} active alert(s)", cfg_.state_file,
                  active_.size());
   } catch (const std::exception& e) {

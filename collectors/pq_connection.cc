@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
@@ -48,6 +49,23 @@ bool WaitSocket(int fd, short events, SteadyTime deadline) {
     if (rc > 0) return true;
     if (rc == 0) return false;
     if (errno != EINTR) return true;  // let libpq see and report the error
+  }
+}
+
+// WaitSocket for a connect: also gives up (returns false with `*cancelled` set) within ~50 ms
+// of `cancel` becoming true.
+bool WaitConnect(int fd, short events, SteadyTime deadline, const std::atomic<bool>* cancel,
+                 bool* cancelled) {
+  if (cancel == nullptr) return WaitSocket(fd, events, deadline);
+  for (;;) {
+    if (cancel->load()) {
+      *cancelled = true;
+      return false;
+    }
+    SteadyTime slice = std::min(deadline, std::chrono::steady_clock::now() +
+                                              std::chrono::milliseconds(50));
+    if (WaitSocket(fd, events, slice)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
   }
 }
 
@@ -176,7 +194,8 @@ std::string CheckConninfo(const std::string& dsn) {
   if (opts == nullptr) {
     out = err ? Trim(err) : "invalid connection string";
     if (err) PQfreemem(err);
-    return Redact(out);
+    // libpq quotes the token it choked on, which may be part of the password.
+    return LibpqErrorRedact(out, dsn, {});
   }
   PQconninfoFree(opts);
   return "";
@@ -191,7 +210,7 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
   if (opts == nullptr) {
     std::string msg = err ? Trim(err) : "invalid connection string";
     if (err) PQfreemem(err);
-    throw DbError(RedactSecrets(msg, secrets), DownReason::kOther, "", true);
+    throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), DownReason::kOther, "", true);
   }
   std::map<std::string, std::string> kv;
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
@@ -215,19 +234,24 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
 
   PgConnPtr conn(PQconnectStartParams(keys.data(), vals.data(), 0), &PQfinish);
   if (!conn) throw DbError("out of memory", DownReason::kOther, "", true);
+  // An unencoded '@' or '/' in a URI password moves libpq's split: part of the password then
+  // shows up as a host name or port in its errors. Scrub against every candidate from the DSN.
+  for (auto& c : DsnSecretCandidates(spec.dsn)) secrets.push_back(std::move(c));
   if (PQstatus(conn.get()) == CONNECTION_BAD) {
     std::string msg = Trim(PQerrorMessage(conn.get()));
-    throw DbError(RedactSecrets(msg, secrets), ClassifyError("", msg), "", true);
+    throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), ClassifyError("", msg), "", true);
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   for (;;) {
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) {
       std::string msg = Trim(PQerrorMessage(conn.get()));
-      throw DbError(RedactSecrets(msg, secrets), ClassifyError("", msg), "", true);
+      throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), ClassifyError("", msg), "", true);
     }
     short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    if (!WaitSocket(PQsocket(conn.get()), ev, deadline)) {
+    bool cancelled = false;
+    if (!WaitConnect(PQsocket(conn.get()), ev, deadline, spec.cancel, &cancelled)) {
+      if (cancelled) throw DbError("connect cancelled", DownReason::kOther, "", true);
       throw DbError("connect timed out", DownReason::kTimeout, "", true);
     }
     st = PQconnectPoll(conn.get());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@ struct ConnectSpec {
   std::string dsn;
   std::string password;
   std::map<std::string, std::string> params;
+  /// When set and it becomes true, a connect in progress gives up within ~50 ms (shutdown and
+  /// reload must not wait out a login that hangs).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// Opens a libpq session, bounded by `deadline` on the client side (libpq's own connect_timeout

@@ -58,16 +58,21 @@ nlohmann::json App::StopAlerter(bool shutdown) {
 }
 
 void App::StartSampler() {
+  health_interval_ns_.store(std::chrono::nanoseconds(config_.interval).count());
+  health_timeout_ns_.store(std::chrono::nanoseconds(config_.timeout).count());
   std::lock_guard<std::mutex> lock(sampler_mutex_);
+  // The callbacks run on the sampler's thread: they take copies, never config_ (which Reload
+  // replaces).
   sampler_ = std::make_unique<Sampler>(
-      config_, clock_, connector_, [this](Snapshot& s) {
+      config_, clock_, connector_, [this, alerts = config_.alerts](Snapshot& s) {
         AddProcessMetrics(s.metrics);
         AddOsProcessMetrics(s.metrics);
         AddExporterHealthMetrics(s.targets, s.metrics);
-        AnnotateHealth(s, config_.alerts);
+        AnnotateHealth(s, alerts);
       },
       [this](std::shared_ptr<const Snapshot> s) {
         store_.Publish(s);
+        last_publish_ns_.store(clock_.Now().time_since_epoch().count());
         std::shared_ptr<Alerter> alerter;
         {
           std::lock_guard<std::mutex> alerter_lock(alerter_mutex_);
@@ -83,19 +88,23 @@ std::uint64_t App::SamplesCompleted() const {
   return sampler_ ? sampler_->SamplesCompleted() : 0;
 }
 
+bool App::Healthy() const {
+  // Alive if a sample was published within 3 intervals + timeout of the configuration running
+  // now; before the first one, counted from Start(). A reload keeps the last publish time, so
+  // swapping samplers is no gap, and a reloaded interval takes effect at once.
+  const std::int64_t last = last_publish_ns_.load();
+  const std::int64_t since = last != 0 ? last : started_ns_.load();
+  const std::int64_t now = clock_.Now().time_since_epoch().count();
+  return now - since <= health_interval_ns_.load() * 3 + health_timeout_ns_.load();
+}
+
 bool App::Start(std::string& error) {
   HttpState state;
-  auto interval = config_.interval;
+  started_ns_.store(clock_.Now().time_since_epoch().count());
+  health_interval_ns_.store(std::chrono::nanoseconds(config_.interval).count());
+  health_timeout_ns_.store(std::chrono::nanoseconds(config_.timeout).count());
   state.ready = [this] { return store_.Latest() != nullptr; };
-  state.healthy = [this, interval] {
-    std::lock_guard<std::mutex> lock(sampler_mutex_);
-    if (!sampler_) return false;
-    // Alive if a sample completed within 3 intervals (plus the first interval's grace).
-    SteadyTime last = sampler_->LastCompleted();
-    SteadyTime now = clock_.Now();
-    if (sampler_->SamplesCompleted() == 0) return true;
-    return now - last <= interval * 3 + config_.timeout;
-  };
+  state.healthy = [this] { return Healthy(); };
   state.alerts = [this]() -> nlohmann::json {
     std::lock_guard<std::mutex> lock(alerter_mutex_);
     return alerter_ ? alerter_->StatusJson() : nlohmann::json::array();

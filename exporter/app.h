@@ -37,6 +37,9 @@ class App {
  private:
   void AddProcessMetrics(MetricSet& m);
   void StartSampler();
+  /// /healthz's verdict: a sample published within 3 intervals + timeout of the running config
+  /// (or, before the first one, of Start()). Thread-safe.
+  bool Healthy() const;
   /// `carry` is the previous alerter's state (a reload), used when there is no state file.
   void StartAlerter(const nlohmann::json& carry = nullptr);
   /// Stops the alerter and returns its state. `shutdown`: the process is exiting, so queued
@@ -55,6 +58,12 @@ class App {
   /// alerter_mutex_; its own threads deliver notifications, never the sampler's.
   mutable std::mutex alerter_mutex_;
   std::shared_ptr<Alerter> alerter_;
+  // What /healthz judges by, updated by every publish and every reload, so it follows the
+  // running configuration and has no gap while a reload swaps samplers. Read by HTTP threads.
+  std::atomic<std::int64_t> last_publish_ns_{0};   // steady clock; 0 before the first sample
+  std::atomic<std::int64_t> started_ns_{0};        // steady clock of Start()
+  std::atomic<std::int64_t> health_interval_ns_{0};
+  std::atomic<std::int64_t> health_timeout_ns_{0};
   std::atomic<bool> reload_ok_{true};
   std::atomic<double> reload_success_unix_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};

@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
 #include "alerts/alerter.h"
+#include "alerts/health.h"
 #include "collectors/redact.h"
 #include "exporter/app.h"
 #include "exporter/logging.h"
@@ -120,12 +122,14 @@ namespace {
 
 int RunOnce(const Config& config, const std::string& output) {
   SystemClock clock;
-  // The same reference families /metrics serves, so a one-shot exposition counts the same series.
+  // The same reference families /metrics serves, so a one-shot exposition counts the same series,
+  // and the same health levels a running poolwatch publishes.
   Sampler sampler(
       config, clock, ConnectTarget,
-      [](Snapshot& s) {
+      [&config](Snapshot& s) {
         AddOsProcessMetrics(s.metrics);
         AddExporterHealthMetrics(s.targets, s.metrics);
+        AnnotateHealth(s, config.alerts);
       },
       nullptr);
   auto snap = sampler.SampleOnce();
@@ -186,9 +190,27 @@ int Serve(Config config, const std::string& config_path, WebConfig web) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      spdlog::info("SIGHUP: reloading {}", config_path);
-      app.Reload(config_path);
-      continue;
+      // Coalesce a burst (a config manager sending one per file, a loop gone wrong): further
+      // SIGHUPs within kReloadSettle fold into this reload; SIGTERM/SIGINT still stop at once.
+      // A steady storm still reloads at least once a second.
+      constexpr long kReloadSettleMs = 250;
+      const auto fold_until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      int folded = 0;
+      timespec settle{0, kReloadSettleMs * 1000 * 1000};
+      siginfo_t info{};
+      int next = 0;
+      while (std::chrono::steady_clock::now() < fold_until &&
+             (next = sigtimedwait(&set, &info, &settle)) == SIGHUP) {
+        ++folded;
+      }
+      if (next == SIGTERM || next == SIGINT) {
+        sig = next;
+      } else {
+        spdlog::info("SIGHUP: reloading {}{}", config_path,
+                     folded > 0 ? " (" + std::to_string(folded) + " more SIGHUP folded in)" : "");
+        app.Reload(config_path);
+        continue;
+      }
     }
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     app.Stop();

@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "collectors/file_reader.h"
 #include "collectors/pq_connection.h"
 #include "config_reader.h"
 
@@ -77,22 +78,14 @@ void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
 namespace {
 
 bool ReadSecretFile(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read file " + path;
-    return false;
-  }
-  // Bounded: a password file is small; /dev/zero or a huge file by mistake must not eat memory.
-  constexpr std::size_t kMaxSecretBytes = std::size_t{64} * 1024;
-  std::string data(kMaxSecretBytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<std::size_t>(in.gcount()));
-  if (data.size() > kMaxSecretBytes) {
-    error = "file " + path + " is larger than 64 KiB; not a password file";
-    return false;
-  }
-  out = std::move(data);
+  // Bounded, regular files only, never blocking (collectors/file_reader.h): a FIFO, /dev/zero,
+  // a directory or a huge file by mistake is an error naming the path.
+  if (!ReadRegularFile(path, kMaxSecretFileBytes, out, error)) return false;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (out.empty()) {
+    error = path + ": the file is empty";
+    return false;
+  }
   return true;
 }
 
@@ -134,6 +127,13 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
   }
   t.kind = kind;
   r.String("name", t.name, true);
+  if (r.Has("name")) {
+    std::string why = TargetNameProblem(t.name);
+    if (!why.empty()) {
+      problems.Add(r.MarkOf("name"), r.PathOf("name"), why);
+      t.name.clear();  // never shown again (it may hold a forged log line)
+    }
+  }
   r.String("dsn", t.dsn, true);
   if (!t.dsn.empty()) {
     std::string err = CheckConninfo(t.dsn);
@@ -283,6 +283,7 @@ bool LoadConfigString(const std::string& yaml, const std::string& source, Config
   cfg.source = source;
   try {
     YAML::Node root = YAML::Load(yaml);
+    CheckDuplicateKeys(root, problems);
     LoadFromNode(root, problems, cfg);
   } catch (const YAML::ParserException& e) {
     problems.Add(e.mark, "(syntax)", e.msg);
@@ -296,14 +297,12 @@ bool LoadConfigString(const std::string& yaml, const std::string& source, Config
 }
 
 bool LoadConfigFile(const std::string& path, Config& out, ConfigError& errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    errors.problems = {path + ": cannot open config file"};
+  std::string text, error;
+  if (!ReadRegularFile(path, kMaxConfigFileBytes, text, error)) {
+    errors.problems = {error + " (cannot open config file)"};
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return LoadConfigString(ss.str(), path, out, errors);
+  return LoadConfigString(text, path, out, errors);
 }
 
 }  // namespace poolwatch

@@ -1,10 +1,13 @@
 // Parsing of the `alerts:` section: rules, receivers, route and delivery (see README "Alerting").
+#include <sys/stat.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "alerts/alert_config.h"
 #include "alerts/rules.h"
+#include "collectors/file_reader.h"
 #include "config_reader.h"
 
 namespace poolwatch {
@@ -136,14 +139,7 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
 }
 
 bool ReadSecret(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read file " + path;
-    return false;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  out = ss.str();
+  if (!ReadRegularFile(path, kMaxSecretFileBytes, out, error)) return false;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) {
     out.pop_back();
   }
@@ -214,6 +210,19 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
   out.enabled = true;
   if (!r.Valid()) return;  // `alerts:` alone: defaults, no receivers
   r.String("state_file", out.state_file);
+  if (!out.state_file.empty()) {
+    // Checked here so --check-config and a reload refuse what the alerter could not load: a
+    // FIFO would hang it, a device or a huge file would eat memory. A missing file is a first
+    // start. One that cannot be reached at all (ENOTDIR, EACCES) is reported at run time by the
+    // alerter, which keeps alerting without it.
+    std::string content, err;
+    struct stat st {};
+    if (::stat(out.state_file.c_str(), &st) == 0 &&
+        ReadBoundedFile(out.state_file, kMaxStateFileBytes, content, err) ==
+            FileReadStatus::kError) {
+      problems.Add(r.MarkOf("state_file"), r.PathOf("state_file"), err);
+    }
+  }
   r.Dur("shutdown_grace", out.shutdown_grace, true);
   r.String("dashboard_url", out.dashboard_url);
   r.String("generator_url", out.generator_url);

@@ -1,6 +1,8 @@
 #include "config_reader.h"
 
+#include <cctype>
 #include <cmath>
+#include <map>
 #include <cstdlib>
 
 #include "exporter/config.h"
@@ -199,6 +201,62 @@ void MapReader::Finish() {
       problems_.Add(it->first.Mark(), PathOf(key), "unknown key");
     }
   }
+}
+
+namespace {
+
+std::string Position(const YAML::Mark& m) {
+  return std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+// `budget` bounds the walk: aliases can make a small document a huge tree.
+void CheckDuplicateKeysAt(const YAML::Node& node, const std::string& path,
+                          ConfigProblems& problems, int depth, long& budget) {
+  if (depth > 64 || --budget < 0 || !node.IsDefined()) return;
+  if (node.IsSequence()) {
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node& item = node[i];
+      CheckDuplicateKeysAt(item, path + "[" + std::to_string(i) + "]", problems, depth + 1,
+                           budget);
+    }
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    const std::string key = it->first.Scalar();
+    std::string kpath = path;
+    if (!kpath.empty()) kpath += '.';
+    kpath += key;
+    auto [prev, fresh] = seen.emplace(key, it->first.Mark());
+    if (!fresh) {
+      problems.Add(it->first.Mark(), kpath,
+                   "duplicate key (first at line " + Position(prev->second) + "); remove one");
+    }
+    CheckDuplicateKeysAt(it->second, kpath, problems, depth + 1, budget);
+  }
+}
+
+}  // namespace
+
+void CheckDuplicateKeys(const YAML::Node& root, ConfigProblems& problems) {
+  long budget = 200000;
+  CheckDuplicateKeysAt(root, "", problems, 0, budget);
+}
+
+std::string TargetNameProblem(const std::string& name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > 128) return "must be at most 128 bytes";
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (!(std::isalnum(u) || c == '_' || c == '-' || c == '.' || c == ':' || c == '@' ||
+          c == '/')) {
+      return "may contain only letters, digits and _ - . : @ / (it becomes a label, a log field "
+             "and a table column)";
+    }
+  }
+  return "";
 }
 
 }  // namespace poolwatch

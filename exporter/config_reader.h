@@ -63,6 +63,16 @@ class MapReader {
   std::set<std::string> known_;
 };
 
+/// Reports every mapping key that appears twice in the same mapping (anywhere under `root`), with
+/// both positions: yaml-cpp keeps one of them silently, so a second `interval:` would win or lose
+/// by accident.
+void CheckDuplicateKeys(const YAML::Node& root, ConfigProblems& problems);
+
+/// Why `name` cannot be a target name ("" when it can): 1-128 bytes of letters, digits and
+/// `_ - . : @ /`. It becomes a label value, a log field and a column of the --once table, so a
+/// newline or a control character from `${ENV}` must not forge a log line or break the table.
+std::string TargetNameProblem(const std::string& name);
+
 /// Expands ${NAME} from the environment (`$$` is a literal `$`). Returns false and sets `error`
 /// when a variable is unset.
 bool ExpandEnv(const std::string& in, std::string& out, std::string& error);

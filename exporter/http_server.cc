@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "collectors/file_reader.h"
+#include "exporter/http_loop.h"
 #include "exporter/status_json.h"
 #include "exporter/version.h"
 
@@ -57,14 +59,10 @@ bool g_tls_loaded = false;
 int CombinedPemFd(const WebConfig& web, std::string& error) {
   std::string pem;
   for (const auto* f : {&web.key_file, &web.cert_file}) {
-    std::ifstream in(*f, std::ios::binary);
-    if (!in) {
-      error = "cannot read " + *f;
-      return -1;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    pem += ss.str();
+    std::string part;
+    if (!ReadRegularFile(*f, kMaxPemFileBytes, part, error)) return -1;
+    pem += part;
+    std::fill(part.begin(), part.end(), '\0');
     if (!pem.empty() && pem.back() != '\n') pem.push_back('\n');
   }
   int fd = memfd_create("poolwatch-tls", MFD_CLOEXEC);
@@ -222,6 +220,21 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
     error = "invalid listen address \"" + address + "\" (want HOST:PORT or :PORT)";
     return false;
   }
+  if (!web_.tls() && !web_.auth()) {
+    // The event loop: idle, slow and busy clients cost a descriptor each, never a worker.
+    auto colon = address.rfind(':');
+    std::string host = address.substr(0, colon);
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    loop_ = std::make_unique<EventLoopHttp>([this](const LoopRequest& r) { return Route(r); });
+    std::string why;
+    if (!loop_->Start(host, std::stoi(address.substr(colon + 1)), why)) {
+      loop_.reset();
+      error = "cannot listen on " + address + ": " + why + " (is the port in use?)";
+      return false;
+    }
+    port_ = loop_->port();
+    return true;
+  }
   // Bounds (see README "Security and hardening"): a fixed pool of worker threads, a queue of
   // accepted connections in front of it, a whole-request deadline and a request size cap.
   std::vector<const char*> options = {"listening_ports", nullptr,
@@ -287,6 +300,10 @@ bool HttpServer::Start(const std::string& address, std::string& error) {
 }
 
 void HttpServer::Stop() {
+  if (loop_) {
+    loop_->Stop();
+    loop_.reset();
+  }
   if (ctx_ == nullptr) return;
   // CivetWeb's master thread polls the listening socket in 2-second quanta and only then sees the
   // stop flag; knock on our own port meanwhile so shutdown (and SIGTERM) is prompt.
@@ -316,6 +333,67 @@ void HttpServer::Stop() {
   stopped.store(true);
   knocker.join();
   ctx_ = nullptr;
+}
+
+LoopReply HttpServer::Route(const LoopRequest& req) {
+  LoopReply r;
+  auto text = [&r](int code, const char* reason, std::string body) {
+    r.code = code;
+    r.reason = reason;
+    r.owned = std::move(body);
+  };
+  if (req.method == "OPTIONS" && req.path == "*") {
+    text(200, "OK", "");
+    r.extra_headers = "Allow: GET, HEAD\r\n";
+    return r;
+  }
+  if (req.method != "GET" && req.method != "HEAD") {
+    text(405, "Method Not Allowed", "method not allowed\n");
+    r.extra_headers = "Allow: GET, HEAD\r\n";
+    return r;
+  }
+  const std::string& uri = req.path;
+  if (uri == "/metrics") {
+    auto snap = store_.Latest();
+    if (!snap) {
+      text(503, "Service Unavailable", "no sample completed yet\n");
+      return r;
+    }
+    r.type = "text/plain; version=0.0.4; charset=utf-8";
+    const std::string& body = req.gzip ? snap->text_gzip : snap->text;
+    if (req.gzip) r.extra_headers = "Content-Encoding: gzip\r\n";
+    r.body = body.data();
+    r.body_size = body.size();
+    r.keep = snap;  // the snapshot outlives the write
+    return r;
+  }
+  if (uri == "/healthz") {
+    bool ok = state_.healthy && state_.healthy();
+    text(ok ? 200 : 503, ok ? "OK" : "Service Unavailable", ok ? "ok\n" : "sampler stalled\n");
+    return r;
+  }
+  if (uri == "/readyz") {
+    bool ok = state_.ready && state_.ready();
+    text(ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
+         ok ? "ready\n" : "waiting for the first sample\n");
+    return r;
+  }
+  if (uri == "/status") {
+    auto snap = store_.Latest();
+    nlohmann::json j =
+        snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
+    if (state_.alerts) j["alerts"] = state_.alerts();
+    text(200, "OK", DumpJson(j, 2) + "\n");
+    r.type = "application/json";
+    return r;
+  }
+  if (uri == "/") {
+    text(200, "OK", kLanding);
+    r.type = "text/html; charset=utf-8";
+    return r;
+  }
+  text(404, "Not Found", "not found\n");
+  return r;
 }
 
 int HttpServer::Handle(mg_connection* conn, void* self) {

@@ -10,6 +10,11 @@
 #include "exporter/web_config.h"
 
 struct mg_context;
+namespace poolwatch {
+class EventLoopHttp;
+struct LoopReply;
+struct LoopRequest;
+}  // namespace poolwatch
 struct mg_connection;
 
 namespace poolwatch {
@@ -49,11 +54,16 @@ class HttpServer {
  private:
   static int Handle(mg_connection* conn, void* self);
   int Serve(mg_connection* conn);
+  /// The same endpoints for the event loop (plain HTTP without basic auth).
+  LoopReply Route(const LoopRequest& req);
 
   const SnapshotStore& store_;
   HttpState state_;
   WebConfig web_;
   mg_context* ctx_ = nullptr;
+  /// Plain HTTP without basic auth is served by an epoll loop (no worker per connection);
+  /// CivetWeb serves TLS and basic auth.
+  std::unique_ptr<EventLoopHttp> loop_;
   int port_ = 0;
   std::string wake_host_ = "127.0.0.1";
   bool wake_v6_ = false;

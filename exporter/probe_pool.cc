@@ -60,7 +60,7 @@ std::unique_ptr<Connection> ProbePool::OpenLocked(std::unique_lock<std::mutex>& 
   lock.unlock();
   std::unique_ptr<Connection> conn;
   try {
-    conn = connect_(connect_deadline);
+    conn = connect_(connect_deadline, cancel_);
   } catch (const DbError& e) {
     lock.lock();
     --connecting_;
@@ -177,7 +177,7 @@ void ProbePool::Return(std::uint64_t id, bool healthy) {
   cv_.notify_all();
 }
 
-void ProbePool::Maintain() {
+void ProbePool::Maintain(SteadyTime deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (closed_) return;
   SteadyTime now = clock_.Now();
@@ -209,9 +209,9 @@ void ProbePool::Maintain() {
     ++it;
   }
   // Top up to min (one per call, so Maintain stays short), unless backing off.
-  if (TotalLocked() < config_.min && now >= retry_after_) {
+  if (TotalLocked() < config_.min && now >= retry_after_ && now < deadline) {
     try {
-      auto conn = OpenLocked(lock, now + config_.connect_timeout);
+      auto conn = OpenLocked(lock, deadline);
       if (closed_) {
         conn->Abort();
         return;
@@ -231,6 +231,7 @@ void ProbePool::Maintain() {
 void ProbePool::Close() {
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = true;
+  cancel_.store(true);
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (it->in_use) {
       it->conn->Abort();

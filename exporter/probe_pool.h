@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -14,8 +15,10 @@
 
 namespace poolwatch {
 
-/// Opens one connection to the target, bounded by the deadline. Throws DbError.
-using ConnectFn = std::function<std::unique_ptr<Connection>(SteadyTime deadline)>;
+/// Opens one connection to the target, bounded by the deadline, giving up early once `cancel`
+/// is true (the pool is closing). Throws DbError.
+using ConnectFn =
+    std::function<std::unique_ptr<Connection>(SteadyTime deadline, const std::atomic<bool>& cancel)>;
 
 /// Counters and gauges of one pool, for poolwatch_probe_pool_* metrics.
 struct ProbePoolStats {
@@ -80,10 +83,13 @@ class ProbePool {
   Lease Acquire(const std::string& holder, SteadyTime deadline);
 
   /// Closes idle connections past idle_timeout (down to min) or max_lifetime, reclaims leaked
-  /// checkouts, and tops up to `min` when not backing off. Call periodically.
-  void Maintain();
+  /// checkouts, and tops up to `min` when not backing off. The top-up connect is bounded by
+  /// `deadline` (the caller's sampling budget) as well as connect_timeout, and skipped when the
+  /// budget is spent. Call periodically, from the target's own worker.
+  void Maintain(SteadyTime deadline);
 
-  /// Aborts every connection (idle and in use) and stops handing out new ones.
+  /// Aborts every connection (idle and in use), cancels connects in progress and stops handing
+  /// out new ones.
   void Close();
 
   ProbePoolStats Stats() const;
@@ -118,6 +124,7 @@ class ProbePool {
   std::vector<Slot> slots_;
   int connecting_ = 0;
   bool closed_ = false;
+  std::atomic<bool> cancel_{false};  // set by Close(); connects in progress give up
   std::uint64_t next_id_ = 1;
   // Backoff after connect failures.
   SteadyTime retry_after_{};

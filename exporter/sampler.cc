@@ -22,8 +22,9 @@ long long Millis(Duration d) { return static_cast<long long>(d.count()); }
 }  // namespace
 
 std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
-                                          SteadyTime deadline) {
+                                          SteadyTime deadline, const std::atomic<bool>& cancel) {
   ConnectSpec spec;
+  spec.cancel = &cancel;
   spec.dsn = target.dsn;
   spec.password = target.password;
   spec.params["application_name"] = "poolwatch";
@@ -42,10 +43,13 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
                              TargetConnector connector)
     : target_(target),
       clock_(clock),
+      sample_budget_(config.timeout),
       probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
                     target.collector_options.error_min_events),
       pool_(target.name, target.pool,
-            [connector, target, config](SteadyTime d) { return connector(target, config, d); },
+            [connector, target, config](SteadyTime d, const std::atomic<bool>& cancel) {
+              return connector(target, config, d, cancel);
+            },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
   CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
@@ -91,6 +95,9 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
     status.server_version = lease->ServerVersion();
     s.own_pids = pool_.BackendPids();
     bool lost = false;
+    // The connection answered in this sample (it was just opened, or a collector succeeded on
+    // it): running out of budget on it is then that collector's failure, not the target's.
+    bool live = lease.fresh();
     for (; next < collectors_.size(); ++next) {
       auto& c = collectors_[next];
       std::string name(c->Name());
@@ -99,8 +106,30 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       try {
         c->Collect(*lease, s);
         status.collector_success[name] = true;
+        live = true;
       } catch (const DbError& e) {
         probe_query_failures_ += 1;
+        if (e.connection_lost() && live && e.reason() == DownReason::kTimeout &&
+            !lease->Healthy()) {
+          // A slow sample is not a dead target (issue 12 item 5). The session is dropped (a
+          // timed-out query may still answer later); the rest of this sample's collectors have
+          // no budget left and fail with it.
+          durations[name] = Seconds(clock_.Now() - t0);
+          for (std::size_t k = next; k < collectors_.size(); ++k) {
+            std::string n(collectors_[k]->Name());
+            collector_errors_[n] += 1;
+            collector_timeouts_[n] += 1;
+          }
+          if (!timing_out_) {
+            spdlog::warn("target {}: collector {} ran out of the sampling budget ({}) on a live "
+                         "connection; the target stays up, {} collector(s) failed this sample",
+                         target_.name, name, FormatDuration(sample_budget_),
+                         collectors_.size() - next);
+          }
+          timing_out_ = true;
+          next = collectors_.size();
+          break;
+        }
         if (e.connection_lost()) {
           lost = true;
           status.reason = e.reason();
@@ -119,6 +148,11 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       durations[name] = Seconds(clock_.Now() - t0);
     }
     if (!lost) {
+      if (next == collectors_.size() && status.collector_success.size() == collectors_.size()) {
+        bool all = true;
+        for (const auto& [n, ok] : status.collector_success) all = all && ok;
+        if (all) timing_out_ = false;
+      }
       status.up = true;
       status.reason = DownReason::kNone;
       status.error.clear();
@@ -210,6 +244,10 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
     m.Counter("poolwatch_collector_errors_total",
               "Collector failures on a reachable target (the target stays up).",
               {{"target", t}, {"collector", name}}, collector_errors_[name]);
+    m.Counter("poolwatch_collector_timeouts_total",
+              "Collector failures from running out of the sampling budget on a live connection "
+              "(part of poolwatch_collector_errors_total; the target stays up).",
+              {{"target", t}, {"collector", name}}, collector_timeouts_[name]);
   }
   ProbePoolStats p = pool_.Stats();
   m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",
@@ -272,9 +310,23 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   const SteadyTime deadline = clock_.Now() + config_.timeout;
   std::vector<TargetStatus> statuses(targets_.size());
   std::vector<TargetSample> samples(targets_.size());
+  // Everything one target needs (its sample, then its pool's upkeep and top-up connects) runs on
+  // that target's worker within the same budget: a target whose logins hang costs the others
+  // nothing.
   workers_->RunAll(targets_.size(), [this, deadline, &samples, &statuses](std::size_t i) {
     samples[i] = targets_[i]->Sample(deadline, statuses[i]);
+    targets_[i]->Maintain(deadline);
   });
+  {
+    // Stop() closed the pools under this sample: what it saw ("probe pool is closed") is about
+    // poolwatch, not the targets. Publish nothing (a reload's successor samples at once).
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) {
+      auto empty = std::make_shared<Snapshot>();
+      empty->targets = std::move(statuses);
+      return empty;
+    }
+  }
   // The holder chain joins PgBouncer's SHOW results to PostgreSQL's backends: across targets,
   // so only once every target is sampled (no extra round trip).
   JoinHolders(samples, statuses);
@@ -313,7 +365,9 @@ void Sampler::Start() {
                    "for it", t->config().name);
     }
   }
-  if (any) fast_thread_ = std::thread([this] { RunFast(); });
+  if (!any) return;
+  fast_workers_ = std::make_unique<WorkerGroup>(targets_.size() - 1);
+  fast_thread_ = std::thread([this] { RunFast(); });
 }
 
 // A second loop on its own thread, so a slow main sample does not delay the fast readings. It
@@ -328,7 +382,8 @@ void Sampler::RunFast() {
     }
     const SteadyTime deadline = clock_.Now() + std::min<Duration>(config_.fast_interval,
                                                                   config_.timeout);
-    for (auto& t : targets_) t->SampleFast(deadline);
+    fast_workers_->RunAll(targets_.size(),
+                          [this, deadline](std::size_t i) { targets_[i]->SampleFast(deadline); });
     next += config_.fast_interval;
     SteadyTime now = clock_.Now();
     if (next < now) next = now;
@@ -344,7 +399,6 @@ void Sampler::Run() {
     }
     try {
       SampleOnce();
-      for (auto& t : targets_) t->Maintain();
 #if defined(__GLIBC__)
       // A sample builds the next snapshot while the last one is still served, then drops the
       // older one and the query results; glibc keeps those freed pages resident. Hand them

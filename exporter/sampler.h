@@ -20,14 +20,14 @@
 namespace poolwatch {
 
 /// Opens a connection for a target (the seam integration tests use the real one, unit tests a
-/// fake). Throws DbError.
-using TargetConnector =
-    std::function<std::unique_ptr<Connection>(const TargetConfig&, const Config&, SteadyTime)>;
+/// fake), bounded by the deadline and given up once `cancel` is true. Throws DbError.
+using TargetConnector = std::function<std::unique_ptr<Connection>(
+    const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>& cancel)>;
 
 /// The production connector: libpq, application_name=poolwatch, and for PostgreSQL targets
 /// statement_timeout, lock_timeout and idle_in_transaction_session_timeout.
 std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
-                                          SteadyTime deadline);
+                                          SteadyTime deadline, const std::atomic<bool>& cancel);
 
 /// One target: its probe pool, its collectors, and what it looked like last time (for logging
 /// transitions rather than every failed sample). Sample() is called by one thread at a time.
@@ -43,7 +43,8 @@ class TargetSampler {
   void SampleFast(SteadyTime deadline);
   /// Whether SampleFast applies: a PgBouncer target whose pool has room for a second checkout.
   bool FastCapable() const;
-  void Maintain() { pool_.Maintain(); }
+  /// Pool upkeep (idle expiry, leak reclaim, top-up to pool.min), bounded by `deadline`.
+  void Maintain(SteadyTime deadline) { pool_.Maintain(deadline); }
   void Close() { pool_.Close(); }
   const TargetConfig& config() const { return target_; }
 
@@ -52,6 +53,7 @@ class TargetSampler {
 
   TargetConfig target_;
   const Clock& clock_;
+  Duration sample_budget_;  // sampling.timeout, for messages
   SlidingWindow probe_window_;  // failed / attempted probe connects and queries
   ProbePool pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
@@ -60,6 +62,8 @@ class TargetSampler {
   bool was_up_ = false;
   DownReason last_reason_ = DownReason::kNone;
   std::map<std::string, double> collector_errors_;
+  std::map<std::string, double> collector_timeouts_;  // budget spent on a live connection
+  bool timing_out_ = false;  // a collector timed out since the last complete sample (logging)
   double probe_queries_ = 0;
   double probe_query_failures_ = 0;
 };
@@ -87,6 +91,9 @@ class Sampler {
 
   /// Steady time of the last completed sample (epoch when none yet). Thread-safe.
   SteadyTime LastCompleted() const;
+  /// The configuration's sampling.interval and sampling.timeout (for /healthz). Thread-safe.
+  Duration interval() const { return config_.interval; }
+  Duration timeout() const { return config_.timeout; }
   std::uint64_t SamplesCompleted() const { return completed_.load(); }
 
  private:
@@ -109,6 +116,9 @@ class Sampler {
   // Samples targets 1..n-1 while the sampling thread samples target 0; declared last so its
   // threads are joined before the targets they use are destroyed.
   std::unique_ptr<WorkerGroup> workers_;
+  // The same for the fast loop (sampling.fast_interval): one stuck PgBouncer cannot delay the
+  // others' fast readings.
+  std::unique_ptr<WorkerGroup> fast_workers_;
 };
 
 }  // namespace poolwatch

@@ -2,11 +2,13 @@
 
 #include <crypt.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
+#include "collectors/file_reader.h"
 #include "exporter/config_reader.h"
 
 namespace poolwatch {
@@ -52,12 +54,14 @@ void Parse(const YAML::Node& root, ConfigProblems& problems, WebConfig& out) {
       tls.Finish();
       for (const auto* f : {&out.cert_file, &out.key_file}) {
         if (f->empty()) continue;
-        std::ifstream probe(*f);
-        if (!probe) {
+        // The same bounded reader the server loads them with: a FIFO, /dev/zero or a huge file
+        // is an error here (and at --check-config), not a hang or an abort at start.
+        std::string pem, err;
+        if (!ReadRegularFile(*f, kMaxPemFileBytes, pem, err)) {
           problems.Add(tls.Mark(),
-                       tls.PathOf(f == &out.cert_file ? "cert_file" : "key_file"),
-                       "cannot read " + *f);
+                       tls.PathOf(f == &out.cert_file ? "cert_file" : "key_file"), err);
         }
+        std::fill(pem.begin(), pem.end(), '\0');
       }
     }
   }
@@ -97,7 +101,9 @@ bool LoadWebConfigString(const std::string& yaml, const std::string& source, Web
   ConfigProblems problems(source);
   WebConfig cfg;
   try {
-    Parse(YAML::Load(yaml), problems, cfg);
+    YAML::Node root = YAML::Load(yaml);
+    CheckDuplicateKeys(root, problems);
+    Parse(root, problems, cfg);
   } catch (const YAML::Exception& e) {
     problems.Add(e.mark, "(syntax)", e.msg);
   }
@@ -109,14 +115,12 @@ bool LoadWebConfigString(const std::string& yaml, const std::string& source, Web
 
 bool LoadWebConfigFile(const std::string& path, WebConfig& out,
                        std::vector<std::string>& problems) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    problems = {path + ": cannot open web config file"};
+  std::string text, error;
+  if (!ReadRegularFile(path, kMaxConfigFileBytes, text, error)) {
+    problems = {error + " (web config file)"};
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return LoadWebConfigString(ss.str(), path, out, problems);
+  return LoadWebConfigString(text, path, out, problems);
 }
 
 bool Base64Decode(std::string_view in, std::string& out) {

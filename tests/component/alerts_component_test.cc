@@ -183,7 +183,7 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
   cfg.listen_address = "127.0.0.1:0";
   SystemClock clock;
   App app(cfg, clock,
-          [](const TargetConfig&, const Config&, SteadyTime) -> std::unique_ptr<Connection> {
+          [](const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
             throw DbError("connection refused", DownReason::kRefused, "", true);
           });
   std::string error;

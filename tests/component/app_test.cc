@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <thread>
 
 #include "tests/support/fakes.h"
@@ -29,10 +30,12 @@ struct FakeTargets {
   std::atomic<bool> pgb_down{false};
   std::atomic<bool> pg_hang{false};
   std::atomic<bool> pg_queries_fail{false};  // the server answers, with an error
+  std::atomic<bool> pg_slow_locks{false};    // pg_locks runs out of budget; the rest answer
   std::atomic<int> connects{0};
 
   TargetConnector Connector() {
-    return [this](const TargetConfig& t, const Config&, SteadyTime deadline)
+    return [this](const TargetConfig& t, const Config&, SteadyTime deadline,
+                  const std::atomic<bool>&)
                -> std::unique_ptr<Connection> {
       ++connects;
       if (t.kind == TargetKind::kPgBouncer) {
@@ -47,7 +50,9 @@ struct FakeTargets {
              }},
             {"SHOW VERSION", [](std::string_view) { return QueryResult(); }}});
       }
-      return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+      // The handlers see their connection (for the deadline the sampler set on it).
+      auto self = std::make_shared<FakeConnection*>(nullptr);
+      auto conn = std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
           {"WITH a AS", [this, deadline](std::string_view) {
              if (pg_hang) {
                std::this_thread::sleep_until(deadline);
@@ -65,9 +70,17 @@ struct FakeTargets {
            }},
           // The other PostgreSQL collectors: quiet results (their logic has unit tests).
           {"WITH b AS", [](std::string_view) { return QueryResult(); }},
-          {"SELECT d.datname, m.mode", [](std::string_view) { return QueryResult(); }},
+          {"SELECT d.datname, m.mode", [this, self](std::string_view) {
+             if (pg_slow_locks) {
+               std::this_thread::sleep_until((*self)->deadline);
+               throw DbError("query timed out", DownReason::kTimeout, "57014", true);
+             }
+             return QueryResult();
+           }},
           {"SELECT s.datid", [](std::string_view) { return QueryResult(); }},
           {"SELECT 1", [](std::string_view) { return QueryResult(); }}});
+      *self = conn.get();
+      return conn;
     };
   }
 };
@@ -175,6 +188,35 @@ TEST_F(AppTest, HungTargetDoesNotDelayTheOthers) {
   EXPECT_LT(MetricValue(m, "poolwatch_sample_duration_seconds", {"target=\"local\""}), 0.1);
   auto r = HttpGet(base_ + "/metrics");
   EXPECT_LT(r.seconds, 0.1);
+}
+
+// Issue 12 item 5: a collector that runs out of budget on a live connection (the server answered
+// the collectors before it: slow, not gone) is that collector's failure with a reason; the target
+// stays up and the others keep their data.
+TEST_F(AppTest, SlowCollectorOnALiveConnectionIsItsOwnFailureNotTargetDown) {
+  StartApp();
+  fakes_.pg_slow_locks = true;
+  const std::vector<std::string> locks = {"target=\"main\"", "collector=\"pg_locks\""};
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return MetricValue(Metrics(), "poolwatch_collector_timeouts_total", locks) >= 3; }, 5s))
+      << Metrics();
+  int down = 0;
+  for (int i = 0; i < 10; ++i) {
+    down += MetricValue(Metrics(), "pg_up", {"target=\"main\""}) == 1 ? 0 : 1;
+    std::this_thread::sleep_for(50ms);
+  }
+  std::string m = Metrics();
+  std::printf("slow pg_locks: %g timeouts counted, target published down in %d of 10 scrapes\n",
+              MetricValue(m, "poolwatch_collector_timeouts_total", locks), down);
+  EXPECT_EQ(down, 0) << m;
+  EXPECT_EQ(MetricValue(m, "poolwatch_collector_success", locks), 0);
+  EXPECT_GE(MetricValue(m, "poolwatch_collector_errors_total", locks), 3);
+  EXPECT_EQ(MetricValue(m, "poolwatch_collector_success",
+                        {"target=\"main\"", "collector=\"pg_stat_activity\""}),
+            1);
+  EXPECT_EQ(MetricValue(m, "pg_stat_activity_count", {"target=\"main\"", "state=\"active\""}),
+            2)
+      << "the collectors that answered keep their data";
 }
 
 TEST_F(AppTest, ReloadWithBrokenConfigKeepsTheOldOne) {

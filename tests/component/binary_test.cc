@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
+
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -10,6 +12,7 @@ namespace poolwatch {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::PoolwatchBin;
 using testing::RunCommand;
 using testing::TempDir;
@@ -90,6 +93,30 @@ TEST(BinaryTest, SighupWithBrokenConfigKeepsRunning) {
   EXPECT_TRUE(pw.process().Running());
   EXPECT_THAT(pw.Logs(), HasSubstr("keeping the running configuration"));
   EXPECT_THAT(pw.Logs(), HasSubstr("targets.postgres[0].dsn: is required"));
+}
+
+// Issue 12 item 11: a duplicate key is an error with both positions (yaml-cpp keeps one silently),
+// and a target name with a newline (from ${ENV}) is refused before it can forge a log line.
+TEST(BinaryTest, DuplicateKeysAndForgedTargetNamesAreErrors) {
+  TempDir d;
+  WriteFile(d.File("dup.yaml"),
+            "sampling:\n  interval: 5s\n  interval: 60s\ntargets:\n  postgres:\n"
+            "    - {name: a, dsn: \"host=127.0.0.1\", name: b}\n");
+  std::string out;
+  EXPECT_EQ(RunCommand({PoolwatchBin(), "--check-config", "-c", d.File("dup.yaml")}, &out), 2);
+  EXPECT_THAT(out, HasSubstr(d.File("dup.yaml") + ":3:3: sampling.interval: duplicate key (first "
+                                                  "at line 2:3)"));
+  EXPECT_THAT(out, HasSubstr("targets.postgres[0].name: duplicate key (first at line 6:8)"));
+  std::printf("%s", out.c_str());
+  WriteFile(d.File("name.yaml"),
+            "targets:\n  postgres:\n    - {name: \"${PW_TEST_NAME}\", dsn: \"host=127.0.0.1\"}\n");
+  EXPECT_EQ(RunCommand({"/usr/bin/env", "PW_TEST_NAME=main\n2026-01-01 error forged line",
+                        PoolwatchBin(), "--check-config", "-c", d.File("name.yaml")},
+                       &out),
+            2);
+  EXPECT_THAT(out, HasSubstr("targets.postgres[0].name: may contain only letters"));
+  EXPECT_THAT(out, Not(HasSubstr("forged line"))) << "the bad name is never echoed";
+  std::printf("%s", out.c_str());
 }
 
 }  // namespace

@@ -349,7 +349,7 @@ TEST(WebConfigTest, ParsesAndRejectsWithPositions) {
   EXPECT_THAT(all, HasSubstr("w.yml:2:8: basic_auth_users.bob: must be a bcrypt hash"));
   EXPECT_THAT(all, HasSubstr("http_server_config: unknown key"));
   EXPECT_THAT(all, HasSubstr("tls_server_config.key_file: is required"));
-  EXPECT_THAT(all, HasSubstr("cannot read /nonexistent.pem"));
+  EXPECT_THAT(all, HasSubstr("cannot read file /nonexistent.pem"));
   EXPECT_THAT(all, Not(HasSubstr("plaintext-secret"))) << "a pasted password is never echoed";
 }
 

@@ -27,7 +27,7 @@ struct FakePgBouncer {
   std::atomic<int> peak_open{0};
 
   TargetConnector Connector() {
-    return [this](const TargetConfig&, const Config&, SteadyTime) -> std::unique_ptr<Connection> {
+    return [this](const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
       int n = ++open;
       int p = peak_open.load();
       while (n > p && !peak_open.compare_exchange_weak(p, n)) {

@@ -361,7 +361,7 @@ TEST(PgBouncerSamplerTest, OneFailingShowMarksOnlyItsCollector) {
   Config config;
   config.targets = {target};
   std::atomic<int> pools_asked{0};
-  TargetSampler sampler(target, config, clock, [&](const TargetConfig&, const Config&, SteadyTime) {
+  TargetSampler sampler(target, config, clock, [&](const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>&) {
     auto answers = f.answers;
     return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
         {"", [answers, &pools_asked](std::string_view sql) {

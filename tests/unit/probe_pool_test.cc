@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "tests/support/fakes.h"
@@ -46,7 +47,7 @@ class CountedConnection final : public Connection {
 };
 
 ConnectFn Connector(Counter& c) {
-  return [&c](SteadyTime) -> std::unique_ptr<Connection> {
+  return [&c](SteadyTime, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
     if (c.fail) throw DbError("connection refused", DownReason::kRefused, "", true);
     ++c.opened;
     return std::make_unique<CountedConnection>(c);
@@ -153,12 +154,12 @@ TEST(ProbePoolTest, LeakedCheckoutIsCountedAbortedAndItsSlotFreedOnRelease) {
   ProbePool pool("t", cfg, Connector(c), clock, "SELECT 1");
   auto lease = pool.Acquire("forgetful-collector", std::chrono::steady_clock::now() + 1s);
   clock.Advance(11s);
-  pool.Maintain();
+  pool.Maintain(clock.Now() + std::chrono::seconds(5));
   auto s = pool.Stats();
   EXPECT_EQ(s.leaks, 1);
   EXPECT_EQ(s.leaked_now, 1);
   EXPECT_FALSE(lease->Healthy());  // the holder's next call fails fast
-  pool.Maintain();
+  pool.Maintain(clock.Now() + std::chrono::seconds(5));
   EXPECT_EQ(pool.Stats().leaks, 1);  // counted once
   // The bound holds while the leaked connection still exists.
   EXPECT_THROW(pool.Acquire("other", std::chrono::steady_clock::now() + 50ms), DbError);
@@ -178,7 +179,7 @@ TEST(ProbePoolTest, IdleAndLifetimeExpiryCloseConnections) {
   ProbePool pool("t", cfg, Connector(c), clock, "SELECT 1");
   { auto l = pool.Acquire("s", std::chrono::steady_clock::now() + 1s); }
   clock.Advance(31s);
-  pool.Maintain();
+  pool.Maintain(clock.Now() + std::chrono::seconds(5));
   EXPECT_EQ(c.live, 0);
   EXPECT_EQ(pool.Stats().closed_idle, 1);
   cfg.idle_timeout = 1000s;
@@ -197,9 +198,59 @@ TEST(ProbePoolTest, MaintainTopsUpToMin) {
   PoolConfig cfg = Small(2);
   cfg.min = 1;
   ProbePool pool("t", cfg, Connector(c), clock, "SELECT 1");
-  pool.Maintain();
+  pool.Maintain(clock.Now() + std::chrono::seconds(5));
   EXPECT_EQ(c.live, 1);
   EXPECT_EQ(pool.Stats().idle, 1);
+}
+
+// Issue 12 item 1: the top-up runs on the target's worker within the sampling budget, never
+// connect_timeout past it; a spent budget skips it (no connect, no failure, no backoff).
+TEST(ProbePoolTest, MaintainTopUpIsBoundedByTheCallersDeadline) {
+  SystemClock clock;
+  PoolConfig cfg = Small(2);
+  cfg.min = 1;
+  cfg.connect_timeout = 30s;
+  std::atomic<int> calls{0};
+  SteadyTime seen{};
+  ProbePool pool("t", cfg,
+                 [&](SteadyTime d, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
+                   ++calls;
+                   seen = d;
+                   throw DbError("connect timed out", DownReason::kTimeout, "", true);
+                 },
+                 clock, "SELECT 1");
+  pool.Maintain(clock.Now() - 1ms);
+  EXPECT_EQ(calls.load(), 0) << "a spent budget skips the top-up";
+  EXPECT_EQ(pool.Stats().connects_failed, 0);
+  const SteadyTime deadline = clock.Now() + 200ms;
+  pool.Maintain(deadline);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_LE(seen, deadline) << "the connect got the sampling budget, not connect_timeout";
+}
+
+// Close() cancels a connect in progress (shutdown must not wait out a hanging login).
+TEST(ProbePoolTest, CloseCancelsAConnectInProgress) {
+  SystemClock clock;
+  PoolConfig cfg = Small(2);
+  cfg.connect_timeout = 30s;
+  std::atomic<bool> entered{false};
+  ProbePool pool("t", cfg,
+                 [&](SteadyTime d, const std::atomic<bool>& cancel) -> std::unique_ptr<Connection> {
+                   entered = true;
+                   while (!cancel.load() && std::chrono::steady_clock::now() < d) {
+                     std::this_thread::sleep_for(1ms);
+                   }
+                   throw DbError("connect cancelled", DownReason::kOther, "", true);
+                 },
+                 clock, "SELECT 1");
+  std::thread t([&] { EXPECT_THROW(pool.Acquire("s", clock.Now() + 30s), DbError); });
+  while (!entered.load()) std::this_thread::sleep_for(1ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  pool.Close();
+  t.join();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("connect gave up %.3f s after Close()\n", s);
+  EXPECT_LT(s, 5.0);
 }
 
 TEST(ProbePoolTest, CloseAbortsInUseAndRefusesNewCheckouts) {

@@ -51,5 +51,32 @@ TEST(RedactTest, KnownSecretsAreScrubbedAnywhere) {
   EXPECT_EQ(RedactSecrets("a b", {"a"}), "a b");
 }
 
+// Issue 12 item 4: the candidates come from the DSN text as written, malformed or not.
+TEST(RedactTest, DsnSecretCandidatesCoverWhatLibpqMisparses) {
+  auto c = DsnSecretCandidates("host=x password=Pass Words-SecretH user=u");
+  EXPECT_THAT(c, ::testing::Contains("Pass Words-SecretH"));
+  EXPECT_THAT(c, ::testing::Contains("Words-SecretH"));
+  c = DsnSecretCandidates("postgresql://u:Se/cret77@h:1/db");
+  EXPECT_THAT(c, ::testing::Contains("Se/cret77"));
+  EXPECT_THAT(c, ::testing::Contains("Se"));
+  c = DsnSecretCandidates("postgresql://u@h/db?sslmode=require&password=Pa%41b&x=1");
+  EXPECT_THAT(c, ::testing::Contains("Pa%41b"));
+  EXPECT_THAT(c, ::testing::Contains("PaAb"));
+  EXPECT_TRUE(DsnSecretCandidates("host=x user=y").empty());
+}
+
+TEST(RedactTest, LibpqErrorRedactMasksQuotedPasswordFragmentsOfAnyLength) {
+  const std::string dsn = "postgresql://u:Se/cret77@127.0.0.1:1/db";
+  EXPECT_EQ(LibpqErrorRedact("invalid integer value \"Se\" for connection option \"port\"", dsn,
+                             {}),
+            "invalid integer value \"******\" for connection option \"port\"");
+  // A quoted host that is not part of the password stays readable.
+  EXPECT_EQ(LibpqErrorRedact("could not translate host name \"db.internal\"", dsn, {}),
+            "could not translate host name \"db.internal\"");
+  EXPECT_THAT(LibpqErrorRedact("missing \"=\" after \"Words-SecretH\" in connection info string",
+                               "host=x password=Pass Words-SecretH", {}),
+              Not(HasSubstr("SecretH")));
+}
+
 }  // namespace
 }  // namespace poolwatch

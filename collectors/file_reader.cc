@@ -1,0 +1,115 @@
+#include "file_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace poolwatch {
+namespace {
+
+std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+const char* KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+std::string SizeText(std::size_t bytes) {
+  if (bytes >= (std::size_t{1} << 20) && bytes % (std::size_t{1} << 20) == 0) {
+    return std::to_string(bytes >> 20) + " MiB";
+  }
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+// Closes the descriptor on every path out.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+FileReadStatus ReadBoundedFile(const std::string& path, std::size_t max_bytes, std::string& out,
+                               std::string& error) {
+  out.clear();
+  if (path.empty()) {
+    error = "cannot read file: no file name given";
+    return FileReadStatus::kError;
+  }
+  // O_NONBLOCK: opening a FIFO (or a device that would wait for a peer) returns at once; the
+  // fstat below then refuses it without a single read.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) {
+    int err = errno;
+    error = "cannot read file " + path + ": " + ErrnoText(err);
+    return err == ENOENT ? FileReadStatus::kMissing : FileReadStatus::kError;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    error = "cannot read file " + path + ": " + ErrnoText(errno);
+    return FileReadStatus::kError;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = "cannot read file " + path + ": it is " + std::string(KindOf(st.st_mode)) +
+            ", not a regular file";
+    return FileReadStatus::kError;
+  }
+  const std::string too_big = "cannot read file " + path + ": it is larger than " +
+                              SizeText(max_bytes) + " (the limit for this file)";
+  if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) > max_bytes) {
+    error = too_big;
+    return FileReadStatus::kError;
+  }
+  // Read at most max_bytes + 1: a file that grows past the cap after fstat is refused too.
+  std::string data(static_cast<std::size_t>(st.st_size) + 1, '\0');
+  std::size_t got = 0;
+  for (;;) {
+    if (got == data.size()) {
+      if (data.size() > max_bytes) {
+        error = too_big;
+        return FileReadStatus::kError;
+      }
+      data.resize(std::min(max_bytes + 1, data.size() * 2));
+    }
+    ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "cannot read file " + path + ": " + ErrnoText(errno);
+      return FileReadStatus::kError;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > max_bytes) {
+    error = too_big;
+    return FileReadStatus::kError;
+  }
+  data.resize(got);
+  out = std::move(data);
+  return FileReadStatus::kOk;
+}
+
+bool ReadRegularFile(const std::string& path, std::size_t max_bytes, std::string& out,
+                     std::string& error) {
+  return ReadBoundedFile(path, max_bytes, out, error) == FileReadStatus::kOk;
+}
+
+}  // namespace poolwatch
