@@ -221,21 +221,24 @@ TEST_F(HttpAttackTest, ThreeHundredSlowlorisConnections) {
   Slowloris(300);
   std::this_thread::sleep_for(500ms);
   int f = 0;
-  Report("300 slowloris", Probe(5, &f), f);
+  std::vector<double> lat = Probe(5, &f);
+  Report("300 slowloris", lat, f);
 }
 
 TEST_F(HttpAttackTest, FiftyBusyKeepAliveClients) {
   BusyKeepAlive(50);
   std::this_thread::sleep_for(500ms);
   int f = 0;
-  Report("50 busy keep-alive clients", Probe(5, &f), f);
+  std::vector<double> lat = Probe(5, &f);
+  Report("50 busy keep-alive clients", lat, f);
 }
 
 TEST_F(HttpAttackTest, SixteenTricklingPosts) {
   TricklingPosts(16);
   std::this_thread::sleep_for(500ms);
   int f = 0;
-  Report("16 trickling POSTs (10 B/s, CL 1e9)", Probe(5, &f), f);
+  std::vector<double> lat = Probe(5, &f);
+  Report("16 trickling POSTs (10 B/s, CL 1e9)", lat, f);
 }
 
 TEST_F(HttpAttackTest, TwoThousandIdleConnections) {
@@ -243,7 +246,8 @@ TEST_F(HttpAttackTest, TwoThousandIdleConnections) {
   std::printf("idle connections opened: %zu\n", fds_.size());
   EXPECT_GE(fds_.size(), 2000u);
   int f = 0;
-  Report("2,000 idle connections", Probe(5, &f), f);
+  std::vector<double> lat = Probe(5, &f);
+  Report("2,000 idle connections", lat, f);
 }
 
 TEST_F(HttpAttackTest, AllAtOnce) {
@@ -253,7 +257,8 @@ TEST_F(HttpAttackTest, AllAtOnce) {
   TricklingPosts(16);
   std::this_thread::sleep_for(500ms);
   int f = 0;
-  Report("all together", Probe(10, &f), f);
+  std::vector<double> lat = Probe(10, &f);
+  Report("all together", lat, f);
 }
 
 TEST_F(HttpAttackTest, FramingAttacksAreRefusedOrAnswered) {
