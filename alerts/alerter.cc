@@ -360,8 +360,7 @@ void Alerter::AddMetrics(MetricSet& m) const {
     std::lock_guard<std::mutex> lock(mutex_);
     open_incidents = static_cast<double>(incidents_.OpenCount());
   }
-  m.Gauge("poolwatch_incidents_open",
-          "Open incidents (symptoms folded by locus; alerts.incidents).", {}, open_incidents);
+  m.Gauge("poolwatch_incidents_open", Help("poolwatch_incidents_open"), {}, open_incidents);
   m.Counter("poolwatch_alerts_state_write_failures_total",
             "Failed writes of alerts.state_file (alerts keep flowing).", {}, failures);
   notifier_->AddMetrics(m);

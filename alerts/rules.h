@@ -11,8 +11,9 @@
 
 namespace poolwatch {
 
-/// The metric names the built-in rules read (issue 3's agreed names; the same numbers /metrics
-/// shows).
+/// The metric families the built-in rules read: the same numbers /metrics shows, each declared
+/// once in MetricFamilies() (collectors/metric_families.cc); alert_rule_families_test checks that
+/// every one of them is declared there with the labels the rules select on.
 namespace rule_metrics {
 inline constexpr const char* kUtilization = "poolwatch_pool_utilization_ratio";
 inline constexpr const char* kErrorRatio = "poolwatch_error_ratio";

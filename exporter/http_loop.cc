@@ -11,11 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <system_error>
 #include <vector>
@@ -192,6 +195,14 @@ bool EventLoopHttp::Start(const std::string& host, int port, std::string& error)
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+  // Connections share the process's descriptors with libpq, libcurl and the file reader: keep
+  // at most half of them (less 64) for HTTP, and one spare to shed connections at the limit.
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    const long long cap = static_cast<long long>(rl.rlim_cur) / 2 - 64;
+    limits_.max_connections =
+        static_cast<int>(std::max(16LL, std::min<long long>(limits_.max_connections, cap)));
+  }
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const bool v6 = host.find(':') != std::string::npos;
   listen_fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) {
@@ -253,7 +264,8 @@ void EventLoopHttp::Stop() {
   ::close(listen_fd_);
   ::close(epoll_fd_);
   ::close(wake_fd_);
-  listen_fd_ = epoll_fd_ = wake_fd_ = -1;
+  if (spare_fd_ >= 0) ::close(spare_fd_);
+  listen_fd_ = epoll_fd_ = wake_fd_ = spare_fd_ = -1;
 }
 
 void EventLoopHttp::Run() {
@@ -351,7 +363,18 @@ void EventLoopHttp::Run() {
     }
     c.in.erase(0, p.consumed);
     if (p.has_body) c.in.clear();  // never read, never parsed as a request
-    LoopReply r = handler_(p.req);
+    LoopReply r;
+    try {
+      r = handler_(p.req);
+    } catch (const std::exception& e) {
+      // A failing handler (out of memory building /status, say) costs this request, not the
+      // loop thread that serves every probe and scrape.
+      spdlog::error("http: handler failed: {}", e.what());
+      r = LoopReply{};
+      r.code = 500;
+      r.reason = "Internal Server Error";
+      r.owned = "internal error\n";
+    }
     // An error answer ends the connection: whatever the client does next is not worth a turn.
     if (r.code >= 400) p.keep_alive = false;
     respond(c, std::move(r), p.keep_alive, p.req.head);
@@ -369,6 +392,15 @@ void EventLoopHttp::Run() {
       if (fd == listen_fd_) {
         for (int k = 0; k < 64; ++k) {
           int cfd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (cfd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
+            // Out of descriptors: shed the pending connection through the spare one. Left in
+            // the backlog it would keep the listening socket readable and the loop spinning.
+            ::close(spare_fd_);
+            int drop = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (drop >= 0) ::close(drop);
+            spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+          }
           if (cfd < 0) break;
           if (static_cast<int>(conns.size()) >= limits_.max_connections) {
             // Full: make room by closing the connection that has done least for longest (idle

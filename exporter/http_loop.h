@@ -64,6 +64,7 @@ class EventLoopHttp {
   Handler handler_;
   LoopLimits limits_;
   int listen_fd_ = -1;
+  int spare_fd_ = -1;  // closed to accept and drop a connection when descriptors run out
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   int port_ = 0;

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -115,7 +116,7 @@ bool KeepAlive(mg_connection* c) {
 // Header and body go out in one send when they fit a small stack buffer (every reply but
 // /metrics and /status); a large body follows its header directly from the snapshot, uncopied.
 void Send(mg_connection* c, int code, const char* reason, const char* type,
-          const std::string& body, const char* extra_headers = "") {
+          std::string_view body, const char* extra_headers = "") {
   const bool keep_alive = KeepAlive(c);
   char buf[2048];
   int n = std::snprintf(buf, sizeof(buf),
@@ -383,6 +384,7 @@ LoopReply HttpServer::Route(const LoopRequest& req) {
     nlohmann::json j =
         snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
     if (state_.alerts) j["alerts"] = state_.alerts();
+    if (state_.incidents) j["incidents"] = state_.incidents();
     text(200, "OK", DumpJson(j, 2) + "\n");
     r.type = "application/json";
     return r;
@@ -412,50 +414,17 @@ int HttpServer::Serve(mg_connection* c) {
       return 401;
     }
   }
-  if (method != "GET" && method != "HEAD") {
-    Send(c, 405, "Method Not Allowed", "text/plain", "method not allowed\n", "Allow: GET, HEAD\r\n");
-    return 405;
-  }
-  if (uri == "/metrics") {
-    auto snap = store_.Latest();
-    if (!snap) {
-      Send(c, 503, "Service Unavailable", "text/plain", "no sample completed yet\n");
-      return 503;
-    }
-    const char* type = "text/plain; version=0.0.4; charset=utf-8";
-    if (AcceptsGzip(c)) {
-      Send(c, 200, "OK", type, snap->text_gzip, "Content-Encoding: gzip\r\n");
-    } else {
-      Send(c, 200, "OK", type, snap->text);
-    }
-    return 200;
-  }
-  if (uri == "/healthz") {
-    bool ok = state_.healthy && state_.healthy();
-    Send(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain",
-         ok ? "ok\n" : "sampler stalled\n");
-    return ok ? 200 : 503;
-  }
-  if (uri == "/readyz") {
-    bool ok = state_.ready && state_.ready();
-    Send(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain",
-         ok ? "ready\n" : "waiting for the first sample\n");
-    return ok ? 200 : 503;
-  }
-  if (uri == "/status") {
-    auto snap = store_.Latest();
-    nlohmann::json j = snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
-    if (state_.alerts) j["alerts"] = state_.alerts();
-    if (state_.incidents) j["incidents"] = state_.incidents();
-    Send(c, 200, "OK", "application/json", DumpJson(j, 2) + "\n");
-    return 200;
-  }
-  if (uri == "/") {
-    Send(c, 200, "OK", "text/html; charset=utf-8", kLanding);
-    return 200;
-  }
-  Send(c, 404, "Not Found", "text/plain", "not found\n");
-  return 404;
+  // The same routes as the plain-HTTP event loop: one place decides what each path answers.
+  LoopRequest req;
+  req.method = method;
+  req.path = uri;
+  req.head = method == "HEAD";
+  req.gzip = AcceptsGzip(c);
+  const LoopReply r = Route(req);
+  const std::string_view body =
+      r.body != nullptr ? std::string_view(r.body, r.body_size) : std::string_view(r.owned);
+  Send(c, r.code, r.reason.c_str(), r.type.c_str(), body, r.extra_headers.c_str());
+  return r.code;
 }
 
 }  // namespace poolwatch

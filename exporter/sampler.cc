@@ -244,9 +244,7 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
     m.Counter("poolwatch_collector_errors_total",
               "Collector failures on a reachable target (the target stays up).",
               {{"target", t}, {"collector", name}}, collector_errors_[name]);
-    m.Counter("poolwatch_collector_timeouts_total",
-              "Collector failures from running out of the sampling budget on a live connection "
-              "(part of poolwatch_collector_errors_total; the target stays up).",
+    m.Counter("poolwatch_collector_timeouts_total", Help("poolwatch_collector_timeouts_total"),
               {{"target", t}, {"collector", name}}, collector_timeouts_[name]);
   }
   ProbePoolStats p = pool_.Stats();
