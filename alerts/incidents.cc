@@ -110,15 +110,26 @@ std::vector<std::string> IncidentTracker::ReceiversFor(const std::string& severi
 
 void IncidentTracker::Update(std::vector<Alert>& active, std::vector<Alert>& resolved,
                              WallTime now) {
-  std::map<std::string, std::string> open_by_locus;  // locus -> id
+  std::map<std::string, std::string> open_by_locus;     // locus -> id
+  std::map<std::string, std::string> open_by_identity;  // a symptom's identity -> id
   for (const auto& [id, r] : records_) {
-    if (r.open) open_by_locus[r.note.locus] = id;
+    if (!r.open) continue;
+    open_by_locus[r.note.locus] = id;
+    for (const auto& m : r.members) open_by_identity[m] = id;
   }
+  // An alert stays in the incident it joined even when its rule names another locus later (a
+  // leak's sessions spread over a second database, an alias pool resolved differently): a
+  // changing locus must not open a second incident and resolve the first one falsely.
+  auto find_open = [&](const Alert& a) {
+    auto m = open_by_identity.find(a.Identity());
+    if (m != open_by_identity.end()) return open_by_locus.find(records_.at(m->second).note.locus);
+    return open_by_locus.find(a.locus.empty() ? "alert " + a.Identity() : a.locus);
+  };
   std::map<std::string, std::vector<const Alert*>> firing;  // id -> its firing symptoms
   std::set<std::string> busy;                               // ids with a symptom firing/pending
   for (auto& a : active) {
     std::string locus = a.locus.empty() ? "alert " + a.Identity() : a.locus;
-    auto open = open_by_locus.find(locus);
+    auto open = find_open(a);
     if (a.state != AlertState::kFiring) {
       if (open != open_by_locus.end()) {
         busy.insert(open->second);  // pending again: not yet clear
@@ -136,11 +147,12 @@ void IncidentTracker::Update(std::vector<Alert>& active, std::vector<Alert>& res
       records_.emplace(r.note.id, std::move(r));
     }
     a.incident = open->second;
+    records_.at(open->second).members.insert(a.Identity());
     busy.insert(open->second);
     firing[open->second].push_back(&a);
   }
   for (auto& a : resolved) {
-    auto open = open_by_locus.find(a.locus.empty() ? "alert " + a.Identity() : a.locus);
+    auto open = find_open(a);
     if (open != open_by_locus.end()) a.incident = open->second;
   }
   for (auto& [id, r] : records_) {

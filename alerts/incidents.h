@@ -59,6 +59,9 @@ class IncidentTracker {
     bool escalated = false;
     WallTime last_sent{};
     std::set<std::string> told;  // receivers that got the firing message
+    /// Identities of the alerts that joined it: they stay in it whatever locus they name later
+    /// (not persisted; after a restart the rules' loci decide again).
+    std::set<std::string> members;
   };
   void LoadRecord(const nlohmann::json& rj);
   std::vector<std::string> ReceiversFor(const std::string& severity) const;

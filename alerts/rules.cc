@@ -338,8 +338,10 @@ std::optional<SeriesSpec> ErrorRate(const RuleContext& c, const Labels& labels, 
   s.what = "Error rate (" + kind + ")";
   s.where = "target " + target;
   s.locus = "target " + target;
-  // Too few events to judge: an open alert neither resolves nor re-fires on noise.
-  s.hold = !events || *events < c.rule.min_events;
+  // Too few events to judge: an open alert neither resolves nor re-fires on noise. An empty
+  // window (the traffic stopped) is no evidence of errors at all: the alert resolves, or it
+  // would stay firing through every quiet night.
+  s.hold = events && *events > 0 && *events < c.rule.min_events;
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.0f events in the last %s", events.value_or(0),
                 HumanDuration(c.rule.window).c_str());

@@ -1,5 +1,6 @@
 #include "redact.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace poolwatch {
@@ -121,7 +122,12 @@ std::string Redact(std::string_view text) {
 
 std::string RedactSecrets(std::string_view text, const std::vector<std::string>& secrets) {
   std::string out = Redact(text);
-  for (const auto& s : secrets) {
+  // Longest first: a short piece masked first would leave the tail of a longer secret behind.
+  std::vector<std::string> sorted(secrets);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const std::string& a, const std::string& b) {
+    return a.size() > b.size();
+  });
+  for (const auto& s : sorted) {
     if (s.size() < 3) continue;  // too short to scrub without mangling ordinary words
     std::size_t pos = 0;
     while ((pos = out.find(s, pos)) != std::string::npos) {
@@ -251,6 +257,15 @@ std::string LibpqErrorRedact(std::string_view text, std::string_view dsn,
         secret = true;
         break;
       }
+      // libpq splits an unencoded '@', '/' or ':' in a password as URI syntax and quotes what
+      // follows it ("ss@host" of "u:p@ss@host"): a fragment that starts with the rest of a
+      // secret after such a character is that secret's tail, however short.
+      for (std::size_t k = w.find_first_of("@/:"); k != std::string::npos && !secret;
+           k = w.find_first_of("@/:", k + 1)) {
+        std::string_view tail = std::string_view(w).substr(k + 1);
+        secret = !tail.empty() && q.substr(0, tail.size()) == tail;
+      }
+      if (secret) break;
     }
     quoted_done.push_back('"');
     quoted_done.append(secret ? kMask : q);

@@ -303,6 +303,24 @@ TEST(IncidentTest, ErrorRatioWithTooFewEventsNeitherFiresNorResolves) {
   EXPECT_EQ(h.Statuses(), (std::vector<std::string>{"firing", "resolved"}));
 }
 
+TEST(IncidentTest, ErrorRatioResolvesWhenTheWindowEmpties) {
+  Harness h;
+  auto snap = [](double ratio, double events) {
+    Snapshot s = MakeSnapshot({{"pg", true}});
+    s.targets[0].kind = "postgres";
+    s.metrics.Gauge("poolwatch_error_ratio", "r", {{"target", "pg"}, {"kind", "rollback"}}, ratio);
+    s.metrics.Gauge("poolwatch_error_window_events", "e", {{"target", "pg"}, {"kind", "rollback"}},
+                    events);
+    return s;
+  };
+  h.Run(snap(0.3, 40), 10s);
+  ASSERT_EQ(h.Statuses(), std::vector<std::string>{"firing"});
+  // The traffic stopped: an empty window is no evidence of errors, so the alert must not stay
+  // firing (and its incident open) until traffic comes back.
+  h.Run(snap(0, 0), 30s);
+  EXPECT_EQ(h.Statuses(), (std::vector<std::string>{"firing", "resolved"}));
+}
+
 TEST(IncidentTest, StateSurvivesARoundTripAndAnOldStateFileLoads) {
   Harness h;
   h.Run(Saturated(), 5s);

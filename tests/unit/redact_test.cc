@@ -76,6 +76,16 @@ TEST(RedactTest, LibpqErrorRedactMasksQuotedPasswordFragmentsOfAnyLength) {
   EXPECT_THAT(LibpqErrorRedact("missing \"=\" after \"Words-SecretH\" in connection info string",
                                "host=x password=Pass Words-SecretH", {}),
               Not(HasSubstr("SecretH")));
+  // An unencoded '@' in a URI password: libpq takes the host from after the first '@' and
+  // quotes it, so the password's tail ("ss", two characters) must not survive.
+  EXPECT_EQ(LibpqErrorRedact("could not translate host name \"ss@127.0.0.1\" to address",
+                             "postgresql://u:p@ss@127.0.0.1:5432/db", {}),
+            "could not translate host name \"******\" to address");
+}
+
+TEST(RedactTest, LongerSecretsAreMaskedBeforeTheirPieces) {
+  EXPECT_EQ(RedactSecrets("auth failed for Se/cret77", {"Se/", "Se/cret77"}),
+            "auth failed for ******");
 }
 
 }  // namespace
