@@ -1,6 +1,7 @@
 // Dispatch: per-receiver grouping (Slack and log receivers with incidents off) and the
 // Alertmanager keep-alive protocol.
 #include "alerts/state.h"
+#include "alerts/text.h"
 
 #include <algorithm>
 
@@ -9,12 +10,7 @@ namespace poolwatch {
 namespace {
 
 using json = nlohmann::json;
-using std::chrono::milliseconds;
 
-long long Ms(WallTime t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-WallTime FromMs(long long ms) { return WallTime(milliseconds(ms)); }
 
 }  // namespace
 
@@ -194,15 +190,15 @@ json Dispatcher::ToJson() const {
                       {"group_labels", g.group_labels},
                       {"alerts", alerts},
                       {"notified", g.notified},
-                      {"first_seen_ms", Ms(g.first_seen)},
-                      {"last_flush_ms", Ms(g.last_flush)},
+                      {"first_seen_ms", UnixMillis(g.first_seen)},
+                      {"last_flush_ms", UnixMillis(g.last_flush)},
                       {"flushed", g.flushed}});
   }
   json am = json::array();
   for (const auto& [receiver, s] : am_) {
     json alerts = json::array();
     for (const auto& [id, a] : s.alerts) alerts.push_back(AlertToJson(a));
-    am.push_back({{"receiver", receiver}, {"alerts", alerts}, {"last_send_ms", Ms(s.last_send)}});
+    am.push_back({{"receiver", receiver}, {"alerts", alerts}, {"last_send_ms", UnixMillis(s.last_send)}});
   }
   return {{"groups", groups}, {"alertmanager", am}};
 }
@@ -221,8 +217,8 @@ void Dispatcher::FromJson(const json& j) {
         g.alerts[a.Identity()] = a;
       }
       g.notified = gj.value("notified", std::set<std::string>{});
-      g.first_seen = FromMs(gj.value("first_seen_ms", 0LL));
-      g.last_flush = FromMs(gj.value("last_flush_ms", 0LL));
+      g.first_seen = FromUnixMillis(gj.value("first_seen_ms", 0LL));
+      g.last_flush = FromUnixMillis(gj.value("last_flush_ms", 0LL));
       g.flushed = gj.value("flushed", false);
       groups_[gj.value("key", "")] = std::move(g);
     }
@@ -236,7 +232,7 @@ void Dispatcher::FromJson(const json& j) {
         Alert alert = AlertFromJson(a);
         s.alerts[alert.Identity()] = alert;
       }
-      s.last_send = FromMs(aj.value("last_send_ms", 0LL));
+      s.last_send = FromUnixMillis(aj.value("last_send_ms", 0LL));
       am_[receiver] = std::move(s);
     }
   }

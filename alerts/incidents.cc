@@ -12,12 +12,7 @@ namespace poolwatch {
 namespace {
 
 using json = nlohmann::json;
-using std::chrono::milliseconds;
 
-long long Ms(WallTime t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-WallTime FromMs(long long ms) { return WallTime(milliseconds(ms)); }
 
 int SeverityRank(const std::string& s) { return s == "critical" ? 2 : s == "warning" ? 1 : 0; }
 
@@ -139,7 +134,7 @@ void IncidentTracker::Update(std::vector<Alert>& active, std::vector<Alert>& res
     if (open == open_by_locus.end()) {
       Record r;
       r.opened = now;
-      r.note.id = locus + "@" + std::to_string(Ms(now));
+      r.note.id = locus + "@" + std::to_string(UnixMillis(now));
       r.note.locus = locus;
       r.note.since = a.active_since;
       r.note.severity = a.Label("severity");
@@ -341,15 +336,15 @@ json IncidentTracker::ToJson() const {
   json recs = json::array();
   for (const auto& [id, r] : records_) {
     recs.push_back({{"note", IncidentNoteToJson(r.note)},
-                    {"opened_ms", Ms(r.opened)},
-                    {"last_active_ms", Ms(r.last_active)},
+                    {"opened_ms", UnixMillis(r.opened)},
+                    {"last_active_ms", UnixMillis(r.last_active)},
                     {"open", r.open},
                     {"peak", r.peak},
                     {"unit", r.unit},
                     {"announced", r.announced},
                     {"announced_severity", r.announced_severity},
                     {"escalated", r.escalated},
-                    {"last_sent_ms", Ms(r.last_sent)},
+                    {"last_sent_ms", UnixMillis(r.last_sent)},
                     {"told", r.told}});
   }
   return {{"records", recs}};
@@ -372,15 +367,15 @@ void IncidentTracker::LoadRecord(const json& rj) {
   {
     Record r;
     r.note = IncidentNoteFromJson(rj.value("note", json::object()));
-    r.opened = FromMs(rj.value("opened_ms", 0LL));
-    r.last_active = FromMs(rj.value("last_active_ms", 0LL));
+    r.opened = FromUnixMillis(rj.value("opened_ms", 0LL));
+    r.last_active = FromUnixMillis(rj.value("last_active_ms", 0LL));
     r.open = rj.value("open", true);
     r.peak = rj.value("peak", std::map<std::string, double>{});
     r.unit = rj.value("unit", std::map<std::string, std::string>{});
     r.announced = rj.value("announced", false);
     r.announced_severity = rj.value("announced_severity", "");
     r.escalated = rj.value("escalated", false);
-    r.last_sent = FromMs(rj.value("last_sent_ms", 0LL));
+    r.last_sent = FromUnixMillis(rj.value("last_sent_ms", 0LL));
     r.told = rj.value("told", std::set<std::string>{});
     for (auto it = r.told.begin(); it != r.told.end();) {
       it = types_.count(*it) ? std::next(it) : r.told.erase(it);  // receiver removed

@@ -1,6 +1,7 @@
 // Persistence: alerts, offenders, incident notes and notifications as JSON (the state file and
 // the notifier's queue). Every field is read with a default, so an older state file loads.
 #include "alerts/state.h"
+#include "alerts/text.h"
 
 #include <algorithm>
 
@@ -11,10 +12,6 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-long long Ms(WallTime t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-WallTime FromMs(long long ms) { return WallTime(milliseconds(ms)); }
 
 }  // namespace
 
@@ -114,9 +111,9 @@ json AlertToJson(const Alert& a) {
           {"value", a.value},
           {"threshold", a.threshold},
           {"unit", a.unit},
-          {"active_since_ms", Ms(a.active_since)},
-          {"starts_at_ms", Ms(a.starts_at)},
-          {"resolved_at_ms", Ms(a.resolved_at)},
+          {"active_since_ms", UnixMillis(a.active_since)},
+          {"starts_at_ms", UnixMillis(a.starts_at)},
+          {"resolved_at_ms", UnixMillis(a.resolved_at)},
           {"runbook_url", a.runbook_url},
           {"detail", a.detail},
           {"offenders", offs},
@@ -135,9 +132,9 @@ Alert AlertFromJson(const json& j) {
   a.value = j.value("value", 0.0);
   a.threshold = j.value("threshold", 0.0);
   a.unit = j.value("unit", "");
-  a.active_since = FromMs(j.value("active_since_ms", 0LL));
-  a.starts_at = FromMs(j.value("starts_at_ms", 0LL));
-  a.resolved_at = FromMs(j.value("resolved_at_ms", 0LL));
+  a.active_since = FromUnixMillis(j.value("active_since_ms", 0LL));
+  a.starts_at = FromUnixMillis(j.value("starts_at_ms", 0LL));
+  a.resolved_at = FromUnixMillis(j.value("resolved_at_ms", 0LL));
   a.runbook_url = j.value("runbook_url", "");
   a.detail = j.value("detail", "");
   if (j.contains("offenders")) {
@@ -159,8 +156,8 @@ json IncidentNoteToJson(const IncidentNote& n) {
           {"status", n.status},
           {"severity", n.severity},
           {"headline", n.headline},
-          {"since_ms", Ms(n.since)},
-          {"resolved_at_ms", Ms(n.resolved_at)},
+          {"since_ms", UnixMillis(n.since)},
+          {"resolved_at_ms", UnixMillis(n.resolved_at)},
           {"alertnames", n.alertnames},
           {"symptoms", n.symptoms},
           {"held_by", held},
@@ -179,8 +176,8 @@ IncidentNote IncidentNoteFromJson(const json& j) {
   n.status = j.value("status", "firing");
   n.severity = j.value("severity", "warning");
   n.headline = j.value("headline", "");
-  n.since = FromMs(j.value("since_ms", 0LL));
-  n.resolved_at = FromMs(j.value("resolved_at_ms", 0LL));
+  n.since = FromUnixMillis(j.value("since_ms", 0LL));
+  n.resolved_at = FromUnixMillis(j.value("resolved_at_ms", 0LL));
   n.alertnames = j.value("alertnames", std::vector<std::string>{});
   n.symptoms = j.value("symptoms", std::vector<std::string>{});
   if (j.contains("held_by") && j["held_by"].is_array()) {
@@ -204,7 +201,7 @@ json NotificationToJson(const Notification& n) {
           {"group_key", n.group_key},
           {"group_labels", n.group_labels},
           {"alerts", alerts},
-          {"created_ms", Ms(n.created)},
+          {"created_ms", UnixMillis(n.created)},
           {"dashboard_url", n.dashboard_url},
           {"eval_interval_ms", n.eval_interval.count()}};
 }
@@ -220,7 +217,7 @@ Notification NotificationFromJson(const json& j) {
   if (j.contains("incidents") && j["incidents"].is_array()) {
     for (const auto& i : j["incidents"]) n.incidents.push_back(IncidentNoteFromJson(i));
   }
-  n.created = FromMs(j.value("created_ms", 0LL));
+  n.created = FromUnixMillis(j.value("created_ms", 0LL));
   n.dashboard_url = j.value("dashboard_url", "");
   n.eval_interval = milliseconds(j.value("eval_interval_ms", 60'000LL));
   return n;

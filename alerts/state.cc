@@ -1,5 +1,6 @@
 // The per-rule state machine: inactive -> pending -> firing -> resolved.
 #include "alerts/state.h"
+#include "alerts/text.h"
 
 #include <algorithm>
 
@@ -10,10 +11,6 @@ namespace {
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-long long Ms(WallTime t) {
-  return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
-WallTime FromMs(long long ms) { return WallTime(milliseconds(ms)); }
 
 }  // namespace
 
@@ -121,7 +118,7 @@ json AlertStateMachine::ToJson() const {
     recs.push_back({{"alert", AlertToJson(r.alert)},
                     {"for_ms", r.for_duration.count()},
                     {"keep_firing_for_ms", r.keep_firing_for.count()},
-                    {"last_active_ms", Ms(r.last_active)}});
+                    {"last_active_ms", UnixMillis(r.last_active)}});
   }
   json resolved = json::array();
   for (const auto& a : resolved_) resolved.push_back(AlertToJson(a));
@@ -137,7 +134,7 @@ void AlertStateMachine::FromJson(const json& j) {
       r.alert = AlertFromJson(rj.at("alert"));
       r.for_duration = milliseconds(rj.value("for_ms", 0LL));
       r.keep_firing_for = milliseconds(rj.value("keep_firing_for_ms", 0LL));
-      r.last_active = FromMs(rj.value("last_active_ms", 0LL));
+      r.last_active = FromUnixMillis(rj.value("last_active_ms", 0LL));
       records_[r.alert.Identity()] = std::move(r);
     }
   }

@@ -145,6 +145,14 @@ std::tm UtcTm(std::chrono::system_clock::time_point t) {
 }
 }  // namespace
 
+long long UnixMillis(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::chrono::system_clock::time_point FromUnixMillis(long long ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
 std::string FormatWallTime(std::chrono::system_clock::time_point t) {
   std::tm tm = UtcTm(t);
   char buf[64];

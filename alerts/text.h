@@ -21,6 +21,9 @@ std::string FormatValue(double value, const std::string& unit);
 std::string FormatWallTime(std::chrono::system_clock::time_point t);
 /// RFC 3339 with milliseconds, UTC ("2026-11-22T20:10:00.000Z"), for Alertmanager and logs.
 std::string Rfc3339(std::chrono::system_clock::time_point t);
+/// Milliseconds since the Unix epoch, and back: how the state file and incident ids keep times.
+long long UnixMillis(std::chrono::system_clock::time_point t);
+std::chrono::system_clock::time_point FromUnixMillis(long long ms);
 /// Parses Rfc3339 output back (for the state file). Returns false on anything else.
 bool ParseRfc3339(const std::string& s, std::chrono::system_clock::time_point& out);
 
