@@ -73,7 +73,6 @@ struct RouteConfig {
 /// `alerts.delivery`: how the notifier treats every HTTP receiver.
 struct DeliveryConfig {
   double rate_limit_per_second = 1.0;  // per Slack webhook
-  int burst = 1;
   std::size_t queue_size = 100;        // per receiver; overflow drops the oldest
   AlertDuration retry_initial{1'000};  // 5xx / transport backoff, doubling, +-20% jitter
   AlertDuration retry_max{60'000};
@@ -99,8 +98,7 @@ struct IncidentConfig {
 struct AlertsConfig {
   bool enabled = false;  // true when the section is present
   std::string state_file;
-  std::string dashboard_url;
-  std::string generator_url;  // Alertmanager's generatorURL; defaults to dashboard_url
+  std::string dashboard_url;  // a link in messages, and Alertmanager's generatorURL
   /// Every built-in rule with its documented defaults, also without an `alerts:` section (the
   /// health level uses the same thresholds); the loader overrides from the YAML.
   std::map<std::string, RuleConfig> rules = DefaultRules();

@@ -225,8 +225,6 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
   }
   r.Dur("shutdown_grace", out.shutdown_grace, true);
   r.String("dashboard_url", out.dashboard_url);
-  r.String("generator_url", out.generator_url);
-  if (out.generator_url.empty()) out.generator_url = out.dashboard_url;
 
   if (r.Has("rules")) {
     MapReader rules(r.Child("rules"), "alerts.rules", problems);

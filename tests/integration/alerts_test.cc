@@ -473,9 +473,8 @@ TEST(AlertsIntegration, SaturatedPoolOneFiringMessageNamingPoolAndHoldersThenOne
   o.route = "    group_by: [alertname, target]\n    group_wait: 0s\n    group_interval: 1s\n";
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
-  if (!HasMetric(pw, "poolwatch_pool_utilization_ratio")) {
-    GTEST_SKIP() << "poolwatch_pool_utilization_ratio is not exported on this branch (issue 3)";
-  }
+  // The rule reads this family: a build that stopped exporting it must fail here.
+  ASSERT_TRUE(HasMetric(pw, "poolwatch_pool_utilization_ratio")) << pw.Logs();
   std::vector<int> pids;
   Clock::time_point saturated;
   {
@@ -512,9 +511,8 @@ TEST(AlertsIntegration, IdleInTransactionPastLeakTimeoutOneConnectionLeakNamingP
   o.route = "    group_by: [alertname, target]\n    group_wait: 0s\n    group_interval: 1s\n";
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
-  if (!HasMetric(pw, "poolwatch_connection_leaks")) {
-    GTEST_SKIP() << "poolwatch_connection_leaks is not exported on this branch (issue 3)";
-  }
+  // The rule reads this family: a build that stopped exporting it must fail here.
+  ASSERT_TRUE(HasMetric(pw, "poolwatch_connection_leaks")) << pw.Logs();
   Sql leaky(stack->SuperDsn("app") + " application_name=leaky-app");
   leaky.Exec("BEGIN");
   leaky.Exec("SELECT 1");

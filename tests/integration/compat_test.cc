@@ -9,7 +9,6 @@
 //
 // The artefacts are third-party files that are not part of the repository: without the folder
 // the test skips and says so.
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -27,6 +26,7 @@
 #include <thread>
 
 #include "collectors/metrics.h"
+#include "tests/support/prometheus.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -35,16 +35,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::FreePort;
 using testing::HttpGet;
 using testing::PgStack;
 using testing::PoolwatchProcess;
 using testing::Process;
+using testing::Prometheus;
+using testing::PromResult;
 using testing::ReadFile;
 using testing::RunCommand;
 using testing::SourceDir;
 using testing::Sql;
-using testing::TempDir;
 using testing::WaitUntil;
 using testing::WriteFile;
 using namespace std::chrono_literals;
@@ -99,19 +99,6 @@ const std::map<std::string, std::string> kUpstreamBroken = {
      "never match"},
 };
 
-std::string UrlEncode(const std::string& s) {
-  char* e = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string out(e);
-  curl_free(e);
-  return out;
-}
-
-struct PromResult {
-  bool ok = false;
-  std::string error;
-  json result = json::array();
-};
-
 /// PostgreSQL + PgBouncer, poolwatch sampling every 500ms, Prometheus scraping it every second,
 /// and a client running queries and transactions through PgBouncer.
 class CompatStack : public ::testing::Environment {
@@ -156,26 +143,13 @@ class CompatStack : public ::testing::Environment {
     holder->Exec("BEGIN");
     holder->Exec("SELECT count(*) FROM pg_class");
     holder->Send("SELECT pg_sleep(120)");
-    int port = FreePort();
-    WriteFile(dir_.File("prometheus.yml"),
-              "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n"
-              "scrape_configs:\n"
-              "  - job_name: " + std::string(kJob) + "\n"
-              "    static_configs:\n"
-              "      - targets: ['" + instance + "']\n"
-              "        labels: {cluster: " + kCluster + ", pgbouncer_cluster: " + kCluster +
-              "}\n");
-    std::string out;
-    ASSERT_EQ(RunCommand({"/usr/bin/promtool", "check", "config", dir_.File("prometheus.yml")},
-                         &out), 0) << out;
-    prom_url = "http://127.0.0.1:" + std::to_string(port);
-    prometheus = std::make_unique<Process>(std::vector<std::string>{
-        "/usr/bin/prometheus", "--config.file=" + dir_.File("prometheus.yml"),
-        "--storage.tsdb.path=" + dir_.File("data"),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"});
-    ASSERT_TRUE(WaitUntil([&] { return HttpGet(prom_url + "/-/ready", {}, 1000).status == 200; },
-                          60s))
-        << prometheus->Stderr();
+    prometheus = std::make_unique<Prometheus>(
+        "  - job_name: " + std::string(kJob) + "\n"
+        "    static_configs:\n"
+        "      - targets: ['" + instance + "']\n"
+        "        labels: {cluster: " + kCluster + ", pgbouncer_cluster: " + kCluster + "}\n");
+    std::string error;
+    ASSERT_TRUE(prometheus->Start(&error)) << error;
   }
   void TearDown() override {
     stop_load = true;
@@ -186,39 +160,16 @@ class CompatStack : public ::testing::Environment {
     stack.reset();
   }
 
-  PromResult Query(const std::string& promql) const {
-    PromResult q;
-    auto r = HttpGet(prom_url + "/api/v1/query?query=" + UrlEncode(promql), {}, 10000);
-    if (r.status == 0) {
-      q.error = "transport: " + r.error;
-      return q;
-    }
-    json body = json::parse(r.body, nullptr, false);
-    if (body.is_discarded()) {
-      q.error = "HTTP " + std::to_string(r.status) + ": " + r.body;
-      return q;
-    }
-    if (body.value("status", "") != "success") {
-      q.error = body.value("errorType", "") + ": " + body.value("error", r.body);
-      return q;
-    }
-    q.ok = true;
-    q.result = body["data"]["result"];
-    return q;
-  }
+  PromResult Query(const std::string& promql) const { return prometheus->Query(promql); }
 
   std::unique_ptr<PgStack> stack;
   std::unique_ptr<PoolwatchProcess> poolwatch;
-  std::unique_ptr<Process> prometheus;
+  std::unique_ptr<Prometheus> prometheus;
   std::unique_ptr<Sql> holder;
-  std::string prom_url;
   std::string instance;
   std::atomic<bool> stop_load{false};
   std::atomic<long> load_queries{0};
   std::thread load;
-
- private:
-  TempDir dir_;
 };
 
 CompatStack* live = nullptr;
@@ -466,7 +417,7 @@ TEST(CompatLive, EveryInScopeQueryOfEveryArtefactReturnsData) {
         return q.ok && !q.result.empty();
       },
       60s))
-      << live->prometheus->Stderr();
+      << live->prometheus->Logs();
   ASSERT_GT(live->load_queries.load(), 10) << "the load client is not running";
 
   std::vector<std::string> artefacts;

@@ -2,7 +2,6 @@
 // the real PostgreSQL + PgBouncer under a small induced load. Every panel query of both Grafana
 // dashboards (variables substituted) must parse and return series through Prometheus' HTTP API,
 // and the shipped alert rules, loaded into Prometheus, must fire on an induced saturation.
-#include <curl/curl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "tests/support/prometheus.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -19,18 +19,16 @@ namespace poolwatch {
 namespace {
 
 using nlohmann::json;
-using testing::FreePort;
 using testing::HttpGet;
 using testing::PgStack;
 using testing::PoolwatchProcess;
 using testing::Process;
+using testing::Prometheus;
+using testing::PromResult;
 using testing::ReadFile;
-using testing::RunCommand;
 using testing::SourceDir;
 using testing::Sql;
-using testing::TempDir;
 using testing::WaitUntil;
-using testing::WriteFile;
 using namespace std::chrono_literals;
 
 constexpr char kJob[] = "poolwatch";
@@ -40,19 +38,6 @@ constexpr char kJob[] = "poolwatch";
 std::string ShortForRules(const std::string& shipped) {
   return std::regex_replace(shipped, std::regex(R"(\n(\s+)for: [0-9]+[smh]\n)"), "\n$1for: 2s\n");
 }
-
-std::string UrlEncode(const std::string& s) {
-  char* e = curl_easy_escape(nullptr, s.data(), static_cast<int>(s.size()));
-  std::string out(e);
-  curl_free(e);
-  return out;
-}
-
-struct QueryResult {
-  bool ok = false;
-  std::string error;  // parse error or transport failure
-  json result = json::array();
-};
 
 /// The environment: PostgreSQL + PgBouncer (pool_size 2), poolwatch sampling every 500ms, a
 /// Prometheus scraping it every second and evaluating the rules every second, and a background
@@ -73,31 +58,11 @@ class LiveStack : public ::testing::Environment {
     stack.reset();
   }
 
-  QueryResult Query(const std::string& promql) const {
-    QueryResult q;
-    auto r = HttpGet(prom_url + "/api/v1/query?query=" + UrlEncode(promql), {}, 10000);
-    if (r.status == 0) {
-      q.error = "transport: " + r.error;
-      return q;
-    }
-    json body = json::parse(r.body, nullptr, false);
-    if (body.is_discarded()) {
-      q.error = "HTTP " + std::to_string(r.status) + ": " + r.body;
-      return q;
-    }
-    if (body.value("status", "") != "success") {
-      q.error = body.value("errorType", "") + ": " + body.value("error", r.body);
-      return q;
-    }
-    q.ok = true;
-    q.result = body["data"]["result"];
-    return q;
-  }
+  PromResult Query(const std::string& promql) const { return prometheus->Query(promql); }
 
   std::unique_ptr<PgStack> stack;
   std::unique_ptr<PoolwatchProcess> poolwatch;
-  std::unique_ptr<Process> prometheus;
-  std::string prom_url;
+  std::unique_ptr<Prometheus> prometheus;
   std::string instance;
   std::string poolwatch_config;
   std::atomic<bool> stop_load{false};
@@ -114,33 +79,15 @@ class LiveStack : public ::testing::Environment {
         "  pgbouncer:\n"
         "    - name: local\n"
         "      dsn: \"" + stack->PgbDsn() + "\"\n";
-    // The richest configuration this build accepts: fast PgBouncer sampling (issue 3) and the
-    // alerting section with a log receiver (issue 4) make their metrics appear. A build without
-    // them rejects the keys, and the test runs on the plain configuration instead; the panels
-    // built on those metrics then fail and say so.
-    const std::vector<std::string> candidates = {
-        "sampling: {interval: 500ms, timeout: 400ms, fast_interval: 100ms}\n" + base +
-            "alerts:\n"
-            "  receivers:\n"
-            "    - name: stdout\n"
-            "      log: {}\n"
-            "  route: {receivers: [stdout], group_wait: 1s}\n",
-        "sampling: {interval: 500ms, timeout: 400ms, fast_interval: 100ms}\n" + base,
-        "sampling: {interval: 500ms, timeout: 400ms}\n" + base,
-    };
-    TempDir probe;
-    for (const auto& c : candidates) {
-      WriteFile(probe.File("c.yaml"), c);
-      std::string out;
-      if (RunCommand({testing::PoolwatchBin(), "--check-config", "--config.file=" +
-                      probe.File("c.yaml")}, &out) == 0) {
-        poolwatch_config = c;
-        break;
-      }
-      std::cerr << "[dashboards] this poolwatch rejects a richer config (" << out.substr(0, 200)
-                << "); trying a plainer one\n";
-    }
-    ASSERT_FALSE(poolwatch_config.empty());
+    // Fast PgBouncer sampling and the alerting section (a log receiver) make every family the
+    // panels read appear.
+    poolwatch_config = "sampling: {interval: 500ms, timeout: 400ms, fast_interval: 100ms}\n" +
+                       base +
+                       "alerts:\n"
+                       "  receivers:\n"
+                       "    - name: stdout\n"
+                       "      log: {}\n"
+                       "  route: {receivers: [stdout], group_wait: 1s}\n";
     poolwatch = std::make_unique<PoolwatchProcess>(poolwatch_config);
     ASSERT_TRUE(poolwatch->WaitReady()) << poolwatch->Logs();
     instance = "127.0.0.1:" + std::to_string(poolwatch->port());
@@ -168,28 +115,13 @@ class LiveStack : public ::testing::Environment {
     const std::string shipped = ReadFile(SourceDir() + "/dashboards/poolwatch-rules.yaml");
     const std::string rules = ShortForRules(shipped);
     ASSERT_NE(rules, shipped) << "no `for:` was shortened; did the rule file's layout change?";
-    WriteFile(dir_.File("rules.yaml"), rules);
-    int port = FreePort();
-    WriteFile(dir_.File("prometheus.yml"),
-              "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n"
-              "rule_files: [" + dir_.File("rules.yaml") + "]\n"
-              "scrape_configs:\n"
-              "  - job_name: " + kJob + "\n"
-              "    static_configs: [{targets: ['" + instance + "']}]\n");
-    std::string out;
-    ASSERT_EQ(RunCommand({"/usr/bin/promtool", "check", "config", dir_.File("prometheus.yml")},
-                         &out), 0) << out;
-    prom_url = "http://127.0.0.1:" + std::to_string(port);
-    prometheus = std::make_unique<Process>(std::vector<std::string>{
-        "/usr/bin/prometheus", "--config.file=" + dir_.File("prometheus.yml"),
-        "--storage.tsdb.path=" + dir_.File("data"),
-        "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"});
-    ASSERT_TRUE(WaitUntil([&] { return HttpGet(prom_url + "/-/ready", {}, 1000).status == 200; },
-                          60s))
-        << prometheus->Stderr();
+    prometheus = std::make_unique<Prometheus>(
+        "  - job_name: " + std::string(kJob) + "\n"
+        "    static_configs: [{targets: ['" + instance + "']}]\n",
+        rules);
+    std::string error;
+    ASSERT_TRUE(prometheus->Start(&error)) << error;
   }
-
-  TempDir dir_;
 };
 
 LiveStack* live = nullptr;
@@ -231,7 +163,7 @@ void WaitForScrapes() {
         return q.ok && !q.result.empty();
       },
       60s))
-      << live->prometheus->Stderr();
+      << live->prometheus->Logs();
 }
 
 bool AlertFiring(const std::string& selector) {
@@ -242,7 +174,7 @@ bool AlertFiring(const std::string& selector) {
 TEST(DashboardsLive, ShippedRulesLoadAndUtilizationRuleFiresOnInducedSaturation) {
   WaitForScrapes();
   // Prometheus loaded every rule of the shipped file and evaluates them without errors.
-  auto r = HttpGet(live->prom_url + "/api/v1/rules");
+  auto r = HttpGet(live->prometheus->Url() + "/api/v1/rules");
   ASSERT_EQ(r.status, 200) << r.body;
   json rules = json::parse(r.body);
   int alerting = 0;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/silent_listener.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -27,6 +28,7 @@ using testing::HttpGet;
 using testing::MetricValue;
 using testing::PgStack;
 using testing::PoolwatchProcess;
+using testing::SilentListener;
 using testing::Sql;
 using namespace std::chrono_literals;
 
@@ -64,66 +66,6 @@ int OpenFds(int pid) {
 bool Up(const std::string& m, const std::string& metric, const std::string& target) {
   return MetricValue(m, metric, {"target=\"" + target + "\""}) == 1;
 }
-
-// Accepts TCP connections on loopback and never says a word. Counts connections and how many
-// the peer has since closed.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(::listen(fd_, 64), 0);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) continue;
-        std::lock_guard<std::mutex> l(m_);
-        accepted_.push_back(c);
-      }
-    });
-  }
-  ~SilentListener() {
-    stop_ = true;
-    thread_.join();
-    for (int c : accepted_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-  int Accepted() {
-    std::lock_guard<std::mutex> l(m_);
-    return static_cast<int>(accepted_.size());
-  }
-  // Connections the client still holds open (not closed by the peer).
-  int StillOpen() {
-    std::lock_guard<std::mutex> l(m_);
-    int open = 0;
-    for (int c : accepted_) {
-      pollfd p{c, POLLIN | POLLRDHUP, 0};
-      int r = ::poll(&p, 1, 0);
-      char b;
-      bool closed = r > 0 && ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) ||
-                              ::recv(c, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
-      open += closed ? 0 : 1;
-    }
-    return open;
-  }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex m_;
-  std::vector<int> accepted_;
-};
 
 TEST(FaultsIntegration, SilentTargetTimesOutAloneStaysFastAndLeaksNothing) {
   SilentListener silent;

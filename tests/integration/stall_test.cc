@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/support/slack_receiver.h"
+#include "tests/support/silent_listener.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
@@ -31,6 +32,7 @@ using testing::HttpGet;
 using testing::MetricValue;
 using testing::PgStack;
 using testing::PoolwatchProcess;
+using testing::SilentListener;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
@@ -42,47 +44,6 @@ constexpr double kTimeout = 1.5;
 // The snapshot is assembled and published after the slowest target's budget ends; what a
 // scraper sees can be that much older than interval + timeout.
 constexpr double kPublishSlack = 0.25;
-
-// Accepts TCP connections and never says a word: a PostgreSQL whose logins hang.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-    EXPECT_EQ(::listen(fd_, 64), 0);
-    socklen_t len = sizeof(a);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) continue;
-        std::lock_guard<std::mutex> l(m_);
-        accepted_.push_back(c);
-      }
-    });
-  }
-  ~SilentListener() {
-    stop_ = true;
-    thread_.join();
-    for (int c : accepted_) ::close(c);
-    ::close(fd_);
-  }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex m_;
-  std::vector<int> accepted_;
-};
 
 std::string Config(const std::string& extra_targets) {
   return "sampling: {interval: 2s, timeout: 1500ms}\n"
