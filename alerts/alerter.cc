@@ -14,9 +14,10 @@
 #include <tuple>
 
 #include "alerts/rules.h"
-#include "collectors/file_reader.h"
 #include "alerts/sinks.h"
 #include "alerts/text.h"
+#include "base/files.h"
+#include "base/time.h"
 
 namespace poolwatch {
 
@@ -29,40 +30,6 @@ std::vector<std::unique_ptr<AlertSink>> MakeSinks(const AlertsConfig& cfg, HttpC
   std::vector<std::unique_ptr<AlertSink>> out;
   for (const auto& r : cfg.receivers) out.push_back(MakeSink(r, http, clock));
   return out;
-}
-
-bool WriteAtomically(const std::string& path, const std::string& data, std::string& error) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    error = "cannot create " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
-    return false;
-  }
-  std::size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error = "cannot write " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    error = "cannot fsync " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot rename " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 #include "alerts/incidents.h"
 #include "alerts/notifier.h"
 #include "alerts/state.h"
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "collectors/snapshot.h"
 
 namespace poolwatch {

@@ -2,6 +2,7 @@
 // Alertmanager keep-alive protocol.
 #include "alerts/state.h"
 #include "alerts/text.h"
+#include "base/time.h"
 
 #include <algorithm>
 

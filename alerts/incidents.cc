@@ -5,6 +5,7 @@
 
 #include "alerts/state.h"
 #include "alerts/text.h"
+#include "base/time.h"
 #include "collectors/holders.h"
 
 namespace poolwatch {

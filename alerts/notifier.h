@@ -15,7 +15,7 @@
 
 #include "alerts/alert.h"
 #include "alerts/alert_config.h"
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "collectors/metrics.h"
 
 namespace poolwatch {

@@ -2,6 +2,7 @@
 // the notifier's queue). Every field is read with a default, so an older state file loads.
 #include "alerts/state.h"
 #include "alerts/text.h"
+#include "base/time.h"
 
 #include <algorithm>
 

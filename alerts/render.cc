@@ -3,8 +3,9 @@
 #include <algorithm>
 
 #include "alerts/text.h"
-#include "collectors/bounded.h"
-#include "collectors/redact.h"
+#include "base/redact.h"
+#include "base/strings.h"
+#include "base/time.h"
 
 namespace poolwatch {
 

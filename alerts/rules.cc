@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "alerts/text.h"
-#include "collectors/bounded.h"
+#include "base/pattern.h"
+#include "base/strings.h"
+#include "base/time.h"
 #include "collectors/holders.h"
 
 namespace poolwatch {
@@ -17,17 +19,6 @@ std::string LabelOf(const Labels& labels, const std::string& key) {
     if (k == key) return v;
   }
   return "";
-}
-
-bool MatchName(const std::string& name, const std::vector<std::string>& patterns) {
-  for (const auto& p : patterns) {
-    if (!p.empty() && p.back() == '*') {
-      if (name.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) return true;
-    } else if (p == name) {
-      return true;
-    }
-  }
-  return false;
 }
 
 /// The rule as it applies to one series (overrides resolved).
@@ -92,7 +83,7 @@ std::vector<Offender> OffendersFor(const Snapshot& snap, const std::string& targ
       }
       if (!database.empty() && !o.datname.empty() && !SameDatabase(o.datname, database)) continue;
       ++matched;
-      if (MatchName(o.application_name, rule.exclude_applications)) continue;
+      if (MatchesAny(o.application_name, rule.exclude_applications)) continue;
       out.push_back(o);
     }
   }
@@ -207,10 +198,10 @@ std::vector<Offender> PoolOffenders(const Snapshot& snap, const std::string& tar
   const PoolHolders* p = FindPool(snap, target, database, user);
   if (p != nullptr) {
     for (const auto& h : p->holders) {
-      if (!MatchName(h.application_name, rule.exclude_applications)) out.push_back(h);
+      if (!MatchesAny(h.application_name, rule.exclude_applications)) out.push_back(h);
     }
     for (const auto& w : p->waiting) {
-      if (!MatchName(w.application_name, rule.exclude_applications)) out.push_back(w);
+      if (!MatchesAny(w.application_name, rule.exclude_applications)) out.push_back(w);
     }
   }
   if (p == nullptr || p->holders.empty()) {
@@ -304,7 +295,7 @@ std::optional<SeriesSpec> PoolUtilization(const RuleContext& c, const Labels& la
   SeriesSpec s;
   std::string target = LabelOf(labels, "target"), kind = LabelOf(labels, "kind");
   std::string db = LabelOf(labels, "database"), user = LabelOf(labels, "user");
-  if (MatchName(db, c.rule.exclude_databases) && !db.empty()) return std::nullopt;
+  if (MatchesAny(db, c.rule.exclude_databases) && !db.empty()) return std::nullopt;
   s.target = target;
   s.database = db;
   s.user = user;
@@ -385,7 +376,7 @@ std::optional<SeriesSpec> ConnectionLeak(const RuleContext& c, const Labels& lab
 
 std::optional<SeriesSpec> LongTransaction(const RuleContext& c, const Labels& labels, double v) {
   std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "datname");
-  if (MatchName(db, c.rule.exclude_databases)) return std::nullopt;
+  if (MatchesAny(db, c.rule.exclude_databases)) return std::nullopt;
   SeriesSpec s;
   s.target = target;
   s.database = db;
@@ -408,7 +399,7 @@ std::optional<SeriesSpec> LongTransaction(const RuleContext& c, const Labels& la
 std::optional<SeriesSpec> ClientsWaiting(const RuleContext& c, const Labels& labels, double v) {
   std::string target = LabelOf(labels, "target"), db = LabelOf(labels, "database");
   std::string user = LabelOf(labels, "user");
-  if (MatchName(db, c.rule.exclude_databases)) return std::nullopt;
+  if (MatchesAny(db, c.rule.exclude_databases)) return std::nullopt;
   SeriesSpec s;
   s.target = target;
   s.database = db;

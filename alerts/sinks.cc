@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "alerts/render.h"
+#include "base/strings.h"
 
 namespace poolwatch {
 
@@ -87,12 +88,6 @@ std::string ErrorKind(CURLcode rc, long os_errno) {
     default:
       return "transport";
   }
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.erase(0, 1);
-  return s;
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 
 #include "alerts/alert.h"
 #include "alerts/alert_config.h"
-#include "collectors/clock.h"
+#include "base/clock.h"
 
 namespace poolwatch {
 

@@ -1,6 +1,7 @@
 // The per-rule state machine: inactive -> pending -> firing -> resolved.
 #include "alerts/state.h"
 #include "alerts/text.h"
+#include "base/time.h"
 
 #include <algorithm>
 

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "connection.h"
 #include "snapshot.h"
 

@@ -8,7 +8,7 @@
 
 #include <prometheus/text_serializer.h>
 
-#include "collectors/bounded.h"
+#include "base/strings.h"
 
 namespace poolwatch {
 namespace {

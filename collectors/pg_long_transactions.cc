@@ -4,15 +4,12 @@
 #include <map>
 #include <sstream>
 
+#include "base/pattern.h"
+#include "base/time.h"
 #include "pg_stat_activity.h"
 #include "sql_mask.h"
 
 namespace poolwatch {
-
-std::string ThresholdLabel(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
-  return std::to_string(d.count()) + "ms";
-}
 
 namespace {
 
@@ -136,7 +133,7 @@ class PgLongTransactionsCollector final : public Collector {
     for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
       m.Gauge("poolwatch_pg_transactions_over_threshold",
               "Transactions open longer than the threshold (exclusions applied).",
-              {{"target", out.target}, {"threshold", ThresholdLabel(lt_.thresholds[k])}}, over[k]);
+              {{"target", out.target}, {"threshold", DurationLabel(lt_.thresholds[k])}}, over[k]);
     }
     for (const auto& [db, a] : dbs) {
       Labels l = {{"target", out.target}, {"datname", db}};
@@ -166,14 +163,13 @@ class PgLongTransactionsCollector final : public Collector {
       out.offenders.push_back(o);
     }
     std::ostringstream s;
-    s << compat_count << " over " << ThresholdLabel(lt_.threshold) << ", " << leaks
-      << " idle in tx over " << ThresholdLabel(leak_timeout_) << ", " << blocked.size()
+    s << compat_count << " over " << DurationLabel(lt_.threshold) << ", " << leaks
+      << " idle in tx over " << DurationLabel(leak_timeout_) << ", " << blocked.size()
       << " blocked";
     out.summary["long transactions"] = s.str();
   }
 
  private:
-  static double Seconds(std::chrono::milliseconds d) { return d.count() / 1000.0; }
 
   bool Excluded(const std::string& backend_type, const std::string& app) const {
     for (const auto& b : lt_.exclude_backend_types) {

@@ -15,7 +15,4 @@ namespace poolwatch {
 /// age, blockers and blocked backends) in TargetSample::offenders.
 std::unique_ptr<Collector> MakePgLongTransactionsCollector(const CollectorOptions& options);
 
-/// A threshold as its label value: whole seconds ("60s", "300s"), or milliseconds ("1500ms").
-std::string ThresholdLabel(std::chrono::milliseconds d);
-
 }  // namespace poolwatch

@@ -5,6 +5,7 @@
 #include <utility>
 #include <sstream>
 
+#include "base/pattern.h"
 #include "sql_mask.h"
 
 namespace poolwatch {

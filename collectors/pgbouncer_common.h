@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "collector.h"
 #include "connection.h"
 #include "snapshot.h"

@@ -9,29 +9,14 @@
 #include <atomic>
 #include <vector>
 
-#include "redact.h"
+#include "base/redact.h"
+#include "base/strings.h"
 
 namespace poolwatch {
 namespace {
 
 using PgConnPtr = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 using PgResultPtr = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-// libpq messages span lines ("...failed: Connection refused\n\tIs the server running...");
-// logs and labels want one line.
-std::string Trim(std::string s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == '\n' || c == '\t' || c == '\r') {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
 
 int MillisLeft(SteadyTime deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -71,7 +56,7 @@ bool WaitConnect(int fd, short events, SteadyTime deadline, const std::atomic<bo
 
 void CollectNotice(void* arg, const char* message) {
   auto* sink = static_cast<std::vector<std::string>*>(arg);
-  if (sink->size() < 16) sink->push_back(Trim(message));
+  if (sink->size() < 16) sink->push_back(OneLine(message));
 }
 
 class PqConnection final : public Connection {
@@ -110,7 +95,7 @@ class PqConnection final : public Connection {
       if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
         const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         std::string sqlstate = state ? state : "";
-        std::string msg = Trim(PQresultErrorMessage(r));
+        std::string msg = OneLine(PQresultErrorMessage(r));
         // Drain the remaining results so the session stays usable.
         while (PGresult* rest = PQgetResult(conn_.get())) {
           PQclear(rest);
@@ -168,7 +153,7 @@ class PqConnection final : public Connection {
 
   [[noreturn]] void Fail(const std::string& sqlstate, std::string msg) {
     bool lost = PQstatus(conn_.get()) != CONNECTION_OK || aborted_.load();
-    if (msg.empty()) msg = Trim(PQerrorMessage(conn_.get()));
+    if (msg.empty()) msg = OneLine(PQerrorMessage(conn_.get()));
     if (lost) healthy_ = false;
     if (aborted_.load()) msg = "connection aborted (" + msg + ")";
     throw DbError(RedactSecrets(msg, secrets_), ClassifyError(sqlstate, msg), sqlstate, lost);
@@ -192,7 +177,7 @@ std::string CheckConninfo(const std::string& dsn) {
   PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
   std::string out;
   if (opts == nullptr) {
-    out = err ? Trim(err) : "invalid connection string";
+    out = err ? OneLine(err) : "invalid connection string";
     if (err) PQfreemem(err);
     // libpq quotes the token it choked on, which may be part of the password.
     return LibpqErrorRedact(out, dsn, {});
@@ -208,7 +193,7 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(spec.dsn.c_str(), &err);
   if (opts == nullptr) {
-    std::string msg = err ? Trim(err) : "invalid connection string";
+    std::string msg = err ? OneLine(err) : "invalid connection string";
     if (err) PQfreemem(err);
     throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), DownReason::kOther, "", true);
   }
@@ -238,14 +223,14 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
   // shows up as a host name or port in its errors. Scrub against every candidate from the DSN.
   for (auto& c : DsnSecretCandidates(spec.dsn)) secrets.push_back(std::move(c));
   if (PQstatus(conn.get()) == CONNECTION_BAD) {
-    std::string msg = Trim(PQerrorMessage(conn.get()));
+    std::string msg = OneLine(PQerrorMessage(conn.get()));
     throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), ClassifyError("", msg), "", true);
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   for (;;) {
     if (st == PGRES_POLLING_OK) break;
     if (st == PGRES_POLLING_FAILED) {
-      std::string msg = Trim(PQerrorMessage(conn.get()));
+      std::string msg = OneLine(PQerrorMessage(conn.get()));
       throw DbError(LibpqErrorRedact(msg, spec.dsn, secrets), ClassifyError("", msg), "", true);
     }
     short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;

@@ -118,24 +118,5 @@ std::string SanitizeQuery(std::string_view query, int max_chars, bool mask_liter
   return spaced.substr(0, char_starts(static_cast<std::size_t>(max_chars - 3))) + "...";
 }
 
-bool GlobMatch(std::string_view p, std::string_view t) {
-  std::size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
-  while (ti < t.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == t[ti])) {
-      ++pi;
-      ++ti;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = ti;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      ti = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
 
 }  // namespace poolwatch

@@ -11,7 +11,4 @@ namespace poolwatch {
 /// `max_chars` UTF-8 characters, ending in "..." when cut. Never throws; any bytes accepted.
 std::string SanitizeQuery(std::string_view query, int max_chars, bool mask_literals);
 
-/// Glob match with `*` (any run) and `?` (one byte); the whole string must match.
-bool GlobMatch(std::string_view pattern, std::string_view text);
-
 }  // namespace poolwatch

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "alerts/health.h"
+#include "base/time.h"
 #include "exporter/process_metrics.h"
 #include "exporter/version.h"
 

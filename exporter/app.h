@@ -6,7 +6,7 @@
 #include <string>
 
 #include "alerts/alerter.h"
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "exporter/config.h"
 #include "exporter/http_server.h"
 #include "exporter/sampler.h"

@@ -10,13 +10,13 @@
 
 #include "alerts/alerter.h"
 #include "alerts/health.h"
-#include "collectors/redact.h"
+#include "base/redact.h"
 #include "exporter/app.h"
 #include "exporter/logging.h"
 #include "exporter/process_metrics.h"
 #include "exporter/status_json.h"
-#include "exporter/web_config.h"
 #include "exporter/version.h"
+#include "exporter/web_config.h"
 
 namespace poolwatch {
 

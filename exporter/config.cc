@@ -5,7 +5,8 @@
 #include <set>
 #include <sstream>
 
-#include "collectors/file_reader.h"
+#include "base/files.h"
+#include "base/time.h"
 #include "collectors/pq_connection.h"
 #include "config_reader.h"
 
@@ -41,21 +42,6 @@ bool ParseDuration(std::string_view text, Duration& out) {
   }
   out = Duration(total_ms);
   return true;
-}
-
-std::string FormatDuration(Duration d) {
-  long long ms = d.count();
-  if (ms == 0) return "0s";
-  std::ostringstream o;
-  if (ms % 1000 != 0) {
-    o << ms << "ms";
-    return o.str();
-  }
-  long long s = ms / 1000;
-  if (s >= 3600) o << s / 3600 << "h";
-  if (s % 3600 >= 60) o << (s % 3600) / 60 << "m";
-  if (s % 60) o << s % 60 << "s";
-  return o.str();
 }
 
 std::vector<std::string> Config::Secrets() const {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "alerts/alert_config.h"
+#include "base/time.h"
 #include "collectors/collector.h"
 
 namespace poolwatch {
@@ -13,8 +14,6 @@ using Duration = std::chrono::milliseconds;
 
 /// Parses "500ms", "5s", "2m", "1h30m". Returns false on anything else (a bare number too).
 bool ParseDuration(std::string_view text, Duration& out);
-/// "1m30s" style, for messages and docs.
-std::string FormatDuration(Duration d);
 
 /// The probe pool of one target (defaults are the documented ones).
 struct PoolConfig {

@@ -7,7 +7,7 @@
 
 #include "alerts/alert_config.h"
 #include "alerts/rules.h"
-#include "collectors/file_reader.h"
+#include "base/files.h"
 #include "config_reader.h"
 
 namespace poolwatch {

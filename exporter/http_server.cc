@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "collectors/file_reader.h"
+#include "base/files.h"
 #include "exporter/http_loop.h"
 #include "exporter/status_json.h"
 #include "exporter/version.h"

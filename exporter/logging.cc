@@ -8,22 +8,11 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "collectors/redact.h"
+#include "base/redact.h"
+#include "base/time.h"
 
 namespace poolwatch {
 namespace {
-
-std::string Timestamp(spdlog::log_clock::time_point tp) {
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(tp);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(tp - secs).count();
-  std::time_t t = spdlog::log_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
 
 class RedactingFormatter final : public spdlog::formatter {
  public:
@@ -33,12 +22,12 @@ class RedactingFormatter final : public spdlog::formatter {
     auto level = spdlog::level::to_string_view(msg.level);
     std::string line;
     if (json_) {
-      nlohmann::json j = {{"ts", Timestamp(msg.time)},
+      nlohmann::json j = {{"ts", Rfc3339(msg.time)},
                           {"level", std::string(level.data(), level.size())},
                           {"msg", text}};
       line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
-      line = Timestamp(msg.time) + " " + std::string(level.data(), level.size()) + " " + text;
+      line = Rfc3339(msg.time) + " " + std::string(level.data(), level.size()) + " " + text;
     }
     line.push_back('\n');
     dest.append(line.data(), line.data() + line.size());

@@ -1,3 +1,4 @@
+#include "base/time.h"
 #include "probe_pool.h"
 
 #include <spdlog/spdlog.h>
@@ -5,11 +6,6 @@
 #include <algorithm>
 
 namespace poolwatch {
-namespace {
-double Seconds(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-}  // namespace
 
 ProbePool::Lease& ProbePool::Lease::operator=(Lease&& o) noexcept {
   if (this != &o) {

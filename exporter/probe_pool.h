@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "collectors/connection.h"
 #include "exporter/config.h"
 

@@ -5,17 +5,15 @@
 #include <spdlog/spdlog.h>
 
 
+#include "base/redact.h"
+#include "base/time.h"
 #include "collectors/holders.h"
 #include "collectors/pgbouncer_pools.h"
 #include "collectors/pq_connection.h"
-#include "collectors/redact.h"
 
 namespace poolwatch {
 namespace {
 
-double Seconds(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
 
 long long Millis(Duration d) { return static_cast<long long>(d.count()); }
 

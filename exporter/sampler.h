@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "collectors/collector.h"
 #include "collectors/pgbouncer_wait_tracker.h"
 #include "collectors/sliding_window.h"

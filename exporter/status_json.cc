@@ -3,8 +3,8 @@
 #include <iomanip>
 #include <sstream>
 
-#include "collectors/bounded.h"
-#include "collectors/clock.h"
+#include "base/clock.h"
+#include "base/strings.h"
 
 namespace poolwatch {
 namespace {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <sstream>
 
-#include "collectors/file_reader.h"
+#include "base/files.h"
 #include "exporter/config_reader.h"
 
 namespace poolwatch {

@@ -18,6 +18,7 @@
 
 #include "alerts/render.h"
 #include "alerts/text.h"
+#include "base/time.h"
 #include "tests/fuzz/alerts_fuzz_support.h"
 
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "collectors/redact.h"
+#include "base/redact.h"
 
 namespace {
 

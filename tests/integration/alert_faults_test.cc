@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/time.h"
 #include "tests/support/alertmanager.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/stack.h"
@@ -86,7 +87,6 @@ std::size_t Count(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 bool LiveTargetSampled(PoolwatchProcess& pw) {
   return MetricValue(pw.Metrics(), "pgbouncer_up", {"target=\"live\""}) == 1;

@@ -8,6 +8,7 @@
 #include <regex>
 #include <thread>
 
+#include "base/time.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
@@ -95,7 +96,6 @@ std::vector<ReceivedRequest> WithText(const SlackReceiver& rx, const std::string
   return out;
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 TEST(AlertsIntegration, RetryAfterIsHonouredAndDeliveredOnce) {
   SlackReceiver rx;

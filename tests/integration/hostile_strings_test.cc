@@ -15,7 +15,7 @@
 #include <sstream>
 #include <thread>
 
-#include "collectors/bounded.h"
+#include "base/strings.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "base/time.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
@@ -80,7 +81,6 @@ int Count(const std::vector<ReceivedRequest>& d, const std::string& needle) {
   return n;
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 /// Every "pid N" in a text, in order.
 std::vector<int> Pids(const std::string& text) {

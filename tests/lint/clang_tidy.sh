@@ -13,7 +13,7 @@ if [ -z "$tidy" ]; then echo "clang-tidy not installed (scripts/install-deps)"; 
 cd "$src"
 shopt -s nullglob
 files=""
-for f in collectors/*.cc exporter/*.cc alerts/*.cc; do
+for f in base/*.cc collectors/*.cc exporter/*.cc alerts/*.cc; do
   case "$f" in *_test.cc | *_fuzz.cc) ;; *) files="$files $f" ;; esac
 done
 log=$(mktemp)

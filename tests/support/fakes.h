@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "collectors/clock.h"
+#include "base/clock.h"
 #include "collectors/connection.h"
 
 namespace poolwatch::testing {

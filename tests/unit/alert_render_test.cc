@@ -7,6 +7,8 @@
 
 #include "alerts/render.h"
 #include "alerts/text.h"
+#include "base/strings.h"
+#include "base/time.h"
 #include "tests/support/util.h"
 
 namespace poolwatch {

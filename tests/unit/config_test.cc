@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "base/time.h"
 #include "tests/support/util.h"
 
 namespace poolwatch {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "collectors/bounded.h"
+#include "base/strings.h"
 #include "collectors/collector.h"
 #include "collectors/metrics.h"
 #include "exporter/status_json.h"

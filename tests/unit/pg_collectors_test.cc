@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/time.h"
 #include "collectors/collector.h"
 #include "collectors/pg_locks.h"
 #include "collectors/pg_long_transactions.h"
@@ -213,9 +214,9 @@ TEST(PgLongTransactionsTest, LeakTimeoutAndQueryOptionsAreHonoured) {
 }
 
 TEST(PgLongTransactionsTest, ThresholdLabels) {
-  EXPECT_EQ(ThresholdLabel(60s), "60s");
-  EXPECT_EQ(ThresholdLabel(5min), "300s");
-  EXPECT_EQ(ThresholdLabel(1500ms), "1500ms");
+  EXPECT_EQ(DurationLabel(60s), "60s");
+  EXPECT_EQ(DurationLabel(5min), "300s");
+  EXPECT_EQ(DurationLabel(1500ms), "1500ms");
 }
 
 TEST(PgLocksTest, OneQueryLowerCaseModesOwnLocksExcluded) {

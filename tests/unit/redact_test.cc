@@ -1,4 +1,4 @@
-#include "collectors/redact.h"
+#include "base/redact.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -41,15 +41,5 @@ TEST(SqlMaskTest, TruncationNeverSplitsAUtf8Character) {
   EXPECT_EQ(out, std::string("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9") + "...");
 }
 
-TEST(SqlMaskTest, GlobMatch) {
-  EXPECT_TRUE(GlobMatch("poolwatch", "poolwatch"));
-  EXPECT_FALSE(GlobMatch("poolwatch", "poolwatch2"));
-  EXPECT_TRUE(GlobMatch("pg_dump*", "pg_dump 16"));
-  EXPECT_TRUE(GlobMatch("*backup*", "nightly-backup-job"));
-  EXPECT_TRUE(GlobMatch("app-?", "app-1"));
-  EXPECT_FALSE(GlobMatch("app-?", "app-12"));
-  EXPECT_TRUE(GlobMatch("*", ""));
-}
-
 }  // namespace
 }  // namespace poolwatch

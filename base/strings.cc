@@ -1,4 +1,4 @@
-#include "bounded.h"
+#include "base/strings.h"
 
 namespace poolwatch {
 namespace {
@@ -66,6 +66,28 @@ std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool repla
     }
     i += n == 0 ? 1 : n;
   }
+  return out;
+}
+
+std::string Trim(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n\v\f";
+  std::size_t b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return "";
+  std::size_t e = s.find_last_not_of(kSpace);
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string OneLine(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\n' || c == '\t' || c == '\r') {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
 

@@ -32,4 +32,9 @@ FileReadStatus ReadBoundedFile(const std::string& path, std::size_t max_bytes, s
 bool ReadRegularFile(const std::string& path, std::size_t max_bytes, std::string& out,
                      std::string& error);
 
+/// Replaces `path` with `data` so that a crash leaves either the old or the new content: writes
+/// PATH.tmp (mode 0600), fsyncs it, renames it over `path`. On failure `error` names the step
+/// and the reason, and the temp file is removed.
+bool WriteAtomically(const std::string& path, const std::string& data, std::string& error);
+
 }  // namespace poolwatch

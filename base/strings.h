@@ -6,6 +6,9 @@
 
 namespace poolwatch {
 
+// Strings from outside (a database, a client, a file) made safe to keep and show: valid UTF-8,
+// bounded, on one line where it matters. Pure functions; thread-safe.
+
 /// Caps on strings that come from a database (names, queries, server messages) before they reach
 /// a label, /status or a log line. A hostile or broken server cannot make poolwatch's output
 /// unbounded or invalid.
@@ -19,5 +22,21 @@ inline constexpr std::size_t kMaxErrorBytes = 2048;
 /// (newlines are escaped by every output format). Truncation happens on
 /// a character boundary and ends with "..." so a cut value is recognisable. Pure; thread-safe.
 std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool replace_controls);
+
+/// Every invalid UTF-8 byte replaced by U+FFFD, so any database string serializes as JSON.
+inline std::string SanitizeUtf8(std::string_view s) {
+  return BoundedUtf8(s, std::string_view::npos, false);
+}
+/// At most `max_bytes` bytes of valid UTF-8, cut on a character boundary and ending in "..."
+/// when cut.
+inline std::string TruncateUtf8(std::string_view s, std::size_t max_bytes) {
+  return BoundedUtf8(s, max_bytes, false);
+}
+
+/// `s` without leading and trailing whitespace (space, tab, CR, LF, VT, FF).
+std::string Trim(std::string_view s);
+/// One line: every run of newlines, tabs and carriage returns becomes one space, trailing
+/// spaces go (libpq's messages span lines; a log line or a label must not).
+std::string OneLine(std::string_view s);
 
 }  // namespace poolwatch

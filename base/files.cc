@@ -1,4 +1,4 @@
-#include "file_reader.h"
+#include "base/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
 
 namespace poolwatch {
@@ -110,6 +111,40 @@ FileReadStatus ReadBoundedFile(const std::string& path, std::size_t max_bytes, s
 bool ReadRegularFile(const std::string& path, std::size_t max_bytes, std::string& out,
                      std::string& error) {
   return ReadBoundedFile(path, max_bytes, out, error) == FileReadStatus::kOk;
+}
+
+bool WriteAtomically(const std::string& path, const std::string& data, std::string& error) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    error = "cannot create " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
+    return false;
+  }
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = "cannot write " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    error = "cannot fsync " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    error = "cannot rename " + tmp + ": " + std::error_code(errno, std::generic_category()).message();
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace poolwatch
