@@ -148,6 +148,7 @@ bool App::Reload(const std::string& path) {
     for (const auto& p : errors.problems) spdlog::error("  {}", p);
     return false;
   }
+  if (!listen_override_.empty()) fresh.listen_address = listen_override_;
   if (fresh.listen_address != config_.listen_address) {
     spdlog::warn("web.listen_address changed to {}; it takes effect only after a restart",
                  fresh.listen_address);

@@ -23,6 +23,9 @@ class App {
 
   /// TLS and basic auth for the HTTP endpoints (`--web.config.file`); call before Start.
   void SetWebConfig(WebConfig web) { web_ = std::move(web); }
+  /// `--web.listen-address`: wins over web.listen_address at start and on every reload, so a
+  /// reload neither moves the port nor warns that it changed. Call before Start.
+  void SetListenAddressOverride(std::string address) { listen_override_ = std::move(address); }
   /// Binds the HTTP port and starts sampling. Returns false with `error` (e.g. port in use).
   bool Start(std::string& error);
   void Stop();
@@ -51,6 +54,7 @@ class App {
   TargetConnector connector_;
   SnapshotStore store_;
   WebConfig web_;
+  std::string listen_override_;
   std::unique_ptr<HttpServer> http_;
   mutable std::mutex sampler_mutex_;
   std::unique_ptr<Sampler> sampler_;

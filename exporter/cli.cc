@@ -167,7 +167,8 @@ int SendTestAlert(const Config& config) {
   return all ? 0 : 1;
 }
 
-int Serve(Config config, const std::string& config_path, WebConfig web) {
+int Serve(Config config, const std::string& config_path, WebConfig web,
+          const std::string& listen_override) {
   // Signals are taken on this thread with sigwait, never in handlers: block them before any
   // other thread starts so every thread inherits the mask.
   sigset_t set;
@@ -181,6 +182,7 @@ int Serve(Config config, const std::string& config_path, WebConfig web) {
   SystemClock clock;
   App app(std::move(config), clock);
   app.SetWebConfig(std::move(web));
+  app.SetListenAddressOverride(listen_override);
   std::string error;
   if (!app.Start(error)) {
     spdlog::error("{}", error);
@@ -264,7 +266,7 @@ int RunPoolwatch(int argc, char** argv) {
   }
   if (opts.once) return RunOnce(config, opts.output);
   if (opts.send_test_alert) return SendTestAlert(config);
-  return Serve(std::move(config), opts.config_file, std::move(web));
+  return Serve(std::move(config), opts.config_file, std::move(web), opts.listen_address);
 }
 
 }  // namespace poolwatch

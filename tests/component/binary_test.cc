@@ -95,6 +95,23 @@ TEST(BinaryTest, SighupWithBrokenConfigKeepsRunning) {
   EXPECT_THAT(pw.Logs(), HasSubstr("targets.postgres[0].dsn: is required"));
 }
 
+// The harness passes --web.listen-address and the file sets none: a reload keeps the flag's
+// address instead of comparing it with the file's default and warning that it "changed".
+TEST(BinaryTest, SighupKeepsTheCommandLineListenAddressWithoutAWarning) {
+  const std::string config =
+      "sampling: {interval: 200ms, timeout: 200ms}\n"
+      "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n";
+  testing::PoolwatchProcess pw(config);
+  ASSERT_TRUE(pw.WaitReady());
+  WriteFile(pw.config_path(), config + "    - {name: b, dsn: \"host=127.0.0.1 port=2\"}\n");
+  pw.process().Signal(SIGHUP);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return pw.Logs().find("configuration reloaded") != std::string::npos; }, 5s))
+      << pw.Logs();
+  EXPECT_THAT(pw.Logs(), Not(HasSubstr("listen_address changed")));
+  EXPECT_EQ(testing::HttpGet(pw.Url("/healthz")).status, 200) << "still on the flag's port";
+}
+
 // Issue 12 item 11: a duplicate key is an error with both positions (yaml-cpp keeps one silently),
 // and a target name with a newline (from ${ENV}) is refused before it can forge a log line.
 TEST(BinaryTest, DuplicateKeysAndForgedTargetNamesAreErrors) {
