@@ -74,28 +74,15 @@ void ReceiverQueue::Enqueue(Notification n) {
 
 std::optional<SteadyTime> ReceiverQueue::NextDue() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (queue_.empty()) return std::nullopt;
-  return std::max(queue_.front().next_attempt, next_allowed_);
+  return NextDueLocked();
 }
 
 std::optional<SteadyTime> ReceiverQueue::Step() {
   Item item;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (queue_.empty()) return std::nullopt;
-    SteadyTime due = std::max(queue_.front().next_attempt, next_allowed_);
-    if (clock_.Now() < due) return due;
-    item = std::move(queue_.front());
-    queue_.pop_front();
-    // What queued meanwhile (behind a rate limit, a Retry-After or a slow receiver) goes out as
-    // one message rather than a burst.
-    if (sink_->Mergeable()) {
-      while (!queue_.empty()) {
-        Merge(item.n, queue_.front().n);
-        queue_.pop_front();
-      }
-    }
-    in_flight_ = item.n;
+    std::optional<SteadyTime> due;
+    if (!TakeDue(item, due)) return due;
   }
   SendResult r = sink_->Send(item.n);
   const SteadyTime now = clock_.Now();
@@ -105,7 +92,7 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
     // Cut short by a shutdown or reload, not the receiver's fault: back to the front as it was,
     // so it is persisted (or carried over) and sent again.
     queue_.push_front(std::move(item));
-    return std::max(queue_.front().next_attempt, next_allowed_);
+    return NextDueLocked();
   }
   if (r.status != SendResult::Status::kDelivered) {
     stats_.failures[r.reason.empty() ? "other" : r.reason] += 1;
@@ -117,60 +104,92 @@ std::optional<SteadyTime> ReceiverQueue::Step() {
   }
   switch (r.status) {
     case SendResult::Status::kDelivered:
-      stats_.results["delivered"] += 1;
-      stats_.last_latency_seconds = std::chrono::duration<double>(now - item.enqueued).count();
-      spdlog::debug("receiver {}: delivered {} alert(s)", sink_->Name(), item.n.alerts.size());
-      for (const auto& reason : r.partial_failures) stats_.failures[reason] += 1;
-      if (!r.partial_failures.empty() && !replicas_failing_) {
-        spdlog::warn("receiver {}: delivered, but {} replica(s) failed: {}", sink_->Name(),
-                     r.partial_failures.size(), r.detail);
-      } else if (r.partial_failures.empty() && replicas_failing_) {
-        spdlog::info("receiver {}: every replica accepts again", sink_->Name());
-      }
-      replicas_failing_ = !r.partial_failures.empty();
-      if (item.attempts > 0) {
-        spdlog::info("receiver {}: delivered after {} failed attempt(s)", sink_->Name(),
-                     item.attempts);
-      }
+      OnDelivered(item, r, now);
       break;
     case SendResult::Status::kPermanent:
-      stats_.results["failed_permanent"] += 1;
-      stats_.dropped[r.reason.empty() ? "permanent" : r.reason] += 1;
-      spdlog::error("receiver {}: permanent delivery failure, not retried: {}", sink_->Name(),
-                    r.detail);
+      OnPermanent(r);
       break;
-    case SendResult::Status::kRetryable: {
-      stats_.results["retried"] += 1;
-      item.attempts += 1;
-      SteadyTime next;
-      if (r.retry_after) {
-        // Wait what the server asked, plus jitter so many senders do not return in step.
-        next = now + *r.retry_after + milliseconds(100) + Jitter(*r.retry_after, 0.0, 0.2);
-        next_allowed_ = std::max(next_allowed_, next);
-      } else {
-        milliseconds backoff = cfg_.retry_initial;
-        for (int i = 1; i < item.attempts && backoff < cfg_.retry_max; ++i) backoff *= 2;
-        backoff = std::min(backoff, cfg_.retry_max);
-        next = now + Jitter(backoff, 0.8, 1.2);
-      }
-      if (next > item.deadline) {
-        stats_.dropped["retry_deadline"] += 1;
-        spdlog::error("receiver {}: gave up after {} attempt(s): {}", sink_->Name(), item.attempts,
-                      r.detail);
-        break;
-      }
-      // Log the first failure, every change of its kind, and every tenth attempt.
-      if (item.attempts == 1 || r.reason != item.last_reason || item.attempts % 10 == 0) {
-        spdlog::warn("receiver {}: delivery failed ({}: {}), retrying", sink_->Name(),
-                     r.reason.empty() ? "other" : r.reason, r.detail);
-      }
-      item.last_reason = r.reason;
-      item.next_attempt = next;
-      // Anything that queued meanwhile merges into it at the next attempt (if mergeable).
-      queue_.push_front(std::move(item));
+    case SendResult::Status::kRetryable:
+      OnRetryable(std::move(item), r, now);
       break;
+  }
+  return NextDueLocked();
+}
+
+bool ReceiverQueue::TakeDue(Item& item, std::optional<SteadyTime>& due) {
+  due = NextDueLocked();
+  if (!due || clock_.Now() < *due) return false;
+  item = std::move(queue_.front());
+  queue_.pop_front();
+  // What queued meanwhile (behind a rate limit, a Retry-After or a slow receiver) goes out as
+  // one message rather than a burst.
+  if (sink_->Mergeable()) {
+    while (!queue_.empty()) {
+      Merge(item.n, queue_.front().n);
+      queue_.pop_front();
     }
   }
+  in_flight_ = item.n;
+  return true;
+}
+
+void ReceiverQueue::OnDelivered(const Item& item, const SendResult& r, SteadyTime now) {
+  stats_.results["delivered"] += 1;
+  stats_.last_latency_seconds = std::chrono::duration<double>(now - item.enqueued).count();
+  spdlog::debug("receiver {}: delivered {} alert(s)", sink_->Name(), item.n.alerts.size());
+  for (const auto& reason : r.partial_failures) stats_.failures[reason] += 1;
+  if (!r.partial_failures.empty() && !replicas_failing_) {
+    spdlog::warn("receiver {}: delivered, but {} replica(s) failed: {}", sink_->Name(),
+                 r.partial_failures.size(), r.detail);
+  } else if (r.partial_failures.empty() && replicas_failing_) {
+    spdlog::info("receiver {}: every replica accepts again", sink_->Name());
+  }
+  replicas_failing_ = !r.partial_failures.empty();
+  if (item.attempts > 0) {
+    spdlog::info("receiver {}: delivered after {} failed attempt(s)", sink_->Name(),
+                 item.attempts);
+  }
+}
+
+void ReceiverQueue::OnPermanent(const SendResult& r) {
+  stats_.results["failed_permanent"] += 1;
+  stats_.dropped[r.reason.empty() ? "permanent" : r.reason] += 1;
+  spdlog::error("receiver {}: permanent delivery failure, not retried: {}", sink_->Name(),
+                r.detail);
+}
+
+void ReceiverQueue::OnRetryable(Item item, const SendResult& r, SteadyTime now) {
+  stats_.results["retried"] += 1;
+  item.attempts += 1;
+  SteadyTime next;
+  if (r.retry_after) {
+    // Wait what the server asked, plus jitter so many senders do not return in step.
+    next = now + *r.retry_after + milliseconds(100) + Jitter(*r.retry_after, 0.0, 0.2);
+    next_allowed_ = std::max(next_allowed_, next);
+  } else {
+    milliseconds backoff = cfg_.retry_initial;
+    for (int i = 1; i < item.attempts && backoff < cfg_.retry_max; ++i) backoff *= 2;
+    backoff = std::min(backoff, cfg_.retry_max);
+    next = now + Jitter(backoff, 0.8, 1.2);
+  }
+  if (next > item.deadline) {
+    stats_.dropped["retry_deadline"] += 1;
+    spdlog::error("receiver {}: gave up after {} attempt(s): {}", sink_->Name(), item.attempts,
+                  r.detail);
+    return;
+  }
+  // Log the first failure, every change of its kind, and every tenth attempt.
+  if (item.attempts == 1 || r.reason != item.last_reason || item.attempts % 10 == 0) {
+    spdlog::warn("receiver {}: delivery failed ({}: {}), retrying", sink_->Name(),
+                 r.reason.empty() ? "other" : r.reason, r.detail);
+  }
+  item.last_reason = r.reason;
+  item.next_attempt = next;
+  // Anything that queued meanwhile merges into it at the next attempt (if mergeable).
+  queue_.push_front(std::move(item));
+}
+
+std::optional<SteadyTime> ReceiverQueue::NextDueLocked() const {
   if (queue_.empty()) return std::nullopt;
   return std::max(queue_.front().next_attempt, next_allowed_);
 }

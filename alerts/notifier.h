@@ -70,6 +70,16 @@ class ReceiverQueue {
     std::string last_reason;  // of the last failed attempt: log when it changes
   };
   std::chrono::milliseconds Jitter(std::chrono::milliseconds base, double lo, double hi);
+  // The steps of Step(). All but Send run under mutex_.
+  /// Takes the front item into `item` (merging what queued behind it when the sink allows) if it
+  /// is due and returns true; otherwise `due` says when it will be (nullopt: the queue is empty).
+  bool TakeDue(Item& item, std::optional<SteadyTime>& due);
+  void OnDelivered(const Item& item, const SendResult& r, SteadyTime now);
+  void OnPermanent(const SendResult& r);
+  /// Schedules the next attempt (Retry-After or capped exponential backoff, with jitter), or
+  /// drops the item past its deadline.
+  void OnRetryable(Item item, const SendResult& r, SteadyTime now);
+  std::optional<SteadyTime> NextDueLocked() const;
 
   std::unique_ptr<AlertSink> sink_;
   DeliveryConfig cfg_;
