@@ -536,6 +536,14 @@ const std::vector<FamilyDesc>& MetricFamilies() {
     {"poolwatch_sample_duration_seconds", kGauge,
        "How long the target's last sample took.",
        {"target"}},
+    {"poolwatch_secret_file_reload_errors_total", kCounter,
+       "Changes of a secret file whose new contents could not be used (the previous value is "
+       "kept).",
+       {"owner", "key"}},
+    {"poolwatch_secret_file_reloads_total", kCounter,
+       "Times a secret file (password_file, webhook_url_file) changed on disk and its new value "
+       "was taken.",
+       {"owner", "key"}},
     {"poolwatch_target_down_reason", kGauge,
        "Why the target is down (1 for the current reason, all 0 when up).",
        {"target", "kind", "reason"}},
