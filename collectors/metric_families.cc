@@ -489,6 +489,14 @@ const std::vector<FamilyDesc>& MetricFamilies() {
        "Longest wait of a client in the pool seen since the previous sample (fast "
        "sampling included).",
        {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_maxwait_window_peak_seconds", kGauge,
+       "Longest wait of a client in the pool seen over the last sampling.peak_window (every "
+       "reading, fast sampling included): a scrape at any interval up to the window sees it.",
+       {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_saturated_seconds_total", kCounter,
+       "Seconds the pool spent saturated: clients waiting, or every server connection of its "
+       "pool_size in use.",
+       {"target", "database", "user"}},
     {"poolwatch_pgbouncer_servers", kGauge,
        "Server connections per pool and state (SHOW SERVERS).",
        {"target", "database", "user", "state"}},
@@ -498,6 +506,10 @@ const std::vector<FamilyDesc>& MetricFamilies() {
     {"poolwatch_pgbouncer_waiting_clients_peak", kGauge,
        "Most clients waiting at once in the pool since the previous sample (fast "
        "sampling included).",
+       {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_waiting_clients_window_peak", kGauge,
+       "Most clients waiting at once in the pool over the last sampling.peak_window (every "
+       "reading, fast sampling included): a scrape at any interval up to the window sees it.",
        {"target", "database", "user"}},
     {"poolwatch_pgbouncer_waiting_seconds_total", kCounter,
        "Seconds the pool spent with at least one waiting client.",

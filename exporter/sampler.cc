@@ -76,7 +76,7 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
   opts.clock = &clock_;
   opts.leak_timeout = target.leak_timeout;
   if (target.kind == TargetKind::kPgBouncer) {
-    wait_tracker_ = std::make_shared<PoolWaitTracker>();
+    wait_tracker_ = std::make_shared<PoolWaitTracker>(config.peak_window);
     opts.wait_tracker = wait_tracker_;
   }
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
