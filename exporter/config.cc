@@ -216,7 +216,9 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
       problems.Add(s.MarkOf("timeout"), "sampling.timeout",
                    "must not exceed sampling.interval (" + FormatDuration(cfg.interval) + ")");
     }
-    if (cfg.peak_window < cfg.interval) {
+    if (!s.Has("peak_window") && cfg.peak_window < cfg.interval) {
+      cfg.peak_window = cfg.interval;  // the default follows a long interval
+    } else if (cfg.peak_window < cfg.interval) {
       problems.Add(s.MarkOf("peak_window"), "sampling.peak_window",
                    "must be at least sampling.interval (" + FormatDuration(cfg.interval) + ")");
     }
