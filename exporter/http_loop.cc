@@ -63,6 +63,7 @@ struct Conn {
   bool writing = false;
   bool close_after = false;
   bool mid_request = false;  // bytes of an unfinished request head arrived
+  bool peer_closed = false;  // the client sent FIN: answer what it sent before, then close
   Clock::time_point deadline;
   Clock::time_point since;  // accept or last reply: for choosing whom to evict
 };
@@ -396,6 +397,17 @@ void EventLoopHttp::Run() {
     c.mid_request = !c.in.empty();
     c.deadline = Clock::now() + std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
                                                                         : limits_.keep_alive_timeout_ms);
+    if (c.peer_closed) {
+      // Nothing more can arrive: serve what is buffered (no read interest, which a half-closed
+      // socket would keep signalling), then close.
+      if (c.in.empty()) {
+        close_conn(c.fd);
+        return false;
+      }
+      set_events(c, 0);
+      ready.push_back(c.fd);
+      return true;
+    }
     set_events(c, EPOLLIN);
     if (!c.in.empty()) ready.push_back(c.fd);  // pipelined: next turn, after the others
     return true;
@@ -432,6 +444,10 @@ void EventLoopHttp::Run() {
   auto serve_one = [&](Conn& c) {
     Parsed p = Parse(c.in, limits_.max_head_bytes);
     if (p.outcome == Parsed::Outcome::kIncomplete) {
+      if (c.peer_closed) {  // the rest of this head can never come
+        close_conn(c.fd);
+        return;
+      }
       if (!c.in.empty() && !c.mid_request) {
         c.mid_request = true;
         c.deadline = Clock::now() + std::chrono::milliseconds(limits_.head_timeout_ms);
@@ -485,15 +501,24 @@ void EventLoopHttp::Run() {
           if (cfd < 0) break;
           if (static_cast<int>(conns.size()) >= limits_.max_connections) {
             // Full: make room by closing the connection that has done least for longest (idle
-            // or mid-head), so a new scraper or probe always gets in.
+            // or mid-head), so a new scraper or probe always gets in. When every connection is
+            // a reply being written (clients that do not read), the writer stuck longest goes:
+            // the one whose write deadline comes first.
             int victim = -1;
+            int writer = -1;
             Clock::time_point oldest = Clock::time_point::max();
+            Clock::time_point stuck = Clock::time_point::max();
             for (auto& [vfd, vc] : conns) {
               if (!vc.writing && vc.since < oldest) {
                 oldest = vc.since;
                 victim = vfd;
               }
+              if (vc.writing && vc.deadline < stuck) {
+                stuck = vc.deadline;
+                writer = vfd;
+              }
             }
+            if (victim < 0) victim = writer;
             if (victim >= 0) {
               close_conn(victim);
             } else {
@@ -529,6 +554,13 @@ void EventLoopHttp::Run() {
       }
       char buf[4096];
       ssize_t r = ::recv(fd, buf, sizeof(buf), 0);
+      if (r == 0 && !c.in.empty()) {
+        // FIN after pipelined requests (`printf 'GET ...GET ...' | nc`): they still get answers.
+        c.peer_closed = true;
+        set_events(c, 0);
+        turn.push_back(fd);
+        continue;
+      }
       if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         close_conn(fd);
         continue;

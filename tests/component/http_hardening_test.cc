@@ -364,6 +364,83 @@ TEST(HttpListenTest, HostNameListenAddressWorksOnThePlainPath) {
   EXPECT_THAT(err, HasSubstr("no-such-host.invalid"));
 }
 
+TEST_F(HardeningTest, PipelinedRequestsFollowedByFinAllGetTheirResponses) {
+  Start();
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string req =
+      "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  ::shutdown(fd, SHUT_WR);  // FIN right behind the requests, like `printf ... | nc`
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  int answers = 0;
+  for (std::size_t at = out.find("HTTP/1.1 200"); at != std::string::npos;
+       at = out.find("HTTP/1.1 200", at + 1)) {
+    ++answers;
+  }
+  std::printf("3 pipelined requests then FIN: %d answered\n", answers);
+  EXPECT_EQ(answers, 3) << out;
+  EXPECT_THAT(out, HasSubstr("x 1"));
+  EXPECT_THAT(out, HasSubstr("ready\n"));
+  EXPECT_TRUE(StillServes());
+}
+
+// Review finding: with every connection slot taken by replies to clients that never read, a new
+// client was turned away. Now the writer stuck longest is evicted for it.
+TEST(EventLoopTest, SlowReadersHoldingEverySlotDoNotLockOutANewClient) {
+  static const auto big = std::make_shared<std::string>(std::size_t{16} << 20, 'x');
+  LoopLimits limits;
+  limits.max_connections = 16;  // the loop's floor
+  EventLoopHttp loop(
+      [](const LoopRequest& req) {
+        LoopReply r;
+        if (req.path == "/big") {
+          r.body = big->data();
+          r.body_size = big->size();
+          r.keep = big;
+        } else {
+          r.owned = "ok\n";
+        }
+        return r;
+      },
+      limits);
+  std::string err;
+  ASSERT_TRUE(loop.Start("127.0.0.1", 0, err)) << err;
+  std::vector<int> readers;
+  for (int i = 0; i < 16; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(loop.port()));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const std::string req = "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    readers.push_back(fd);  // never read
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // every reply is stuck writing
+  auto r = HttpGet("http://127.0.0.1:" + std::to_string(loop.port()) + "/healthz", {}, 3000);
+  std::printf("16 slots held by non-reading clients: a new client got %ld in %.3fs\n", r.status,
+              r.seconds);
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body, "ok\n");
+  for (int fd : readers) ::close(fd);
+  loop.Stop();
+}
+
 int OpenFds() {
   int n = 0;
   DIR* d = opendir("/proc/self/fd");
