@@ -118,6 +118,8 @@ class AlertSink {
   virtual bool RateLimited() const { return false; }
   /// True when queued notifications may be merged into one message (Slack, log).
   virtual bool Mergeable() const { return false; }
+  /// The sink's own metrics (a rotated webhook_url_file's reloads); most have none.
+  virtual void AddMetrics(MetricSet& /*m*/) const {}
 };
 
 /// An outgoing HTTP request and its answer: the seam between sinks and libcurl.

@@ -55,6 +55,7 @@ struct ReceiverConfig {
   std::string name;
   ReceiverType type = ReceiverType::kLog;
   std::string webhook_url;  // slack: from webhook_url_file or webhook_url (${ENV})
+  std::string webhook_url_file;  // slack: re-read when it changes on disk (empty: none)
   bool send_resolved = true;
   std::vector<std::string> urls;  // alertmanager
   AlertDuration timeout{10'000};  // per HTTP request

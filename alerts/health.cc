@@ -30,4 +30,39 @@ void AnnotateHealth(Snapshot& snap, const AlertsConfig& cfg) {
   }
 }
 
+int OverallHealth::HttpStatus(bool strict) const {
+  if (level == "ok") return 200;
+  if (level == "degraded") return strict ? 503 : 200;
+  return 503;
+}
+
+nlohmann::json OverallHealth::Json() const { return {{"level", level}, {"reason", reason}}; }
+
+OverallHealth JudgeOverallHealth(const Snapshot* snap, bool sampler_fresh) {
+  if (snap == nullptr) return {"down", "no sample completed yet"};
+  if (!sampler_fresh) {
+    return {"down", "sampler stalled: no sample published within 3 intervals + timeout"};
+  }
+  std::string down;
+  std::string not_healthy;
+  std::size_t n_down = 0;
+  for (const auto& t : snap->targets) {
+    if (!t.up) {
+      ++n_down;
+      down += (down.empty() ? "" : ", ") + t.name + " (" + std::string(DownReasonName(t.reason)) +
+              ")";
+    } else if (t.health != "healthy") {
+      not_healthy += (not_healthy.empty() ? "" : ", ") + t.name + " (" + t.health + ")";
+    }
+  }
+  if (!snap->targets.empty() && n_down == snap->targets.size()) {
+    return {"down", "every target is down: " + down};
+  }
+  if (n_down == 0 && not_healthy.empty()) return {"ok", ""};
+  std::string why;
+  if (!down.empty()) why = "down: " + down;
+  if (!not_healthy.empty()) why += (why.empty() ? "" : "; ") + std::string("not healthy: ") + not_healthy;
+  return {"degraded", why};
+}
+
 }  // namespace poolwatch

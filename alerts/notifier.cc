@@ -337,6 +337,7 @@ void Notifier::AddMetrics(MetricSet& m) const {
             {{"receiver", name}}, s.last_latency_seconds);
     m.Gauge("poolwatch_notifications_queued", "Notifications waiting for delivery.",
             {{"receiver", name}}, static_cast<double>(s.queued));
+    q->sink().AddMetrics(m);
   }
 }
 

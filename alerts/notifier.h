@@ -51,6 +51,7 @@ class ReceiverQueue {
 
   ReceiverStats Stats() const;
   std::string_view Name() const { return sink_->Name(); }
+  const AlertSink& sink() const { return *sink_; }
   /// Undelivered notifications, for the state file: the one in flight (if any) first, then
   /// the queue. A notification in flight counts until its answer arrives, so a crash meanwhile
   /// re-sends it after the restart rather than losing it.

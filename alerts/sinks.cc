@@ -1,6 +1,7 @@
 #include "alerts/sinks.h"
 
 #include <curl/curl.h>
+#include <spdlog/spdlog.h>
 
 #include <cctype>
 #include <cerrno>
@@ -11,6 +12,7 @@
 
 #include "alerts/render.h"
 #include "base/strings.h"
+#include "collectors/metrics.h"
 
 namespace poolwatch {
 
@@ -192,16 +194,36 @@ SendResult ClassifySlackReply(const HttpReply& reply) {
 }
 
 SlackSink::SlackSink(std::string name, std::string webhook_url, std::chrono::milliseconds timeout,
-                     HttpClient& http, const Clock& clock)
+                     HttpClient& http, const Clock& clock, std::shared_ptr<SecretFile> url_file)
     : name_(std::move(name)),
       url_(std::move(webhook_url)),
+      url_file_(std::move(url_file)),
       timeout_(timeout),
       http_(http),
       clock_(clock) {}
 
+void SlackSink::AddMetrics(MetricSet& m) const {
+  if (!url_file_) return;
+  const Labels secret = {{"owner", name_}, {"key", "webhook_url_file"}};
+  m.Counter("poolwatch_secret_file_reloads_total", Help("poolwatch_secret_file_reloads_total"),
+            secret, url_file_->reloads());
+  m.Counter("poolwatch_secret_file_reload_errors_total",
+            Help("poolwatch_secret_file_reload_errors_total"), secret, url_file_->errors());
+}
+
 SendResult SlackSink::Send(const Notification& n) {
   HttpRequest req;
   req.url = url_;
+  if (url_file_) {
+    SecretFile::Result r = url_file_->Get();
+    if (r.event == SecretFile::Event::kReloaded) {
+      spdlog::info("receiver {}: webhook_url_file changed on disk and was re-read", name_);
+    } else if (r.event == SecretFile::Event::kRejected) {
+      spdlog::error("receiver {}: webhook_url_file changed on disk but cannot be used; keeping "
+                    "the previous URL: {}", name_, r.error);
+    }
+    req.url = r.value;
+  }
   req.body = RenderSlack(n, clock_.WallNow());
   req.timeout = timeout_;
   return ClassifySlackReply(http_.Post(req));
@@ -290,8 +312,20 @@ SendResult LogSink::Send(const Notification& n) {
 
 std::unique_ptr<AlertSink> MakeSink(const ReceiverConfig& r, HttpClient& http, const Clock& clock) {
   switch (r.type) {
-    case ReceiverType::kSlack:
-      return std::make_unique<SlackSink>(r.name, r.webhook_url, r.timeout, http, clock);
+    case ReceiverType::kSlack: {
+      std::shared_ptr<SecretFile> file;
+      if (!r.webhook_url_file.empty()) {
+        file = std::make_shared<SecretFile>(
+            r.webhook_url_file, r.webhook_url, "\n\r ", [](const std::string& v) {
+              // The same rule as the config check; never quoting the value.
+              return v.rfind("http://", 0) == 0 || v.rfind("https://", 0) == 0
+                         ? std::string()
+                         : std::string("must be an http(s) URL");
+            });
+      }
+      return std::make_unique<SlackSink>(r.name, r.webhook_url, r.timeout, http, clock,
+                                         std::move(file));
+    }
     case ReceiverType::kAlertmanager:
       return std::make_unique<AlertmanagerSink>(r.name, r.urls, r.timeout, http, clock);
     case ReceiverType::kLog:

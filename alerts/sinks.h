@@ -6,6 +6,7 @@
 #include "alerts/alert.h"
 #include "alerts/alert_config.h"
 #include "base/clock.h"
+#include "base/files.h"
 
 namespace poolwatch {
 
@@ -14,16 +15,20 @@ namespace poolwatch {
 /// the body token (`channel_not_found`). The URL is a secret: it never appears in a result.
 class SlackSink final : public AlertSink {
  public:
+  /// With `url_file`, the URL is that file's current value at each delivery (a rotated
+  /// webhook_url_file is used from the next message on; a bad new file keeps the old URL).
   SlackSink(std::string name, std::string webhook_url, std::chrono::milliseconds timeout,
-            HttpClient& http, const Clock& clock);
+            HttpClient& http, const Clock& clock, std::shared_ptr<SecretFile> url_file = nullptr);
   std::string_view Name() const override { return name_; }
   SendResult Send(const Notification& n) override;
   bool RateLimited() const override { return true; }
   bool Mergeable() const override { return true; }
+  void AddMetrics(MetricSet& m) const override;
 
  private:
   std::string name_;
   std::string url_;
+  std::shared_ptr<SecretFile> url_file_;
   std::chrono::milliseconds timeout_;
   HttpClient& http_;
   const Clock& clock_;

@@ -147,4 +147,73 @@ bool WriteAtomically(const std::string& path, const std::string& data, std::stri
   return true;
 }
 
+SecretFile::SecretFile(std::string path, std::string initial, std::string_view trim, Check check)
+    : path_(std::move(path)), trim_(trim), check_(std::move(check)), value_(std::move(initial)) {
+  std::string why;
+  seen_ = Stat(why);
+  seen_error_ = why;
+}
+
+SecretFile::Identity SecretFile::Stat(std::string& why) const {
+  struct stat st {};
+  Identity id;
+  if (::stat(path_.c_str(), &st) != 0) {
+    why = "cannot read file " + path_ + ": " + ErrnoText(errno);
+    id.size = -2;  // never equal to a real file's identity
+    return id;
+  }
+  why.clear();
+  id.dev = static_cast<unsigned long long>(st.st_dev);
+  id.ino = static_cast<unsigned long long>(st.st_ino);
+  id.size = static_cast<long long>(st.st_size);
+  id.mtime_ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return id;
+}
+
+SecretFile::Result SecretFile::Get() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Result r;
+  std::string why;
+  const Identity now = Stat(why);
+  if (now == seen_ && why == seen_error_) {
+    r.value = value_;
+    return r;
+  }
+  seen_ = now;
+  seen_error_ = why;
+  std::string fresh;
+  std::string error = why;
+  if (error.empty() && ReadRegularFile(path_, kMaxSecretFileBytes, fresh, error)) {
+    while (!fresh.empty() && trim_.find(fresh.back()) != std::string::npos) fresh.pop_back();
+    if (fresh.empty()) {
+      error = path_ + ": the file is empty";
+    } else if (check_) {
+      error = check_(fresh);
+      if (!error.empty()) error = path_ + ": " + error;
+    }
+  }
+  if (!error.empty()) {
+    std::fill(fresh.begin(), fresh.end(), '\0');
+    errors_ += 1;
+    r.event = Event::kRejected;
+    r.error = error;
+  } else if (fresh != value_) {
+    value_ = std::move(fresh);
+    reloads_ += 1;
+    r.event = Event::kReloaded;
+  }
+  r.value = value_;
+  return r;
+}
+
+double SecretFile::reloads() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reloads_;
+}
+
+double SecretFile::errors() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return errors_;
+}
+
 }  // namespace poolwatch

@@ -14,6 +14,7 @@ std::string_view DownReasonName(DownReason r) {
     case DownReason::kStarting: return "starting";
     case DownReason::kPermissionDenied: return "permission_denied";
     case DownReason::kProtocol: return "protocol";
+    case DownReason::kTooManyConnections: return "too_many_connections";
     case DownReason::kOther: return "other";
   }
   return "other";
@@ -23,7 +24,7 @@ const std::vector<DownReason>& AllDownReasons() {
   static const std::vector<DownReason> all = {
       DownReason::kAuthFailed, DownReason::kRefused,          DownReason::kTimeout,
       DownReason::kStarting,   DownReason::kPermissionDenied, DownReason::kProtocol,
-      DownReason::kOther};
+      DownReason::kTooManyConnections, DownReason::kOther};
   return all;
 }
 
@@ -37,6 +38,14 @@ DownReason ClassifyError(std::string_view sqlstate, std::string_view msg) {
   }
   if (sqlstate == "42501" || has("permission denied") || has("not allowed")) {
     return DownReason::kPermissionDenied;
+  }
+  // PostgreSQL at max_connections: "sorry, too many clients already", or "remaining connection
+  // slots are reserved for ..." (superuser_reserved_connections, PG16's reserved_connections);
+  // PgBouncer at max_client_conn: "no more connections allowed (max_client_conn)".
+  if (sqlstate == "53300" || has("too many clients") ||
+      has("remaining connection slots are reserved") || has("no more connections allowed") ||
+      has("too many connections")) {
+    return DownReason::kTooManyConnections;
   }
   if (sqlstate == "57P03" || has("starting up") || has("shutting down") ||
       has("in recovery mode") || has("pgbouncer is shutting down") ||

@@ -20,6 +20,7 @@ enum class DownReason {
   kStarting,
   kPermissionDenied,
   kProtocol,
+  kTooManyConnections,  // the server is at max_connections (SQLSTATE 53300) or max_client_conn
   kOther,
 };
 std::string_view DownReasonName(DownReason r);

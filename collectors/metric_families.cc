@@ -489,6 +489,14 @@ const std::vector<FamilyDesc>& MetricFamilies() {
        "Longest wait of a client in the pool seen since the previous sample (fast "
        "sampling included).",
        {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_maxwait_window_peak_seconds", kGauge,
+       "Longest wait of a client in the pool seen over the last sampling.peak_window (every "
+       "reading, fast sampling included): a scrape at any interval up to the window sees it.",
+       {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_saturated_seconds_total", kCounter,
+       "Seconds the pool spent saturated: clients waiting, or every server connection of its "
+       "pool_size in use.",
+       {"target", "database", "user"}},
     {"poolwatch_pgbouncer_servers", kGauge,
        "Server connections per pool and state (SHOW SERVERS).",
        {"target", "database", "user", "state"}},
@@ -498,6 +506,10 @@ const std::vector<FamilyDesc>& MetricFamilies() {
     {"poolwatch_pgbouncer_waiting_clients_peak", kGauge,
        "Most clients waiting at once in the pool since the previous sample (fast "
        "sampling included).",
+       {"target", "database", "user"}},
+    {"poolwatch_pgbouncer_waiting_clients_window_peak", kGauge,
+       "Most clients waiting at once in the pool over the last sampling.peak_window (every "
+       "reading, fast sampling included): a scrape at any interval up to the window sees it.",
        {"target", "database", "user"}},
     {"poolwatch_pgbouncer_waiting_seconds_total", kCounter,
        "Seconds the pool spent with at least one waiting client.",
@@ -536,6 +548,14 @@ const std::vector<FamilyDesc>& MetricFamilies() {
     {"poolwatch_sample_duration_seconds", kGauge,
        "How long the target's last sample took.",
        {"target"}},
+    {"poolwatch_secret_file_reload_errors_total", kCounter,
+       "Changes of a secret file whose new contents could not be used (the previous value is "
+       "kept).",
+       {"owner", "key"}},
+    {"poolwatch_secret_file_reloads_total", kCounter,
+       "Times a secret file (password_file, webhook_url_file) changed on disk and its new value "
+       "was taken.",
+       {"owner", "key"}},
     {"poolwatch_target_down_reason", kGauge,
        "Why the target is down (1 for the current reason, all 0 when up).",
        {"target", "kind", "reason"}},

@@ -1,6 +1,10 @@
 #include "pgbouncer_databases.h"
 
 #include "pgbouncer_common.h"
+#include "pgbouncer_wait_tracker.h"
+
+#include <map>
+#include <string>
 
 namespace poolwatch {
 namespace {
@@ -32,6 +36,7 @@ constexpr std::string_view kKnownOther[] = {"min_pool_size", "server_lifetime",
 
 class PgBouncerDatabasesCollector final : public Collector {
  public:
+  explicit PgBouncerDatabasesCollector(const CollectorOptions& options) : options_(options) {}
   std::string_view Name() const override { return "pgbouncer_databases"; }
 
   void Collect(Connection& conn, TargetSample& out) override {
@@ -51,6 +56,14 @@ class PgBouncerDatabasesCollector final : public Collector {
           return false;
         },
         out);
+    if (options_.wait_tracker) {
+      // The pool sizes saturation is judged by (the pools collector and the fast loop read).
+      std::map<std::string, double> sizes;
+      for (int i = 0; i < r.Rows(); ++i) {
+        if (auto v = r.Number(i, "pool_size")) sizes[r.String(i, "name")] = *v;
+      }
+      options_.wait_tracker->SetPoolSizes(std::move(sizes));
+    }
     for (int i = 0; i < r.Rows(); ++i) {
       Labels l = {{"target", out.target}};
       for (auto c : kLabelColumns) l.emplace_back(std::string(c), r.String(i, c));
@@ -60,12 +73,15 @@ class PgBouncerDatabasesCollector final : public Collector {
     }
     out.shared_results[std::string(pgb_results::kDatabases)] = std::move(r);
   }
+
+ private:
+  CollectorOptions options_;
 };
 
 }  // namespace
 
-std::unique_ptr<Collector> MakePgBouncerDatabasesCollector(const CollectorOptions&) {
-  return std::make_unique<PgBouncerDatabasesCollector>();
+std::unique_ptr<Collector> MakePgBouncerDatabasesCollector(const CollectorOptions& options) {
+  return std::make_unique<PgBouncerDatabasesCollector>(options);
 }
 
 }  // namespace poolwatch

@@ -51,7 +51,8 @@ std::vector<PoolWaitTracker::Reading> Readings(const QueryResult& r) {
   out.reserve(r.Rows());
   for (int i = 0; i < r.Rows(); ++i) {
     out.push_back({r.String(i, "database"), r.String(i, "user"),
-                   r.Number(i, "cl_waiting").value_or(0), MaxwaitSeconds(r, i)});
+                   r.Number(i, "cl_waiting").value_or(0), MaxwaitSeconds(r, i),
+                   r.Number(i, "sv_active").value_or(0)});
   }
   return out;
 }
@@ -111,6 +112,15 @@ class PgBouncerPoolsCollector final : public Collector {
       out.metrics.Counter("poolwatch_pgbouncer_waiting_seconds_total",
                           "Seconds the pool spent with at least one waiting client.", l,
                           st.waiting_seconds_total);
+      out.metrics.Gauge("poolwatch_pgbouncer_waiting_clients_window_peak",
+                        Help("poolwatch_pgbouncer_waiting_clients_window_peak"), l,
+                        st.window_peak_waiting);
+      out.metrics.Gauge("poolwatch_pgbouncer_maxwait_window_peak_seconds",
+                        Help("poolwatch_pgbouncer_maxwait_window_peak_seconds"), l,
+                        st.window_peak_maxwait_seconds);
+      out.metrics.Counter("poolwatch_pgbouncer_saturated_seconds_total",
+                          Help("poolwatch_pgbouncer_saturated_seconds_total"), l,
+                          st.saturated_seconds_total);
     }
   }
 

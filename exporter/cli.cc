@@ -134,12 +134,17 @@ int RunOnce(const Config& config, const std::string& output) {
       nullptr);
   auto snap = sampler.SampleOnce();
   sampler.Stop();
+  // The sample just completed: the sampler is fresh by definition.
+  const OverallHealth health = JudgeOverallHealth(snap.get(), /*sampler_fresh=*/true);
   if (output == "json") {
-    std::cout << DumpJson(StatusJson(*snap), 2) << "\n";
+    nlohmann::json j = StatusJson(*snap);
+    j["health"] = health.Json();
+    std::cout << DumpJson(j, 2) << "\n";
   } else if (output == "prometheus") {
     std::cout << snap->text;
   } else {
-    std::cout << StatusText(*snap);
+    std::cout << StatusText(*snap) << "health: " << health.level
+              << (health.reason.empty() ? "" : " (" + health.reason + ")") << "\n";
   }
   for (const auto& t : snap->targets) {
     if (!t.up) return 1;

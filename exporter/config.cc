@@ -196,10 +196,17 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
     s.Dur("interval", cfg.interval);
     s.Dur("timeout", cfg.timeout);
     s.Dur("fast_interval", cfg.fast_interval, true);
+    s.Dur("peak_window", cfg.peak_window);
     s.Finish();
     if (cfg.timeout > cfg.interval) {
       problems.Add(s.MarkOf("timeout"), "sampling.timeout",
                    "must not exceed sampling.interval (" + FormatDuration(cfg.interval) + ")");
+    }
+    if (!s.Has("peak_window") && cfg.peak_window < cfg.interval) {
+      cfg.peak_window = cfg.interval;  // the default follows a long interval
+    } else if (cfg.peak_window < cfg.interval) {
+      problems.Add(s.MarkOf("peak_window"), "sampling.peak_window",
+                   "must be at least sampling.interval (" + FormatDuration(cfg.interval) + ")");
     }
     if (cfg.fast_interval.count() > 0 && cfg.fast_interval >= cfg.interval) {
       problems.Add(s.MarkOf("fast_interval"), "sampling.fast_interval",

@@ -52,6 +52,7 @@ struct Config {
   Duration interval = std::chrono::seconds(5);
   Duration timeout = std::chrono::seconds(3);
   Duration fast_interval = Duration::zero();  // 0 = off
+  Duration peak_window = std::chrono::seconds(60);  // window peaks reach back this far
   bool legacy_stats_names = true;  // pgbouncer-mixin dashboards read the pre-v0.11 names
   std::vector<TargetConfig> targets;
   AlertsConfig alerts;

@@ -173,6 +173,7 @@ void ParseReceiver(const YAML::Node& node, const std::string& path, ConfigProble
                      "set webhook_url or webhook_url_file, not both");
       } else if (!file.empty()) {
         std::string err;
+        rc.webhook_url_file = file;
         if (!ReadSecret(file, rc.webhook_url, err)) {
           problems.Add(k.MarkOf("webhook_url_file"), k.PathOf("webhook_url_file"), err);
         } else if (rc.webhook_url.empty()) {

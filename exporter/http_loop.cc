@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -61,6 +63,7 @@ struct Conn {
   bool writing = false;
   bool close_after = false;
   bool mid_request = false;  // bytes of an unfinished request head arrived
+  bool peer_closed = false;  // the client sent FIN: answer what it sent before, then close
   Clock::time_point deadline;
   Clock::time_point since;  // accept or last reply: for choosing whom to evict
 };
@@ -161,12 +164,15 @@ Parsed Parse(const std::string& in, std::size_t max_head) {
     path = slash == std::string::npos ? "/" : target.substr(slash);
   }
   std::size_t q = path.find('?');
-  if (q != std::string::npos) path.resize(q);
+  if (q != std::string::npos) {
+    p.req.strict = QueryHasFlag(std::string_view(path).substr(q + 1), "strict");
+    path.resize(q);
+  }
   p.req.method = method;
   p.req.path = path;
   p.req.head = method == "HEAD";
   auto ae = headers.find("accept-encoding");
-  p.req.gzip = ae != headers.end() && Lower(ae->second.front()).find("gzip") != std::string::npos;
+  p.req.gzip = ae != headers.end() && AcceptsGzip(ae->second.front());
   auto connection = headers.find("connection");
   if (connection != headers.end()) {
     p.keep_alive = HasToken(connection->second.front(), "keep-alive") ||
@@ -181,6 +187,48 @@ Parsed Parse(const std::string& in, std::size_t max_head) {
 
 
 }  // namespace
+
+bool AcceptsGzip(std::string_view accept_encoding) {
+  // RFC 9110 12.5.3: a comma-separated list of codings, each with an optional ;q= weight; q=0
+  // means "not acceptable". `gzip` (or `x-gzip`) decides; else `*` does; else no.
+  std::optional<bool> gzip;
+  std::optional<bool> any;
+  while (!accept_encoding.empty()) {
+    std::size_t comma = accept_encoding.find(',');
+    std::string item = Lower(Trim(std::string(accept_encoding.substr(0, comma))));
+    accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
+                                                                  : comma + 1);
+    std::size_t semi = item.find(';');
+    std::string coding = Trim(item.substr(0, semi));
+    bool acceptable = true;
+    while (semi != std::string::npos) {
+      std::size_t next = item.find(';', semi + 1);
+      std::string param = Trim(item.substr(semi + 1, next == std::string::npos ? std::string::npos
+                                                                             : next - semi - 1));
+      if (param.rfind("q=", 0) == 0) {
+        // q is 0 to 1 with up to three decimals: zero when every digit is 0.
+        acceptable = param.find_first_not_of("0.", 2) != std::string::npos;
+      }
+      semi = next;
+    }
+    if (coding == "gzip" || coding == "x-gzip") gzip = acceptable;
+    if (coding == "*") any = acceptable;
+  }
+  if (gzip) return *gzip;
+  return any.value_or(false);
+}
+
+bool QueryHasFlag(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    std::size_t eq = part.find('=');
+    if (part.substr(0, eq) == name) return true;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return false;
+}
 
 EventLoopHttp::EventLoopHttp(Handler handler, LoopLimits limits)
     : handler_(std::move(handler)), limits_(limits) {}
@@ -202,55 +250,89 @@ bool EventLoopHttp::Start(const std::string& host, int port, std::string& error)
     limits_.max_connections =
         static_cast<int>(std::max(16LL, std::min<long long>(limits_.max_connections, cap)));
   }
-  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const bool v6 = host.find(':') != std::string::npos;
-  listen_fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) {
-    error = std::error_code(errno, std::generic_category()).message();
+  // Every descriptor opened here is closed again on a failure, so a failed Start (port in use,
+  // a bad address, descriptors exhausted) leaks nothing and Stop() has nothing to undo.
+  auto fail = [this, &error](const std::string& why) {
+    error = why;
+    for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_, &spare_fd_}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
     return false;
+  };
+  auto errno_text = [] { return std::error_code(errno, std::generic_category()).message(); };
+  spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // A numeric address, or a host name such as `localhost` (resolved once, first address; IPv4
+  // preferred).
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  {
+    sockaddr_in a4{};
+    sockaddr_in6 a6{};
+    const std::string h = host.empty() ? "0.0.0.0" : host;
+    if (inet_pton(AF_INET, h.c_str(), &a4.sin_addr) == 1) {
+      a4.sin_family = AF_INET;
+      std::memcpy(&addr, &a4, sizeof(a4));
+      addr_len = sizeof(a4);
+    } else if (inet_pton(AF_INET6, h.c_str(), &a6.sin6_addr) == 1) {
+      a6.sin6_family = AF_INET6;
+      std::memcpy(&addr, &a6, sizeof(a6));
+      addr_len = sizeof(a6);
+    } else {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      if (::getaddrinfo(h.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
+        return fail("cannot resolve host " + h);
+      }
+      const addrinfo* pick = res;
+      for (const addrinfo* r = res; r != nullptr; r = r->ai_next) {
+        if (r->ai_family == AF_INET) {
+          pick = r;
+          break;
+        }
+      }
+      std::memcpy(&addr, pick->ai_addr, pick->ai_addrlen);
+      addr_len = static_cast<socklen_t>(pick->ai_addrlen);
+      ::freeaddrinfo(res);
+    }
   }
+  const bool v6 = addr.ss_family == AF_INET6;
+  if (v6) {
+    reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port = htons(static_cast<uint16_t>(port));
+  } else {
+    reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(static_cast<uint16_t>(port));
+  }
+  listen_fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return fail(errno_text());
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  int rc;
-  if (v6) {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1) {
-      error = "invalid IPv6 address " + host;
-      return false;
-    }
-    rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  } else {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    std::string h = host.empty() ? "0.0.0.0" : host;
-    if (inet_pton(AF_INET, h.c_str(), &a.sin_addr) != 1) {
-      error = "invalid IPv4 address " + h + " (use an address, not a host name)";
-      return false;
-    }
-    rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  }
-  if (rc != 0 || ::listen(listen_fd_, 1024) != 0) {
-    error = std::error_code(errno, std::generic_category()).message();
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-    return false;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0 ||
+      ::listen(listen_fd_, 1024) != 0) {
+    return fail(errno_text());
   }
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return fail(errno_text());
+  }
   port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
                    : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return fail("epoll_create1: " + errno_text());
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return fail("eventfd: " + errno_text());
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = listen_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
+    return fail("epoll_ctl: " + errno_text());
+  }
   ev.data.fd = wake_fd_;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0) {
+    return fail("epoll_ctl: " + errno_text());
+  }
   thread_ = std::thread([this] { Run(); });
   return true;
 }
@@ -315,6 +397,17 @@ void EventLoopHttp::Run() {
     c.mid_request = !c.in.empty();
     c.deadline = Clock::now() + std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
                                                                         : limits_.keep_alive_timeout_ms);
+    if (c.peer_closed) {
+      // Nothing more can arrive: serve what is buffered (no read interest, which a half-closed
+      // socket would keep signalling), then close.
+      if (c.in.empty()) {
+        close_conn(c.fd);
+        return false;
+      }
+      set_events(c, 0);
+      ready.push_back(c.fd);
+      return true;
+    }
     set_events(c, EPOLLIN);
     if (!c.in.empty()) ready.push_back(c.fd);  // pipelined: next turn, after the others
     return true;
@@ -351,6 +444,10 @@ void EventLoopHttp::Run() {
   auto serve_one = [&](Conn& c) {
     Parsed p = Parse(c.in, limits_.max_head_bytes);
     if (p.outcome == Parsed::Outcome::kIncomplete) {
+      if (c.peer_closed) {  // the rest of this head can never come
+        close_conn(c.fd);
+        return;
+      }
       if (!c.in.empty() && !c.mid_request) {
         c.mid_request = true;
         c.deadline = Clock::now() + std::chrono::milliseconds(limits_.head_timeout_ms);
@@ -404,15 +501,24 @@ void EventLoopHttp::Run() {
           if (cfd < 0) break;
           if (static_cast<int>(conns.size()) >= limits_.max_connections) {
             // Full: make room by closing the connection that has done least for longest (idle
-            // or mid-head), so a new scraper or probe always gets in.
+            // or mid-head), so a new scraper or probe always gets in. When every connection is
+            // a reply being written (clients that do not read), the writer stuck longest goes:
+            // the one whose write deadline comes first.
             int victim = -1;
+            int writer = -1;
             Clock::time_point oldest = Clock::time_point::max();
+            Clock::time_point stuck = Clock::time_point::max();
             for (auto& [vfd, vc] : conns) {
               if (!vc.writing && vc.since < oldest) {
                 oldest = vc.since;
                 victim = vfd;
               }
+              if (vc.writing && vc.deadline < stuck) {
+                stuck = vc.deadline;
+                writer = vfd;
+              }
             }
+            if (victim < 0) victim = writer;
             if (victim >= 0) {
               close_conn(victim);
             } else {
@@ -448,6 +554,13 @@ void EventLoopHttp::Run() {
       }
       char buf[4096];
       ssize_t r = ::recv(fd, buf, sizeof(buf), 0);
+      if (r == 0 && !c.in.empty()) {
+        // FIN after pipelined requests (`printf 'GET ...GET ...' | nc`): they still get answers.
+        c.peer_closed = true;
+        set_events(c, 0);
+        turn.push_back(fd);
+        continue;
+      }
       if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         close_conn(fd);
         continue;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace poolwatch {
@@ -14,7 +15,14 @@ struct LoopRequest {
   std::string path;  // origin-form path without the query; "*" for `OPTIONS *`
   bool head = false;
   bool gzip = false;  // Accept-Encoding allows gzip
+  bool strict = false;  // the query has a `strict` parameter (/health)
 };
+
+/// Whether an Accept-Encoding value allows gzip (a `gzip;q=0` or `*;q=0` refuses it).
+bool AcceptsGzip(std::string_view accept_encoding);
+
+/// Whether an URL query string ("a=1&strict") has parameter `name` (bare or with a value).
+bool QueryHasFlag(std::string_view query, std::string_view name);
 
 /// A reply; `body` points into `keep` (a snapshot) or into `owned`.
 struct LoopReply {

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "alerts/health.h"
 #include "base/files.h"
 #include "exporter/http_loop.h"
 #include "exporter/status_json.h"
@@ -143,7 +144,18 @@ void Send(mg_connection* c, int code, const char* reason, const char* type,
 
 bool AcceptsGzip(mg_connection* c) {
   const char* ae = mg_get_header(c, "Accept-Encoding");
-  return ae != nullptr && std::strstr(ae, "gzip") != nullptr;
+  return ae != nullptr && poolwatch::AcceptsGzip(ae);  // the event loop's parser: q=0 refuses
+}
+
+// The liveness and readiness paths answer without credentials even when basic auth is on.
+// Kubernetes' kubelet sends no credentials in its probes (a password in a probe's httpHeaders
+// would sit readable in the pod spec), and a tcpSocket probe instead cannot tell a stalled
+// sampler from a live one. These two paths disclose nothing: their bodies are fixed strings
+// about poolwatch's own sampler ("ok", "sampler stalled", "ready", "waiting for the first
+// sample"), never a target, a metric or a configuration value. Every other path, /health and /
+// included, still answers 401 without credentials.
+bool IsUnauthenticatedProbePath(const std::string& uri) {
+  return uri == "/healthz" || uri == "/readyz";
 }
 
 const char kLanding[] =
@@ -151,6 +163,7 @@ const char kLanding[] =
     "<h1>poolwatch</h1><p>Connection-pool watcher for PostgreSQL and PgBouncer.</p><ul>"
     "<li><a href=\"metrics\">/metrics</a> Prometheus metrics (latest sample)</li>"
     "<li><a href=\"status\">/status</a> targets, reasons and offenders (JSON)</li>"
+    "<li><a href=\"health\">/health</a> overall level: ok, degraded (200) or down (503)</li>"
     "<li><a href=\"healthz\">/healthz</a> liveness</li>"
     "<li><a href=\"readyz\">/readyz</a> readiness</li></ul><p>version " POOLWATCH_VERSION
     " (" POOLWATCH_REVISION ")</p></body></html>";
@@ -379,10 +392,29 @@ LoopReply HttpServer::Route(const LoopRequest& req) {
          ok ? "ready\n" : "waiting for the first sample\n");
     return r;
   }
+  if (uri == "/health") {
+    // The overall level for a load balancer or a human (README "HTTP endpoints"): 200 ok or
+    // degraded, 503 down; `?strict` answers 503 for degraded too.
+    auto snap = store_.Latest();
+    const bool fresh = state_.healthy && state_.healthy();
+    const OverallHealth h = JudgeOverallHealth(snap.get(), fresh);
+    const int code = h.HttpStatus(req.strict);
+    nlohmann::json j = h.Json();
+    j["sampler_fresh"] = fresh;
+    nlohmann::json targets = nlohmann::json::object();
+    if (snap) {
+      for (const auto& t : snap->targets) targets[t.name] = t.health;
+    }
+    j["targets"] = targets;
+    text(code, code == 200 ? "OK" : "Service Unavailable", DumpJson(j, 2) + "\n");
+    r.type = "application/json";
+    return r;
+  }
   if (uri == "/status") {
     auto snap = store_.Latest();
     nlohmann::json j =
         snap ? StatusJson(*snap) : nlohmann::json{{"targets", nlohmann::json::array()}};
+    j["health"] = JudgeOverallHealth(snap.get(), state_.healthy && state_.healthy()).Json();
     if (state_.alerts) j["alerts"] = state_.alerts();
     if (state_.incidents) j["incidents"] = state_.incidents();
     text(200, "OK", DumpJson(j, 2) + "\n");
@@ -406,7 +438,7 @@ int HttpServer::Serve(mg_connection* c) {
   const mg_request_info* ri = mg_get_request_info(c);
   std::string method = ri->request_method ? ri->request_method : "";
   std::string uri = ri->local_uri ? ri->local_uri : "";
-  if (web_.auth()) {
+  if (web_.auth() && !IsUnauthenticatedProbePath(uri)) {
     const char* authz = mg_get_header(c, "Authorization");
     if (authz == nullptr || !CheckBasicAuth(web_.users, authz)) {
       Send(c, 401, "Unauthorized", "text/plain", "unauthorized\n",
@@ -420,6 +452,7 @@ int HttpServer::Serve(mg_connection* c) {
   req.path = uri;
   req.head = method == "HEAD";
   req.gzip = AcceptsGzip(c);
+  req.strict = ri->query_string != nullptr && QueryHasFlag(ri->query_string, "strict");
   const LoopReply r = Route(req);
   const std::string_view body =
       r.body != nullptr ? std::string_view(r.body, r.body_size) : std::string_view(r.owned);

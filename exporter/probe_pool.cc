@@ -50,9 +50,11 @@ void ProbePool::NoteFailureLocked(const DbError& e) {
 }
 
 std::unique_ptr<Connection> ProbePool::OpenLocked(std::unique_lock<std::mutex>& lock,
-                                                  SteadyTime deadline) {
+                                                  SteadyTime deadline, bool leftover) {
   ++connecting_;
-  SteadyTime connect_deadline = std::min(deadline, clock_.Now() + config_.connect_timeout);
+  const SteadyTime own_deadline = clock_.Now() + config_.connect_timeout;
+  const bool budget_bound = deadline < own_deadline;
+  SteadyTime connect_deadline = std::min(deadline, own_deadline);
   lock.unlock();
   std::unique_ptr<Connection> conn;
   try {
@@ -60,7 +62,10 @@ std::unique_ptr<Connection> ProbePool::OpenLocked(std::unique_lock<std::mutex>& 
   } catch (const DbError& e) {
     lock.lock();
     --connecting_;
-    NoteFailureLocked(e);
+    // A background connect (top-up, renewal) that ran out of what was left of the sampling
+    // budget before connect_timeout says nothing about the target: not a probe error, no
+    // backoff. A refusal, an auth failure or a connect_timeout expiry is one.
+    if (!(leftover && budget_bound && e.reason() == DownReason::kTimeout)) NoteFailureLocked(e);
     cv_.notify_all();
     throw;
   }
@@ -95,7 +100,10 @@ ProbePool::Lease ProbePool::Acquire(const std::string& holder, SteadyTime deadli
     // 1. Reuse an idle connection, newest first; drop expired or unhealthy ones.
     for (auto it = slots_.rbegin(); it != slots_.rend(); ++it) {
       if (it->in_use) continue;
-      if (now - it->opened > config_.max_lifetime || !it->conn->Healthy()) {
+      // The last connection past max_lifetime is renewed by Maintain (make before break): at
+      // max_connections a replacement may not be had, and the session we hold is the only view.
+      const bool last = slots_.size() == 1 && connecting_ == 0;
+      if ((now - it->opened > config_.max_lifetime && !last) || !it->conn->Healthy()) {
         (now - it->opened > config_.max_lifetime ? stats_.closed_lifetime : stats_.closed_broken) +=
             1;
         slots_.erase(std::next(it).base());
@@ -179,6 +187,7 @@ void ProbePool::Maintain(SteadyTime deadline) {
   SteadyTime now = clock_.Now();
   int idle = 0;
   for (const auto& s : slots_) idle += s.in_use ? 0 : 1;
+  std::uint64_t renew = 0;
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (it->in_use) {
       if (!it->leaked && now - it->checked_out > config_.leak_timeout) {
@@ -196,6 +205,11 @@ void ProbePool::Maintain(SteadyTime deadline) {
     bool expired = now - it->opened > config_.max_lifetime;
     bool surplus = now - it->last_used > config_.idle_timeout &&
                    static_cast<int>(slots_.size()) > config_.min;
+    if (expired && slots_.size() == 1 && connecting_ == 0) {
+      renew = it->id;  // the last connection: replaced below only once a new one is open
+      ++it;
+      continue;
+    }
     if (expired || surplus) {
       (expired ? stats_.closed_lifetime : stats_.closed_idle) += 1;
       it = slots_.erase(it);
@@ -204,10 +218,34 @@ void ProbePool::Maintain(SteadyTime deadline) {
     }
     ++it;
   }
+  if (renew != 0 && now >= retry_after_ && now < deadline) {
+    try {
+      auto conn = OpenLocked(lock, deadline, /*leftover=*/true);
+      if (closed_) {
+        conn->Abort();
+        return;
+      }
+      auto old = std::find_if(slots_.begin(), slots_.end(),
+                              [&](const Slot& x) { return x.id == renew; });
+      if (old != slots_.end() && !old->in_use) {
+        slots_.erase(old);
+        stats_.closed_lifetime += 1;
+      }
+      Slot s;
+      s.id = next_id_++;
+      s.conn = std::move(conn);
+      s.opened = s.last_used = clock_.Now();
+      slots_.push_back(std::move(s));
+      cv_.notify_all();
+    } catch (const DbError&) {
+      // Kept the old one (at max_connections, say); counted in stats, retried after backoff.
+    }
+    return;
+  }
   // Top up to min (one per call, so Maintain stays short), unless backing off.
   if (TotalLocked() < config_.min && now >= retry_after_ && now < deadline) {
     try {
-      auto conn = OpenLocked(lock, deadline);
+      auto conn = OpenLocked(lock, deadline, /*leftover=*/true);
       if (closed_) {
         conn->Abort();
         return;

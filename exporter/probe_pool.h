@@ -109,7 +109,10 @@ class ProbePool {
   };
 
   void Return(std::uint64_t id, bool healthy);
-  std::unique_ptr<Connection> OpenLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline);
+  /// `leftover`: a background connect on what is left of a sample's budget (Maintain); its
+  /// running out of that budget is not counted as a connect failure.
+  std::unique_ptr<Connection> OpenLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline,
+                                         bool leftover = false);
   void NoteFailureLocked(const DbError& e);
   int TotalLocked() const { return static_cast<int>(slots_.size()) + connecting_; }
 

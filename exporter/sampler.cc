@@ -19,6 +19,17 @@ long long Millis(Duration d) { return static_cast<long long>(d.count()); }
 
 }  // namespace
 
+std::string CurrentSecret(SecretFile& file, const std::string& what) {
+  SecretFile::Result r = file.Get();
+  if (r.event == SecretFile::Event::kReloaded) {
+    spdlog::info("{} changed on disk and was re-read; new connections use it", what);
+  } else if (r.event == SecretFile::Event::kRejected) {
+    spdlog::error("{} changed on disk but cannot be used; keeping the previous value: {}", what,
+                  r.error);
+  }
+  return r.value;
+}
+
 std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
                                           SteadyTime deadline, const std::atomic<bool>& cancel) {
   ConnectSpec spec;
@@ -44,9 +55,18 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
       sample_budget_(config.timeout),
       probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
                     target.collector_options.error_min_events),
+      password_(target.password_file.empty()
+                    ? nullptr
+                    : std::make_shared<SecretFile>(target.password_file, target.password, "\n\r")),
       pool_(target.name, target.pool,
-            [connector, target, config](SteadyTime d, const std::atomic<bool>& cancel) {
-              return connector(target, config, d, cancel);
+            [connector, target, config, pw = password_](SteadyTime d,
+                                                        const std::atomic<bool>& cancel) {
+              if (!pw) return connector(target, config, d, cancel);
+              // A rotated password_file is used from the next connection on; open sessions,
+              // authenticated already, keep working.
+              TargetConfig t = target;
+              t.password = CurrentSecret(*pw, "password_file of target " + target.name);
+              return connector(t, config, d, cancel);
             },
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
   CollectorOptions opts = target.collector_options;
@@ -54,15 +74,23 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
   opts.clock = &clock_;
   opts.leak_timeout = target.leak_timeout;
   if (target.kind == TargetKind::kPgBouncer) {
-    wait_tracker_ = std::make_shared<PoolWaitTracker>();
+    wait_tracker_ = std::make_shared<PoolWaitTracker>(config.peak_window);
     opts.wait_tracker = wait_tracker_;
   }
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
                                target.collectors_disabled, opts);
 }
 
+std::vector<std::string> TargetSampler::Passwords() const {
+  if (!password_) return {target_.password};
+  return {target_.password, password_->Get().value};
+}
+
 TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   const SteadyTime start = clock_.Now();
+  // One stat(2) per sample: a rotated password_file is logged (and counted) when it changes, not
+  // only at the next connect.
+  if (password_) CurrentSecret(*password_, "password_file of target " + target_.name);
   TargetSample s;
   s.target = target_.name;
   s.kind = std::string(TargetKindName(target_.kind));
@@ -86,7 +114,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       break;
     } catch (const std::exception& e) {
       status.reason = DownReason::kOther;
-      status.error = RedactSecrets(e.what(), {target_.password});
+      status.error = RedactSecrets(e.what(), Passwords());
       break;
     }
     lease->SetDeadline(deadline);
@@ -141,7 +169,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
         probe_query_failures_ += 1;
         collector_errors_[name] += 1;
         spdlog::debug("target {}: collector {} failed: {}", target_.name, name,
-                      RedactSecrets(e.what(), {target_.password}));
+                      RedactSecrets(e.what(), Passwords()));
       }
       durations[name] = Seconds(clock_.Now() - t0);
     }
@@ -208,7 +236,7 @@ void TargetSampler::SampleFast(SteadyTime deadline) {
   } catch (const std::exception& e) {
     // The main sample reports the target's health; a missed fast reading only loses detail.
     spdlog::debug("target {}: fast SHOW POOLS failed: {}", target_.name,
-                  RedactSecrets(e.what(), {target_.password}));
+                  RedactSecrets(e.what(), Passwords()));
   }
 }
 
@@ -274,6 +302,13 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
   m.Counter("poolwatch_probe_pool_health_check_failures_total",
             "Idle connections that failed their health check.", {{"target", t}},
             p.health_checks_failed);
+  if (password_) {
+    const Labels secret = {{"owner", t}, {"key", "password_file"}};
+    m.Counter("poolwatch_secret_file_reloads_total", Help("poolwatch_secret_file_reloads_total"),
+              secret, password_->reloads());
+    m.Counter("poolwatch_secret_file_reload_errors_total",
+              Help("poolwatch_secret_file_reload_errors_total"), secret, password_->errors());
+  }
 
   // Our own connection attempts and queries through the target, as an error ratio over the
   // target's error window: the sidecar's view of "can an application get in?".

@@ -13,6 +13,7 @@
 #include "collectors/pgbouncer_wait_tracker.h"
 #include "collectors/sliding_window.h"
 #include "collectors/snapshot.h"
+#include "base/files.h"
 #include "exporter/config.h"
 #include "exporter/probe_pool.h"
 #include "exporter/worker_group.h"
@@ -28,6 +29,10 @@ using TargetConnector = std::function<std::unique_ptr<Connection>(
 /// statement_timeout, lock_timeout and idle_in_transaction_session_timeout.
 std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Config& config,
                                           SteadyTime deadline, const std::atomic<bool>& cancel);
+
+/// `file`'s current value, re-read if it changed on disk; logs a re-read (info) or a rejected
+/// change (error, the previous value kept) naming `what`. Thread-safe.
+std::string CurrentSecret(SecretFile& file, const std::string& what);
 
 /// One target: its probe pool, its collectors, and what it looked like last time (for logging
 /// transitions rather than every failed sample). Sample() is called by one thread at a time.
@@ -50,11 +55,16 @@ class TargetSampler {
 
  private:
   void AddSelfMetrics(TargetSample& s, const TargetStatus& status);
+  /// What to redact from error texts: the configured password and the current password_file's.
+  std::vector<std::string> Passwords() const;
 
   TargetConfig target_;
   const Clock& clock_;
   Duration sample_budget_;  // sampling.timeout, for messages
   SlidingWindow probe_window_;  // failed / attempted probe connects and queries
+  /// password_file, re-read when Kubernetes (or anyone) replaces it; null without one. Declared
+  /// before pool_, whose connector reads it for every new connection.
+  std::shared_ptr<SecretFile> password_;
   ProbePool pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
   std::shared_ptr<PoolWaitTracker> wait_tracker_;  // PgBouncer targets only

@@ -32,6 +32,9 @@ struct FakeTargets {
   std::atomic<bool> pg_queries_fail{false};  // the server answers, with an error
   std::atomic<bool> pg_slow_locks{false};    // pg_locks runs out of budget; the rest answer
   std::atomic<int> connects{0};
+  // A wedged call that ignores every deadline (a bug, a kernel stall): the sampler cannot finish
+  // its round, so nothing is published and /healthz must say so.
+  std::atomic<bool> pg_wedged{false};
 
   TargetConnector Connector() {
     return [this](const TargetConfig& t, const Config&, SteadyTime deadline,
@@ -54,6 +57,7 @@ struct FakeTargets {
       auto self = std::make_shared<FakeConnection*>(nullptr);
       auto conn = std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
           {"WITH a AS", [this, deadline](std::string_view) {
+             while (pg_wedged) std::this_thread::sleep_for(5ms);
              if (pg_hang) {
                std::this_thread::sleep_until(deadline);
                throw DbError("query timed out", DownReason::kTimeout, "57014", true);
@@ -114,6 +118,7 @@ class AppTest : public ::testing::Test {
     ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/readyz").status == 200; }, 5s));
   }
   std::string Metrics() { return HttpGet(base_ + "/metrics").body; }
+  void TearDown() override { fakes_.pg_wedged = false; }  // a failed assertion must not hang Stop
 
   SystemClock clock_;
   FakeTargets fakes_;
@@ -285,6 +290,70 @@ TEST_F(AppTest, HealthLevelFollowsTheAlertThresholds) {
   fakes_.pgb_down = true;
   ASSERT_TRUE(testing::WaitUntil([&] { return health("local", "unhealthy") == 1; }, 5s));
   EXPECT_EQ(health("local", "healthy"), 0);
+}
+
+nlohmann::json Json(const testing::HttpResponse& r) {
+  return nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+}
+
+TEST_F(AppTest, OverallHealthLevelAndItsEndpoint) {
+  StartApp();
+  auto h = HttpGet(base_ + "/health");
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(Json(h)["level"], "ok") << h.body;
+  EXPECT_EQ(Json(h)["targets"]["main"], "healthy") << h.body;
+  EXPECT_EQ(Json(HttpGet(base_ + "/status"))["health"]["level"], "ok");
+  // One target down: degraded, still 200 (poolwatch works, one thing it watches does not);
+  // strict answers 503.
+  fakes_.pgb_down = true;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return Json(HttpGet(base_ + "/health"))["level"] == "degraded"; }, 5s));
+  h = HttpGet(base_ + "/health");
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_THAT(std::string(Json(h)["reason"]), HasSubstr("local (refused)")) << h.body;
+  EXPECT_EQ(HttpGet(base_ + "/health?strict").status, 503);
+  EXPECT_EQ(HttpGet(base_ + "/health?x=1&strict=1").status, 503);
+  EXPECT_EQ(Json(HttpGet(base_ + "/status"))["health"]["level"], "degraded");
+  // Every target down: down, 503, while /healthz (liveness) stays 200.
+  fakes_.pg_hang = true;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return Json(HttpGet(base_ + "/health"))["level"] == "down"; }, 5s))
+      << HttpGet(base_ + "/health").body;
+  h = HttpGet(base_ + "/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_THAT(std::string(Json(h)["reason"]), HasSubstr("every target is down")) << h.body;
+  EXPECT_EQ(HttpGet(base_ + "/healthz").status, 200) << "liveness must not depend on targets";
+  fakes_.pgb_down = false;
+  fakes_.pg_hang = false;
+  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/health").status == 200; }, 5s));
+  std::printf("health: ok 200, one target down degraded 200 (strict 503), all down 503\n");
+}
+
+TEST_F(AppTest, StalledSamplerAnswers503OnHealthzAndIsDown) {
+  StartApp();  // interval 200ms, timeout 150ms: stale after 3 x 200 + 150 = 750ms
+  ASSERT_EQ(HttpGet(base_ + "/healthz").status, 200);
+  fakes_.pg_wedged = true;
+  const auto wedged = std::chrono::steady_clock::now();
+  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 503; }, 5s));
+  const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - wedged).count();
+  auto hz = HttpGet(base_ + "/healthz");
+  EXPECT_EQ(hz.status, 503);
+  EXPECT_EQ(hz.body, "sampler stalled\n");
+  auto h = HttpGet(base_ + "/health");
+  EXPECT_EQ(h.status, 503) << h.body;
+  EXPECT_EQ(Json(h)["level"], "down") << h.body;
+  EXPECT_EQ(Json(h)["sampler_fresh"], false) << h.body;
+  EXPECT_THAT(std::string(Json(h)["reason"]), HasSubstr("sampler stalled"));
+  EXPECT_EQ(Json(HttpGet(base_ + "/status"))["health"]["level"], "down");
+  // /metrics keeps serving the last snapshot meanwhile; readiness stays (a sample completed).
+  EXPECT_EQ(HttpGet(base_ + "/metrics").status, 200);
+  EXPECT_EQ(HttpGet(base_ + "/readyz").status, 200);
+  // Unwedged, the next sample makes it live again.
+  fakes_.pg_wedged = false;
+  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 200; }, 5s));
+  EXPECT_EQ(Json(HttpGet(base_ + "/health"))["level"], "ok");
+  std::printf("stalled sampler: /healthz 503 after %.2fs (bound 0.75s), back to 200 when unwedged\n",
+              after);
 }
 
 TEST(HttpServerTest, PortInUseIsAClearError) {

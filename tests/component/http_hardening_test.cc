@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <thread>
 
 #include "collectors/metrics.h"
+#include "exporter/http_loop.h"
 #include "exporter/http_server.h"
 #include "exporter/web_config.h"
 #include "tests/support/stack.h"
@@ -91,8 +93,8 @@ class HardeningTest : public ::testing::Test {
   }
   void Start(WebConfig web = {}) {
     HttpState st;
-    st.healthy = [] { return true; };
-    st.ready = [] { return true; };
+    st.healthy = [this] { return healthy_.load(); };
+    st.ready = [this] { return ready_.load(); };
     server_ = std::make_unique<HttpServer>(store_, st, std::move(web));
     std::string err;
     ASSERT_TRUE(server_->Start("127.0.0.1:0", err)) << err;
@@ -106,6 +108,8 @@ class HardeningTest : public ::testing::Test {
   SnapshotStore store_;
   std::unique_ptr<HttpServer> server_;
   std::string base_;
+  std::atomic<bool> healthy_{true};
+  std::atomic<bool> ready_{true};
 };
 
 TEST_F(HardeningTest, MalformedRequestsGetAnErrorOrAClosedConnectionNeverA200) {
@@ -317,9 +321,148 @@ TEST_F(HardeningTest, NoEndpointBeyondTheDocumentedOnes) {
         server_->port(), std::string(method) + " /metrics HTTP/1.1\r\nHost: a\r\n\r\n", 5s);
     EXPECT_THAT(resp, Not(StartsWith("HTTP/1.1 2"))) << method << ": " << resp;
   }
-  for (const char* path : {"/metrics", "/healthz", "/readyz", "/status", "/"}) {
+  for (const char* path : {"/metrics", "/health", "/healthz", "/readyz", "/status", "/"}) {
     EXPECT_EQ(HttpGet(base_ + path).status, 200) << path;
   }
+}
+
+// Review findings of the event loop (issue 12): Accept-Encoding weights, a host name as listen
+// address, and a failed Start that leaks nothing.
+TEST(AcceptEncodingTest, QZeroRefusesAndWeightsAndWildcardsAreHonoured) {
+  for (const char* yes : {"gzip", "GZIP", "x-gzip", "deflate, gzip", "gzip;q=0.5", "gzip; q=1",
+                          "*", "br;q=1, *;q=0.1", "gzip;q=0.001", "identity;q=0, gzip"}) {
+    EXPECT_TRUE(AcceptsGzip(yes)) << yes;
+  }
+  for (const char* no : {"", "deflate", "identity", "gzip;q=0", "gzip; q=0.000", "GZIP;Q=0",
+                         "*;q=0", "gzip;q=0, *", "br, *;q=0", "gzipx", "notgzip"}) {
+    EXPECT_FALSE(AcceptsGzip(no)) << no;
+  }
+}
+
+TEST_F(HardeningTest, GzipQZeroGetsIdentityOnTheWire) {
+  Start();
+  auto refused = HttpGet(base_ + "/metrics", {"Accept-Encoding: gzip;q=0, identity"});
+  EXPECT_EQ(refused.headers.count("content-encoding"), 0u);
+  EXPECT_EQ(refused.body, "# TYPE x gauge\nx 1\n");
+  auto wanted = HttpGet(base_ + "/metrics", {"Accept-Encoding: gzip;q=0.8"});
+  EXPECT_EQ(wanted.headers["content-encoding"], "gzip");
+}
+
+TEST(HttpListenTest, HostNameListenAddressWorksOnThePlainPath) {
+  SnapshotStore store;
+  auto snap = std::make_shared<Snapshot>();
+  snap->text = "x 1\n";
+  store.Publish(snap);
+  HttpServer s(store, {});
+  std::string err;
+  ASSERT_TRUE(s.Start("localhost:0", err)) << err;
+  ASSERT_GT(s.port(), 0);
+  auto r = HttpGet("http://127.0.0.1:" + std::to_string(s.port()) + "/metrics");
+  EXPECT_EQ(r.status, 200);
+  HttpServer bad(store, {});
+  EXPECT_FALSE(bad.Start("no-such-host.invalid:0", err));
+  EXPECT_THAT(err, HasSubstr("no-such-host.invalid"));
+}
+
+TEST_F(HardeningTest, PipelinedRequestsFollowedByFinAllGetTheirResponses) {
+  Start();
+  int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string req =
+      "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  ::shutdown(fd, SHUT_WR);  // FIN right behind the requests, like `printf ... | nc`
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  int answers = 0;
+  for (std::size_t at = out.find("HTTP/1.1 200"); at != std::string::npos;
+       at = out.find("HTTP/1.1 200", at + 1)) {
+    ++answers;
+  }
+  std::printf("3 pipelined requests then FIN: %d answered\n", answers);
+  EXPECT_EQ(answers, 3) << out;
+  EXPECT_THAT(out, HasSubstr("x 1"));
+  EXPECT_THAT(out, HasSubstr("ready\n"));
+  EXPECT_TRUE(StillServes());
+}
+
+// Review finding: with every connection slot taken by replies to clients that never read, a new
+// client was turned away. Now the writer stuck longest is evicted for it.
+TEST(EventLoopTest, SlowReadersHoldingEverySlotDoNotLockOutANewClient) {
+  static const auto big = std::make_shared<std::string>(std::size_t{16} << 20, 'x');
+  LoopLimits limits;
+  limits.max_connections = 16;  // the loop's floor
+  EventLoopHttp loop(
+      [](const LoopRequest& req) {
+        LoopReply r;
+        if (req.path == "/big") {
+          r.body = big->data();
+          r.body_size = big->size();
+          r.keep = big;
+        } else {
+          r.owned = "ok\n";
+        }
+        return r;
+      },
+      limits);
+  std::string err;
+  ASSERT_TRUE(loop.Start("127.0.0.1", 0, err)) << err;
+  std::vector<int> readers;
+  for (int i = 0; i < 16; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(loop.port()));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    const std::string req = "GET /big HTTP/1.1\r\nHost: a\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    readers.push_back(fd);  // never read
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // every reply is stuck writing
+  auto r = HttpGet("http://127.0.0.1:" + std::to_string(loop.port()) + "/healthz", {}, 3000);
+  std::printf("16 slots held by non-reading clients: a new client got %ld in %.3fs\n", r.status,
+              r.seconds);
+  EXPECT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.body, "ok\n");
+  for (int fd : readers) ::close(fd);
+  loop.Stop();
+}
+
+int OpenFds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+TEST(HttpListenTest, AFailedStartLeaksNoDescriptor) {
+  SnapshotStore store;
+  HttpServer taken(store, {});
+  std::string err;
+  ASSERT_TRUE(taken.Start("127.0.0.1:0", err)) << err;
+  const std::string busy = "127.0.0.1:" + std::to_string(taken.port());
+  const int before = OpenFds();
+  for (int i = 0; i < 50; ++i) {
+    HttpServer s(store, {});
+    EXPECT_FALSE(s.Start(busy, err));
+  }
+  const int after = OpenFds();
+  std::printf("50 failed starts (port in use): %d descriptors before, %d after\n", before, after);
+  EXPECT_EQ(after, before);
 }
 
 // ---- web config: basic auth and TLS ----
@@ -429,11 +572,46 @@ TEST_F(HardeningTest, BasicAuthWithCurlAllowedWrongPasswordAndNoCredentials) {
   EXPECT_EQ(none.status, "401");
   Curl unknown = RunCurl({"-u", "mallory:scrape-pw", url});
   EXPECT_EQ(unknown.status, "401");
-  // Every path is behind it, the health checks too.
-  for (const char* p : {"/healthz", "/readyz", "/status", "/"}) {
+  // Every path is behind it except the two probe paths (next test).
+  for (const char* p : {"/status", "/", "/health"}) {
     EXPECT_EQ(RunCurl({base_ + p}).status, "401") << p;
+    EXPECT_NE(RunCurl({"-u", "prom:scrape-pw", base_ + p}).status, "401") << p;
+  }
+}
+
+// Kubernetes probes carry no credentials: /healthz and /readyz answer them (both 200 and 503, so
+// a liveness probe still sees a stalled sampler) and disclose nothing; everything else stays 401,
+// including look-alike and dot-segment paths that lead elsewhere.
+TEST_F(HardeningTest, BasicAuthLeavesOnlyTheProbePathsOpen) {
+  WebConfig w;
+  w.users = {{"prom", Bcrypt("scrape-pw")}};
+  Start(w);
+  for (const char* p : {"/healthz", "/readyz"}) {
+    Curl none = RunCurl({base_ + p});
+    EXPECT_EQ(none.status, "200") << p;
+    EXPECT_THAT(none.body, Not(HasSubstr("x 1"))) << p;
+    EXPECT_EQ(RunCurl({"-u", "prom:wrong", base_ + p}).status, "200") << p;
     EXPECT_EQ(RunCurl({"-u", "prom:scrape-pw", base_ + p}).status, "200") << p;
   }
+  healthy_ = false;
+  ready_ = false;
+  Curl stalled = RunCurl({base_ + "/healthz"});
+  EXPECT_EQ(stalled.status, "503");
+  EXPECT_EQ(stalled.body, "sampler stalled\n");
+  Curl waiting = RunCurl({base_ + "/readyz"});
+  EXPECT_EQ(waiting.status, "503");
+  EXPECT_EQ(waiting.body, "waiting for the first sample\n");
+  int open = 0;
+  for (const char* p : {"/metrics", "/status", "/", "/health", "/healthz/", "/healthzz",
+                        "/HEALTHZ", "/healthz/../metrics", "/readyz/%2e%2e/metrics",
+                        "//metrics", "/nothing"}) {
+    Curl c = RunCurl({"--path-as-is", base_ + p});
+    EXPECT_EQ(c.status, "401") << p << ": " << c.body;
+    EXPECT_THAT(c.body, Not(HasSubstr("x 1"))) << p;
+    open += c.status != "401";
+  }
+  std::printf("basic auth: /healthz and /readyz open (200 and 503), %d of 11 other paths open\n",
+              open);
 }
 
 TEST_F(HardeningTest, TlsWithCurlAndPlainHttpToTheTlsPortFails) {

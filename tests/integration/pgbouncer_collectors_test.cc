@@ -200,6 +200,64 @@ TEST(PgBouncerCollectorsIntegration, FastSamplingCatchesAWaitShorterThanTheMainI
             2);
 }
 
+// Issue 12 item 12: Prometheus scraping less often than poolwatch samples (here every 3 s against
+// 500 ms sampling) still sees a wait that came and went between two scrapes, through the window
+// peaks (sampling.peak_window), and the saturated seconds counted meanwhile.
+TEST(PgBouncerCollectorsIntegration, PeaksSurviveAScrapeIntervalLongerThanSampling) {
+  PoolwatchProcess pw(Config("interval: 500ms, timeout: 400ms, peak_window: 5s"));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  const std::vector<std::string> pool = {kApp, kAppUser};
+  // The app pool exists (and SHOW DATABASES' pool_size is known) before the "scrape" at t0.
+  { Sql warm(App("warm")); warm.Exec("SELECT 1"); }
+  ASSERT_TRUE(pw.WaitMetric(
+      [&](const std::string& m) {
+        return !std::isnan(MetricValue(m, "poolwatch_pgbouncer_saturated_seconds_total", pool));
+      },
+      5s))
+      << pw.Metrics();
+  const std::string scrape0 = pw.Metrics();
+  const auto t0 = std::chrono::steady_clock::now();
+  const double saturated0 =
+      MetricValue(scrape0, "poolwatch_pgbouncer_saturated_seconds_total", pool);
+  const double waiting0 = MetricValue(scrape0, "poolwatch_pgbouncer_waiting_seconds_total", pool);
+  {
+    auto h1 = Holder();
+    auto h2 = Holder();  // pool_size 2: saturated from here
+    Sql waiter(App("between-scrapes"));
+    waiter.Send("SELECT 1");
+    std::this_thread::sleep_for(1500ms);
+    h1->Exec("COMMIT");
+    h2->Exec("COMMIT");
+    EXPECT_EQ(waiter.Scalar("SELECT 2"), "2");
+  }
+  std::this_thread::sleep_until(t0 + 3s);  // the next scrape, several samples after the wait
+  const std::string scrape1 = pw.Metrics();
+  const double since_sample = MetricValue(scrape1, "poolwatch_pgbouncer_waiting_clients_peak", pool);
+  const double window = MetricValue(scrape1, "poolwatch_pgbouncer_waiting_clients_window_peak", pool);
+  const double window_maxwait =
+      MetricValue(scrape1, "poolwatch_pgbouncer_maxwait_window_peak_seconds", pool);
+  const double saturated =
+      MetricValue(scrape1, "poolwatch_pgbouncer_saturated_seconds_total", pool) - saturated0;
+  const double waiting =
+      MetricValue(scrape1, "poolwatch_pgbouncer_waiting_seconds_total", pool) - waiting0;
+  std::printf("scrape every 3s, sampling 500ms: per-sample peak %g, window peak %g (maxwait "
+              "%.2fs), saturated %.2fs, waiting %.2fs\n",
+              since_sample, window, window_maxwait, saturated, waiting);
+  EXPECT_EQ(since_sample, 0) << "the per-sample peak is long reset: the scrape would miss it";
+  EXPECT_EQ(window, 1) << scrape1;
+  EXPECT_GT(window_maxwait, 0.5) << scrape1;
+  EXPECT_GT(saturated, 1.0) << scrape1;   // about 1.5 s: two holders fill the pool of 2
+  EXPECT_LT(saturated, 3.0) << scrape1;
+  EXPECT_GE(saturated + 0.05, waiting) << "saturated covers every waiting second";
+  // Beyond the window the peak is gone again (the documented bound).
+  ASSERT_TRUE(pw.WaitMetric(
+      [&](const std::string& m) {
+        return MetricValue(m, "poolwatch_pgbouncer_waiting_clients_window_peak", pool) == 0;
+      },
+      8s))
+      << pw.Metrics();
+}
+
 TEST(PgBouncerCollectorsIntegration, ServerHeldBySilentClientIsALeak) {
   PoolwatchProcess pw(Config("interval: 500ms, timeout: 400ms", "      leak_timeout: 1s\n"));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();

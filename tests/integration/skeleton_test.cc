@@ -235,7 +235,8 @@ TEST(SkeletonIntegration, OnceTextIsAReadableTableAndExitCodeFollowsHealth) {
   std::vector<std::string> lines;
   std::istringstream in(out);
   for (std::string l; std::getline(in, l);) lines.push_back(l);
-  ASSERT_EQ(lines.size(), 3u) << out;
+  ASSERT_EQ(lines.size(), 4u) << out;
+  EXPECT_EQ(lines[3], "health: ok") << out;
   EXPECT_THAT(lines[0], ::testing::MatchesRegex("TARGET +KIND +UP +REASON +SAMPLE_MS +DETAILS"));
   EXPECT_THAT(lines[1], ::testing::MatchesRegex(
                             "main +postgres +yes +- +[0-9.]+ +connections: [0-9]+/97 .*"));

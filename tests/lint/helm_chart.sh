@@ -140,12 +140,13 @@ echo "single-replica fixes: ok"
 bin=${POOLWATCH_BIN:-$build/exporter/poolwatch}
 
 # TLS and basic auth from the chart, against the real binary: the web config the chart writes is
-# one poolwatch accepts and serves (HTTPS, 401 without credentials on /healthz too, which is why
-# the probes become tcpSocket probes; 200 with them); the probes and the helm test follow.
+# one poolwatch accepts and serves (HTTPS; /healthz and /readyz 200 without credentials, which is
+# why the probes stay httpGet; /metrics 401 without them, 200 with them); the helm test follows.
 has tls-basic-auth "--web.config.file=/etc/poolwatch/web/web-config.yml"
 has tls-basic-auth "scheme: https"
-has tls-basic-auth "tcpSocket:"
-hasnt tls-basic-auth "path: /healthz"
+has tls-basic-auth "scheme: HTTPS"
+has tls-basic-auth "path: /healthz"
+has tls-basic-auth "path: /readyz"
 cat > "$tmp/web-extract.js" <<'EOF'
 const fs = require("fs"), yaml = require(process.argv[2] + "/node_modules/js-yaml");
 const s = yaml.loadAll(fs.readFileSync(process.argv[3], "utf8"))
@@ -169,15 +170,19 @@ printf 'targets:\n  pgbouncer:\n    - {name: gone, dsn: "host=127.0.0.1 port=1 d
 wpid=$!
 code=""
 for _ in $(seq 1 100); do
-  code=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$wport/healthz" || true)
-  [ "$code" = 401 ] && break
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$wport/readyz" || true)
+  [ "$code" = 200 ] && break
   sleep 0.1
 done
-ok=$(curl -sk -o /dev/null -w '%{http_code}' -u prometheus:ci-scrape-pw "https://127.0.0.1:$wport/healthz" || true)
+live=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$wport/healthz" || true)
+none=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$wport/metrics" || true)
+ok=$(curl -sk -o /dev/null -w '%{http_code}' -u prometheus:ci-scrape-pw "https://127.0.0.1:$wport/metrics" || true)
 kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
-[ "$code" = 401 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /healthz over HTTPS without credentials answered '$code', want 401"; }
-[ "$ok" = 200 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /healthz with the credentials answered '$ok', want 200"; }
-echo "tls-basic-auth: the chart's web config serves HTTPS; /healthz 401 without credentials (so tcpSocket probes), 200 with them"
+[ "$code" = 200 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /readyz over HTTPS without credentials answered '$code', want 200"; }
+[ "$live" = 200 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /healthz over HTTPS without credentials answered '$live', want 200"; }
+[ "$none" = 401 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /metrics without credentials answered '$none', want 401"; }
+[ "$ok" = 200 ] || { cat "$tmp/web.log" >&2; fail "tls-basic-auth: /metrics with the credentials answered '$ok', want 200"; }
+echo "tls-basic-auth: the chart's web config serves HTTPS; /healthz $live and /readyz $code without credentials (httpGet probes), /metrics $none without and $ok with them"
 
 # The poolwatch config the chart writes is one poolwatch accepts: the real binary's
 # --check-config on each scenario's ConfigMap (paths moved into a temp root, secrets faked).

@@ -336,6 +336,36 @@ TEST(PoolWaitTrackerTest, MainSamplesAloneCountWhatTheySee) {
   EXPECT_NEAR(t.TakePeaks().at({"app", "app"}).waiting_seconds_total, 7.0, 1e-9);
 }
 
+// Issue 12 item 12: the window peaks outlive the per-sample ones for peak_window (a scrape at any
+// interval up to it sees the peak), and saturated seconds count a full pool as well as waits.
+TEST(PoolWaitTrackerTest, WindowPeaksOutliveSamplesAndSaturationIsCounted) {
+  PoolWaitTracker t(std::chrono::seconds(10));
+  SteadyTime t0{};
+  t.SetPoolSizes({{"app", 2}});
+  auto r = [](double waiting, double maxwait, double sv_active) {
+    return std::vector<PoolWaitTracker::Reading>{{"app", "app", waiting, maxwait, sv_active}};
+  };
+  t.Observe(t0, r(0, 0, 1));
+  t.TakePeaks();
+  t.Observe(t0 + 1s, r(0, 0, 2));    // full from here: credited from the next reading on
+  t.Observe(t0 + 2s, r(3, 0.5, 2));  // full at both: 1 s
+  auto st = t.TakePeaks().at({"app", "app"});
+  EXPECT_EQ(st.peak_waiting, 3);
+  EXPECT_EQ(st.window_peak_waiting, 3);
+  EXPECT_NEAR(st.saturated_seconds_total, 1.0, 1e-9);
+  EXPECT_NEAR(st.waiting_seconds_total, 0.5, 1e-9);  // waiting seen only at t0+2s: maxwait
+  t.Observe(t0 + 5s, r(0, 0, 0));  // over (saturated at t0+2s only: no credit without a reading)
+  st = t.TakePeaks().at({"app", "app"});
+  EXPECT_EQ(st.peak_waiting, 0) << "the per-sample peak resets";
+  EXPECT_EQ(st.window_peak_waiting, 3) << "the window peak does not";
+  EXPECT_NEAR(st.window_peak_maxwait_seconds, 0.5, 1e-9);
+  EXPECT_NEAR(st.saturated_seconds_total, 1.0, 1e-9);
+  t.Observe(t0 + 13s, r(0, 0, 0));  // 11 s after the peak: out of the 10 s window
+  st = t.TakePeaks().at({"app", "app"});
+  EXPECT_EQ(st.window_peak_waiting, 0);
+  EXPECT_EQ(st.window_peak_maxwait_seconds, 0);
+}
+
 TEST(PoolWaitTrackerTest, VanishedPoolsAreForgotten) {
   PoolWaitTracker t;
   t.Observe(SteadyTime{}, {{"old", "app", 1, 1.0}});

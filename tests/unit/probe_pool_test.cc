@@ -185,11 +185,62 @@ TEST(ProbePoolTest, IdleAndLifetimeExpiryCloseConnections) {
   cfg.idle_timeout = 1000s;
   ProbePool pool2("t", cfg, Connector(c), clock, "SELECT 1");
   for (int i = 0; i < 12; ++i) {
-    auto l = pool2.Acquire("s", std::chrono::steady_clock::now() + 1s);
+    { auto l = pool2.Acquire("s", std::chrono::steady_clock::now() + 1s); }
     clock.Advance(10s);
+    pool2.Maintain(clock.Now() + 5s);  // renews the last connection, new before old goes
   }
   EXPECT_GE(pool2.Stats().closed_lifetime, 1);
   EXPECT_EQ(c.opened, 3);  // pool 1's one, pool 2's first, and its recycled successor
+}
+
+// Issue 12 item 8: at max_connections a replacement cannot be had. The last connection past
+// max_lifetime is replaced only once a new one is open, so the only working session is kept.
+TEST(ProbePoolTest, TheLastConnectionIsKeptPastItsLifetimeWhenNoReplacementOpens) {
+  FakeClock clock;
+  Counter c;
+  PoolConfig cfg = Small(1);
+  cfg.min = 1;
+  cfg.max_lifetime = 100s;
+  std::atomic<bool> full{false};
+  auto base = Connector(c);
+  ProbePool pool("t", cfg,
+                 [&](SteadyTime d, const std::atomic<bool>& cancel) {
+                   if (full) {
+                     throw DbError("FATAL:  sorry, too many clients already",
+                                   DownReason::kTooManyConnections, "53300", true);
+                   }
+                   return base(d, cancel);
+                 },
+                 clock, "SELECT 1");
+  { auto l = pool.Acquire("s", clock.Now() + 1s); }
+  full = true;
+  for (int i = 0; i < 5; ++i) {
+    clock.Advance(60s);  // well past max_lifetime
+    pool.Maintain(clock.Now() + 5s);
+    auto l = pool.Acquire("s", clock.Now() + 1s);
+    EXPECT_TRUE(l) << "round " << i;
+  }
+  EXPECT_EQ(c.live, 1);
+  EXPECT_EQ(pool.Stats().closed_lifetime, 0);
+  EXPECT_GE(pool.Stats().connects_failed, 1);
+  EXPECT_EQ(pool.Stats().last_error_reason, DownReason::kTooManyConnections);
+  full = false;
+  clock.Advance(120s);  // past the backoff too
+  pool.Maintain(clock.Now() + 5s);
+  EXPECT_EQ(pool.Stats().closed_lifetime, 1) << "renewed once a connection could be opened";
+  EXPECT_EQ(c.live, 1);
+}
+
+TEST(ConnectionTest, TooManyConnectionsIsItsOwnReason) {
+  EXPECT_EQ(ClassifyError("53300", "FATAL:  sorry, too many clients already"),
+            DownReason::kTooManyConnections);
+  EXPECT_EQ(ClassifyError("", "connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  "
+                              "remaining connection slots are reserved for non-replication "
+                              "superuser connections"),
+            DownReason::kTooManyConnections);
+  EXPECT_EQ(ClassifyError("", "ERROR:  no more connections allowed (max_client_conn)"),
+            DownReason::kTooManyConnections);
+  EXPECT_EQ(DownReasonName(DownReason::kTooManyConnections), "too_many_connections");
 }
 
 TEST(ProbePoolTest, MaintainTopsUpToMin) {
@@ -226,6 +277,32 @@ TEST(ProbePoolTest, MaintainTopUpIsBoundedByTheCallersDeadline) {
   pool.Maintain(deadline);
   EXPECT_EQ(calls.load(), 1);
   EXPECT_LE(seen, deadline) << "the connect got the sampling budget, not connect_timeout";
+  // Cut short by the leftover budget: no probe error, no backoff (review finding).
+  EXPECT_EQ(pool.Stats().connects_failed, 0);
+  pool.Maintain(clock.Now() + 200ms);
+  EXPECT_EQ(calls.load(), 2) << "not backing off";
+  EXPECT_EQ(pool.Stats().connects_failed, 0);
+}
+
+TEST(ProbePoolTest, ATopUpThatFailsWithinItsOwnConnectTimeoutIsAProbeError) {
+  SystemClock clock;
+  PoolConfig cfg = Small(2);
+  cfg.min = 1;
+  cfg.connect_timeout = 100ms;  // shorter than the budget: the expiry is the target's
+  ProbePool pool("t", cfg,
+                 [&](SteadyTime, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
+                   throw DbError("connect timed out", DownReason::kTimeout, "", true);
+                 },
+                 clock, "SELECT 1");
+  pool.Maintain(clock.Now() + 5s);
+  EXPECT_EQ(pool.Stats().connects_failed, 1);
+  ProbePool refused("t", cfg,
+                    [&](SteadyTime, const std::atomic<bool>&) -> std::unique_ptr<Connection> {
+                      throw DbError("Connection refused", DownReason::kRefused, "", true);
+                    },
+                    clock, "SELECT 1");
+  refused.Maintain(clock.Now() + 200ms);
+  EXPECT_EQ(refused.Stats().connects_failed, 1);
 }
 
 // Close() cancels a connect in progress (shutdown must not wait out a hanging login).

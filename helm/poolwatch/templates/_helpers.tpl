@@ -216,14 +216,17 @@ basic_auth_users:
 {{- end }}
 {{- end -}}
 
-{{/* A probe, adjusted to the web config: HTTPS with TLS; tcpSocket on the same port with basic
-auth (every path needs credentials, and a password in httpHeaders would sit in the pod spec),
-unless the probe sets its own httpHeaders. Usage: include "poolwatch.probe" (dict "probe" P "root" .) */}}
+{{/* A probe, adjusted to the web config: HTTPS with TLS. With basic auth, poolwatch answers
+/healthz and /readyz without credentials (kubelet sends none, and a password in httpHeaders would
+sit in the pod spec; those two paths disclose nothing), so an httpGet probe on them stays as it
+is; an httpGet probe on any other path without its own httpHeaders would get 401, and becomes a
+tcpSocket probe on the same port. Usage: include "poolwatch.probe" (dict "probe" P "root" .) */}}
 {{- define "poolwatch.probe" -}}
 {{- $p := deepCopy .probe -}}
 {{- $v := .root.Values -}}
 {{- if hasKey $p "httpGet" -}}
-{{- if and $v.web.basicAuth.enabled (not (hasKey $p.httpGet "httpHeaders")) -}}
+{{- $open := has (toString $p.httpGet.path) (list "/healthz" "/readyz") -}}
+{{- if and $v.web.basicAuth.enabled (not $open) (not (hasKey $p.httpGet "httpHeaders")) -}}
 {{- $port := $p.httpGet.port -}}
 {{- $_ := unset $p "httpGet" -}}
 {{- $_ := set $p "tcpSocket" (dict "port" $port) -}}

@@ -74,6 +74,17 @@ for (const n of process.argv.slice(4)) {
     need(of("ConfigMap").filter((c) => c.metadata.labels.grafana_dashboard === "1" &&
       c.metadata.namespace === "monitoring").length === 2, `${n}: dashboards not in grafanaDashboard.namespace`);
   }
+  if (n === "tls-basic-auth") {
+    // Basic auth leaves /healthz and /readyz open (kubelet sends no credentials): the probes stay
+    // httpGet on them, over HTTPS, with no password in the pod spec.
+    const pod = of("Deployment")[0].spec.template.spec;
+    const pw = [...pod.containers, ...(pod.initContainers || [])].find((c) => c.name === "poolwatch");
+    for (const [kind, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
+      const g = pw[kind] && pw[kind].httpGet;
+      need(g && g.path === path && g.scheme === "HTTPS" && g.port === "http" && !g.httpHeaders &&
+        !pw[kind].tcpSocket, `${n}: poolwatch ${kind} is not httpGet ${path} over HTTPS: ${JSON.stringify(pw[kind])}`);
+    }
+  }
   if (n === "existing-secrets") { // grafanaDashboard left at its default: on
     need(of("ConfigMap").filter((c) => c.metadata.labels.grafana_dashboard === "1").length === 2,
       `${n}: dashboards not imported by default`);

@@ -82,14 +82,13 @@ function checkPolicy(obj, where, problems) {
     }
   }
   const probePath = (p) => p && p.httpGet && p.httpGet.path;
-  // With --web.config.file basic auth answers 401 everywhere: a tcpSocket probe on the same port.
-  const webConfig = (pw.args || []).some((a) => a.startsWith("--web.config.file="));
-  const tcpOnHttp = (p) => webConfig && p && p.tcpSocket && p.tcpSocket.port === "http";
-  if (probePath(pw.livenessProbe) !== "/healthz" && !tcpOnHttp(pw.livenessProbe)) {
-    problems.push(`${where}: liveness is not /healthz`);
+  // /healthz and /readyz answer without credentials under basic auth: httpGet probes on them,
+  // always (a tcpSocket probe cannot see a stalled sampler); HTTPS when the web config has TLS.
+  if (probePath(pw.livenessProbe) !== "/healthz") {
+    problems.push(`${where}: liveness is not an httpGet probe on /healthz`);
   }
-  if (probePath(pw.readinessProbe) !== "/readyz" && !tcpOnHttp(pw.readinessProbe)) {
-    problems.push(`${where}: readiness is not /readyz`);
+  if (probePath(pw.readinessProbe) !== "/readyz") {
+    problems.push(`${where}: readiness is not an httpGet probe on /readyz`);
   }
   const port = (pw.ports || []).find((p) => p.name === "http");
   const listen = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
