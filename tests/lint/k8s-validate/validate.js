@@ -84,17 +84,28 @@ function checkPolicy(obj, where, problems) {
   const probePath = (p) => p && p.httpGet && p.httpGet.path;
   // With --web.config.file basic auth answers 401 everywhere: a tcpSocket probe on the same port.
   const webConfig = (pw.args || []).some((a) => a.startsWith("--web.config.file="));
-  const tcpOnHttp = (p) => webConfig && p && p.tcpSocket && p.tcpSocket.port === "http";
+  // The metrics port: the one --web.listen-address names (its name is the chart's portName).
+  const listenArg = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
+  const metricsPort = (pw.ports || []).find((p) => listenArg && listenArg.endsWith(`:${p.containerPort}`));
+  const portName = metricsPort ? metricsPort.name : "";
+  if (portName === "http") {
+    problems.push(`${where}: poolwatch's port is named "http", the application's port name (a PodMonitor would scrape both)`);
+  }
+  const tcpOnHttp = (p) => webConfig && p && p.tcpSocket && p.tcpSocket.port === portName;
   if (probePath(pw.livenessProbe) !== "/healthz" && !tcpOnHttp(pw.livenessProbe)) {
     problems.push(`${where}: liveness is not /healthz`);
   }
   if (probePath(pw.readinessProbe) !== "/readyz" && !tcpOnHttp(pw.readinessProbe)) {
     problems.push(`${where}: readiness is not /readyz`);
   }
-  const port = (pw.ports || []).find((p) => p.name === "http");
-  const listen = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
-  if (!port || !listen || !listen.endsWith(`:${port.containerPort}`)) {
-    problems.push(`${where}: container port "http" and --web.listen-address disagree`);
+  if (!metricsPort) {
+    problems.push(`${where}: no container port for --web.listen-address`);
+  }
+  for (const probe of [pw.livenessProbe, pw.readinessProbe]) {
+    const named = probe && ((probe.httpGet && probe.httpGet.port) || (probe.tcpSocket && probe.tcpSocket.port));
+    if (typeof named === "string" && named !== portName) {
+      problems.push(`${where}: a probe names port "${named}", the container's is "${portName}"`);
+    }
   }
   const ann = (obj.spec.template.metadata || {}).annotations || {};
   if (!/^[0-9a-f]{64}$/.test(ann["checksum/config"] || "")) {
