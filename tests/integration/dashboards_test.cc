@@ -34,6 +34,9 @@ using testing::WriteFile;
 using namespace std::chrono_literals;
 
 constexpr char kJob[] = "poolwatch";
+// A pod of a fleet, as kube-prometheus-stack labels it (the namespace and pod variables).
+constexpr char kNamespace[] = "shop";
+constexpr char kPod[] = "app-7f9c-2";
 
 /// The `for:` of every rule in the shipped file, shortened so the test need not wait minutes;
 /// thresholds and expressions stay exactly as shipped.
@@ -174,8 +177,10 @@ class LiveStack : public ::testing::Environment {
               "global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n"
               "rule_files: [" + dir_.File("rules.yaml") + "]\n"
               "scrape_configs:\n"
-              "  - job_name: " + kJob + "\n"
-              "    static_configs: [{targets: ['" + instance + "']}]\n");
+              "  - job_name: " + std::string(kJob) + "\n"
+              "    static_configs: [{targets: ['" + instance + "'],\n"
+              "                      labels: {namespace: " + kNamespace + ", pod: " + kPod +
+              "}}]\n");
     std::string out;
     ASSERT_EQ(RunCommand({"/usr/bin/promtool", "check", "config", dir_.File("prometheus.yml")},
                          &out), 0) << out;
@@ -362,9 +367,11 @@ TEST(DashboardsLive, EveryPanelQueryReturnsSeries) {
   // What Grafana would send: $__rate_interval is at least four scrape intervals.
   const std::map<std::string, std::string> overview_vars = {
       {"__rate_interval", "15s"}, {"datasource", "prometheus"}, {"job", kJob},
+      {"namespace", kNamespace}, {"pod", kPod},
       {"instance", live->instance}, {"target", "(main|local)"}, {"database", "app"}};
   const std::map<std::string, std::string> pool_vars = {
       {"__rate_interval", "15s"}, {"datasource", "prometheus"}, {"job", kJob},
+      {"namespace", kNamespace}, {"pod", kPod},
       {"instance", live->instance}, {"target", "local"}, {"database", "app"}, {"user", "app"}};
 
   std::vector<std::string> failures;
