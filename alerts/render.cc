@@ -195,7 +195,8 @@ namespace {
 std::string FromLabels(const Notification& n) {
   std::string out;
   for (const auto& [k, v] : n.external_labels) {
-    out += (out.empty() ? "" : ", ") + k + "=" + v;
+    if (!out.empty()) out += ", ";
+    out.append(k).append("=").append(v);
   }
   return out.empty() ? out : Safe(out, 300);
 }

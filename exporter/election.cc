@@ -30,6 +30,17 @@ std::string DollarQuote(const std::string& s) {
   return tag + s + tag;
 }
 
+// A chunk header number (0..9999), or -1.
+int ParseSmall(const std::string& s) {
+  if (s.empty() || s.size() > 4) return -1;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
 }  // namespace
 
 std::int64_t ElectionLockKey(const std::string& election_key) {
@@ -81,8 +92,8 @@ void Election::Receive(Connection& c) {
     std::size_t d = b == std::string::npos ? b : payload.find(' ', b + 1);
     if (d == std::string::npos) continue;
     std::string id = payload.substr(0, a);
-    int index = std::atoi(payload.substr(a + 1, b - a - 1).c_str());
-    int count = std::atoi(payload.substr(b + 1, d - b - 1).c_str());
+    int index = ParseSmall(payload.substr(a + 1, b - a - 1));
+    int count = ParseSmall(payload.substr(b + 1, d - b - 1));
     if (count <= 0 || index < 0 || index >= count || count > 1000) continue;
     std::lock_guard<std::mutex> lock(mutex_);
     auto& parts = partial_[id];
