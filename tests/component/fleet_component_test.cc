@@ -164,7 +164,10 @@ TEST(FleetComponentTest, AStandbyExportsItsRoleButNoSeriesOfTheSharedTarget) {
   std::this_thread::sleep_for(600ms);  // a few standby samples
   std::string m = HttpGet(base + "/metrics").body;
   EXPECT_TRUE(std::isnan(MetricValue(m, "pg_up", {"target=\"db\""})));
-  EXPECT_TRUE(std::isnan(MetricValue(m, "poolwatch_probe_pool_connections", {"target=\"db\""})));
+  for (const char* family : {"poolwatch_probe_pool_connections", "pg_exporter_last_scrape_error",
+                             "poolwatch_target_health", "poolwatch_target_up"}) {
+    EXPECT_TRUE(std::isnan(MetricValue(m, family, {"target=\"db\""}))) << family;
+  }
   EXPECT_GE(MetricValue(m, "poolwatch_election_statements_total", {"target=\"db\""}), 3);
   auto status = nlohmann::json::parse(HttpGet(base + "/status").body);
   ASSERT_EQ(status["targets"].size(), 1u);
