@@ -95,6 +95,9 @@ ElectionHooks App::ElectionHooksFor() {
     return a ? a->TargetState(target) : std::string();
   };
   h.adopt = [current](const std::string& target, const std::string& state) {
+    // Nothing heard (a lone replica after a reload or a restart with its state file): what this
+    // alerter holds about the target stands.
+    if (state.empty()) return;
     if (std::shared_ptr<Alerter> a = current()) a->AdoptTargetState(target, state);
   };
   h.forget = [current](const std::string& target) {

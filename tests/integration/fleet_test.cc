@@ -393,5 +393,29 @@ TEST(Fleet, KillStopOfTheHolderWhileFiringTakesOverWithinTheIdleSessionBound) {
   TakeoverWhileFiring(SIGSTOP, kIdleSessionTimeout + kInterval + 400ms);
 }
 
+TEST(Fleet, AReloadOfALoneHolderWhileFiringNeitherAnnouncesAgainNorLosesTheResolve) {
+  // One replica with shared: true (the chart's inject default): a SIGHUP closes its election
+  // session and opens a new one; it hears no other holder and keeps its own alert state.
+  SlackReceiver rx;
+  Fleet one(rx, 1);
+  ASSERT_EQ(one.WaitOneHolder(10s), 1) << one.Logs();
+  Sql tx(stack->SuperDsn("app") + " application_name=long-tx");
+  tx.Exec("BEGIN");
+  tx.Exec("SELECT 1");
+  ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << one.Logs();
+  one.pod(1).process().Signal(SIGHUP);
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return one.pod(1).Logs().find("configuration reloaded") != std::string::npos; }, 5s));
+  ASSERT_EQ(one.WaitOneHolder(10s), 1) << one.Logs();
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(rx.Delivered().size(), 1u) << Dump(rx.Delivered());
+  tx.Exec("ROLLBACK");
+  ASSERT_TRUE(rx.WaitForDelivered(2, 20s)) << one.Logs();
+  std::this_thread::sleep_for(2s);
+  auto d = rx.Delivered();
+  EXPECT_EQ(d.size(), 2u) << Dump(d);
+  EXPECT_EQ(Count(d, "RESOLVED"), 1) << Dump(d);
+}
+
 }  // namespace
 }  // namespace poolwatch
