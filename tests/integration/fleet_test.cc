@@ -393,6 +393,43 @@ TEST(Fleet, KillStopOfTheHolderWhileFiringTakesOverWithinTheIdleSessionBound) {
   TakeoverWhileFiring(SIGSTOP, kIdleSessionTimeout + kInterval + 400ms);
 }
 
+TEST(Fleet, TheElectionNeedsNoPrivilegeAndNoWrite) {
+  // A role with no grant at all, every transaction read-only: it still takes the advisory lock,
+  // LISTENs and NOTIFYs (two replicas: one holds, the other hears its state).
+  Sql super(stack->SuperDsn("postgres"));
+  super.Exec("ALTER ROLE nopriv SET default_transaction_read_only = on");
+  SlackReceiver rx;
+  std::vector<std::unique_ptr<PoolwatchProcess>> pods;
+  for (int i = 1; i <= 2; ++i) {
+    pods.push_back(std::make_unique<PoolwatchProcess>(
+        "sampling: {interval: 500ms, timeout: 400ms}\n"
+        "targets:\n  postgres:\n    - name: db\n      shared: true\n      dsn: \"host=127.0.0.1 "
+        "port=" + std::to_string(stack->pg_port()) + " dbname=postgres user=nopriv "
+        "application_name=ro-" + std::to_string(i) + "\"\n"
+        "alerts:\n  receivers:\n    - name: oncall\n      slack: {webhook_url: \"" + rx.Url() +
+        "\"}\n"));
+  }
+  auto value = [&](int i, const std::vector<std::string>& labels, const char* family) {
+    return MetricValue(pods[i]->Metrics(), family, labels);
+  };
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        double a = value(0, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role");
+        double b = value(1, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role");
+        return a + b == 1;
+      },
+      10s))
+      << pods[0]->Logs() << pods[1]->Logs();
+  int standby = value(0, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role") == 1;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        return value(standby, {"target=\"db\""}, "poolwatch_election_handoffs_received_total") > 0;
+      },
+      5s))
+      << "NOTIFY from a read-only session reached the standby\n" << pods[standby]->Logs();
+  super.Exec("ALTER ROLE nopriv RESET default_transaction_read_only");
+}
+
 TEST(Fleet, AReloadOfALoneHolderWhileFiringNeitherAnnouncesAgainNorLosesTheResolve) {
   // One replica with shared: true (the chart's inject default): a SIGHUP closes its election
   // session and opens a new one; it hears no other holder and keeps its own alert state.
