@@ -84,6 +84,8 @@ struct Notification {
   WallTime created{};
   bool test = false;  // from --send-test-alert
   std::string dashboard_url;
+  /// alerts.external_labels of the poolwatch that sent it (Slack shows them: which pod).
+  AlertLabels external_labels;
   /// Alertmanager only: the eval interval for endsAt = now + 4 x max(interval, 1m).
   std::chrono::milliseconds eval_interval{60'000};
 

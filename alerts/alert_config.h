@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,12 @@ struct AlertsConfig {
   /// On SIGTERM/SIGINT, how long queued and retried notifications are still delivered before
   /// poolwatch exits; what remains goes to state_file for the next start. 0: exit at once.
   AlertDuration shutdown_grace{5'000};
+  /// The top-level `external_labels:`, added to every alert's labels (but `pod` and `instance`
+  /// on alerts of a shared target: they name a replica, and a shared target's alert keeps one
+  /// identity across a takeover) and shown in Slack messages. Copied in by the loader.
+  std::map<std::string, std::string> external_labels;
+  /// Names of the `shared: true` targets (exporter/election.h), copied in by the loader.
+  std::set<std::string> shared_targets;
   /// sampling.interval, copied in by the loader (Alertmanager endsAt, SamplerStale default).
   AlertDuration eval_interval{5'000};
 

@@ -207,6 +207,7 @@ void Alerter::Tick() {
     }
     dispatcher_.Update(active, resolved, now);
     for (auto& n : dispatcher_.Due(now)) {
+      n.external_labels = cfg_.external_labels;
       notifier_->Enqueue(std::move(n));
       dirty_ = true;
     }
@@ -214,6 +215,7 @@ void Alerter::Tick() {
       for (auto& n : incidents_.Due(now)) {
         const IncidentNote& i = n.incidents.front();
         spdlog::info("incident {}: {} ({}) -> {}", i.status, i.id, i.severity, n.receiver);
+        n.external_labels = cfg_.external_labels;
         notifier_->Enqueue(std::move(n));
         dirty_ = true;
       }

@@ -64,6 +64,15 @@ class Alerter {
   /// Writes the state file now (atomically: temp file, fsync, rename).
   bool SaveState();
 
+  /// Fleet handoff (alerts/handoff.cc, exporter/election.h): everything the alerter holds about
+  /// one target (its alerts, groups, Alertmanager keep-alive entries, incidents and queued
+  /// notifications) as compact ASCII JSON, for the holder of a shared target to publish.
+  std::string TargetState(const std::string& target) const;
+  /// Replaces everything held about `target` by a TargetState() of another replica ("" or
+  /// unreadable: drops it, resolving nothing). A firing alert it carries is not announced
+  /// again; a resolve it owes is sent.
+  void AdoptTargetState(const std::string& target, const std::string& state);
+
   /// poolwatch_alerts{alertname,severity,state} and the notifier's metrics.
   void AddMetrics(MetricSet& m) const;
   /// Active alerts for /status.

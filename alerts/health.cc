@@ -22,6 +22,11 @@ void AnnotateHealth(Snapshot& snap, const AlertsConfig& cfg) {
   for (auto& t : snap.targets) {
     int l = level[t.name];
     t.health = kNames[l];
+    // A standby knows nothing of a shared target's health: the holder exports it, once.
+    if (t.role == "standby") {
+      t.health = "standby";
+      continue;
+    }
     for (int i = 0; i < 3; ++i) {
       snap.metrics.Gauge("poolwatch_target_health",
                          "The target's health level (one-hot), from the alert rules' thresholds.",

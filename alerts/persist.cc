@@ -204,6 +204,7 @@ json NotificationToJson(const Notification& n) {
           {"alerts", alerts},
           {"created_ms", UnixMillis(n.created)},
           {"dashboard_url", n.dashboard_url},
+          {"external_labels", n.external_labels},
           {"eval_interval_ms", n.eval_interval.count()}};
 }
 
@@ -220,6 +221,7 @@ Notification NotificationFromJson(const json& j) {
   }
   n.created = FromUnixMillis(j.value("created_ms", 0LL));
   n.dashboard_url = j.value("dashboard_url", "");
+  n.external_labels = j.value("external_labels", AlertLabels{});
   n.eval_interval = milliseconds(j.value("eval_interval_ms", 60'000LL));
   return n;
 }

@@ -192,6 +192,23 @@ json Section(const std::string& text) {
 
 namespace {
 
+/// alerts.external_labels as "namespace=shop, pod=app-2" (empty when none): which replica spoke.
+std::string FromLabels(const Notification& n) {
+  std::string out;
+  for (const auto& [k, v] : n.external_labels) {
+    if (!out.empty()) out += ", ";
+    out.append(k).append("=").append(v);
+  }
+  return out.empty() ? out : Safe(out, 300);
+}
+
+void AddFromContext(const Notification& n, json& blocks) {
+  std::string from = FromLabels(n);
+  if (from.empty()) return;
+  blocks.push_back({{"type", "context"},
+                    {"elements", json::array({{{"type", "mrkdwn"}, {"text", "From " + from}}})}});
+}
+
 std::string RenderIncidents(const Notification& n, WallTime now, std::size_t budget) {
   std::size_t firing = 0, resolved = 0;
   bool any_critical = false;
@@ -217,6 +234,7 @@ std::string RenderIncidents(const Notification& n, WallTime now, std::size_t bud
                          : (n.incidents.size() == 1 ? n.incidents[0].locus : names);
   std::string fallback = title + " " + Safe(lead, 200) +
                          (n.incidents.size() == 1 ? " (" + Safe(names, 200) + ")" : "");
+  if (!n.external_labels.empty()) fallback += " [" + FromLabels(n) + "]";
   json blocks = json::array();
   // One incident: its section leads with the headline already; several: a title first.
   if (n.incidents.size() > 1) blocks.push_back(Section("*" + fallback + "*"));
@@ -232,6 +250,7 @@ std::string RenderIncidents(const Notification& n, WallTime now, std::size_t bud
   if (shown < n.incidents.size()) {
     blocks.push_back(Section("...and " + std::to_string(n.incidents.size() - shown) + " more"));
   }
+  AddFromContext(n, blocks);
   if (!n.dashboard_url.empty()) {
     blocks.push_back(
         {{"type", "context"},
@@ -285,6 +304,7 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
   }
   std::string fallback =
       title + " " + Safe(names, 200) + (where.empty() ? "" : " " + Safe(where, 200));
+  if (!n.external_labels.empty()) fallback += " [" + FromLabels(n) + "]";
 
   json blocks = json::array();
   blocks.push_back(Section("*" + fallback + "*"));
@@ -301,6 +321,7 @@ std::string RenderSlack(const Notification& n, WallTime now, std::size_t budget)
   if (shown < alerts.size()) {
     blocks.push_back(Section("...and " + std::to_string(alerts.size() - shown) + " more"));
   }
+  AddFromContext(n, blocks);
   if (!n.dashboard_url.empty()) {
     blocks.push_back(
         {{"type", "context"},

@@ -492,10 +492,36 @@ std::string AlertNameOf(const std::string& rule_key) {
   return rule_key;
 }
 
+std::string SharedLocusPrefix(const std::string& target) { return "shared " + target + ": "; }
+
+void AddFleetIdentity(Observation& o, const AlertsConfig& cfg) {
+  auto t = o.alert.labels.find("target");
+  bool shared = t != o.alert.labels.end() && cfg.shared_targets.count(t->second) > 0;
+  if (shared && o.alert.locus.rfind(SharedLocusPrefix(t->second), 0) != 0) {
+    o.alert.locus = SharedLocusPrefix(t->second) + o.alert.locus;
+  }
+  for (const auto& [k, v] : cfg.external_labels) {
+    if (shared && (k == "pod" || k == "instance")) continue;
+    o.alert.labels.emplace(k, v);  // a rule's own label wins
+  }
+}
+
+namespace {
+RuleOutput EvaluateRulesWithoutExternalLabels(const Snapshot& snap, const AlertsConfig& cfg);
+}  // namespace
+
 RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
+  RuleOutput out = EvaluateRulesWithoutExternalLabels(snap, cfg);
+  for (auto& o : out.observations) AddFleetIdentity(o, cfg);
+  return out;
+}
+
+namespace {
+RuleOutput EvaluateRulesWithoutExternalLabels(const Snapshot& snap, const AlertsConfig& cfg) {
   RuleOutput out;
   for (const auto& t : snap.targets) {
-    if (!t.up) out.down_targets.insert(t.name);
+    // A standby's shared target is the holder's business: its alerts are held, never resolved.
+    if (!t.up || t.role == "standby") out.down_targets.insert(t.name);
   }
   const MetricSet& m = snap.metrics;
   for (const auto& spec : RuleTable()) {
@@ -545,6 +571,8 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg) {
   return out;
 }
 
+}  // namespace
+
 std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsConfig& cfg) {
   auto it = cfg.rules.find("sampler_stale");
   if (it == cfg.rules.end() || !it->second.enabled) return {};
@@ -569,6 +597,7 @@ std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsCo
   o.alert.locus = "poolwatch";
   o.alert.headline = "poolwatch is stale: no sample completed for " +
                      FormatValue(age_seconds, "seconds");
+  AddFleetIdentity(o, cfg);
   return {o};
 }
 

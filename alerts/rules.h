@@ -51,6 +51,16 @@ RuleOutput EvaluateRules(const Snapshot& snap, const AlertsConfig& cfg);
 /// default 3 sampling intervals). Empty when the rule is disabled or the age is fine.
 std::vector<Observation> EvaluateSamplerStale(double age_seconds, const AlertsConfig& cfg);
 
+/// Adds alerts.external_labels to an observation's labels (a rule's own label wins; `pod` and
+/// `instance` are left out on alerts of a shared target), and gives an alert of a shared target
+/// its own incident locus, SharedLocusPrefix(target) + locus: the fleet's incident about the
+/// shared database never folds with the holder pod's own symptoms, so it is the same incident
+/// whichever pod holds, and can be handed over whole. EvaluateRules and EvaluateSamplerStale
+/// call it.
+void AddFleetIdentity(Observation& o, const AlertsConfig& cfg);
+/// "shared db: " for target db.
+std::string SharedLocusPrefix(const std::string& target);
+
 /// Every (alertname, severity) the built-in rules can produce, for zero-valued metrics.
 std::vector<std::pair<std::string, std::string>> KnownAlertSeverities(const AlertsConfig& cfg);
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace poolwatch {
@@ -94,6 +95,9 @@ class Connection {
   virtual int ServerVersion() const = 0;
   /// Thread-safe: makes a call blocked in another thread fail promptly (leak reclaim, shutdown).
   virtual void Abort() = 0;
+  /// Asynchronous notifications (LISTEN) received so far, as (channel, payload), oldest first;
+  /// reads what the socket holds without blocking. Throws DbError when the session broke.
+  virtual std::vector<std::pair<std::string, std::string>> TakeNotifications() { return {}; }
 };
 
 }  // namespace poolwatch

@@ -112,6 +112,18 @@ class PqConnection final : public Connection {
     return out;
   }
 
+  std::vector<std::pair<std::string, std::string>> TakeNotifications() override {
+    if (!healthy_) throw DbError("connection is closed", DownReason::kOther, "", true);
+    // Reads whatever arrived without blocking; a peer that closed the session shows up here.
+    if (!PQconsumeInput(conn_.get())) Fail("", "");
+    std::vector<std::pair<std::string, std::string>> out;
+    while (PGnotify* n = PQnotifies(conn_.get())) {
+      out.emplace_back(n->relname ? n->relname : "", n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+    return out;
+  }
+
   void SetDeadline(SteadyTime deadline) override { deadline_ = deadline; }
   bool Healthy() const override {
     return healthy_ && PQstatus(conn_.get()) == CONNECTION_OK && !aborted_.load();
@@ -206,6 +218,7 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
   }
   PQconninfoFree(opts);
   for (const auto& [k, v] : spec.params) kv[k] = v;
+  for (const auto& [k, v] : spec.defaults) kv.emplace(k, v);
   if (!spec.password.empty()) kv["password"] = spec.password;
 
   std::vector<const char*> keys;

@@ -16,6 +16,9 @@ struct ConnectSpec {
   std::string dsn;
   std::string password;
   std::map<std::string, std::string> params;
+  /// Keywords used only when the DSN does not set them (application_name: a DSN may name each
+  /// replica, `application_name=poolwatch-${POD_NAME}`).
+  std::map<std::string, std::string> defaults;
   /// When set and it becomes true, a connect in progress gives up within ~50 ms (shutdown and
   /// reload must not wait out a login that hangs).
   const std::atomic<bool>* cancel = nullptr;

@@ -85,6 +85,8 @@ struct TargetStatus {
   std::map<std::string, bool> collector_success;
   std::map<std::string, std::string> summary;
   std::vector<Offender> offenders;
+  /// `shared: true` targets: "holder" or "standby" (exporter/election.h); "" otherwise.
+  std::string role;
   /// PgBouncer only: the holder chain of each pool with a server in use or a client waiting.
   std::vector<PoolHolders> pools;
 };
@@ -96,6 +98,8 @@ struct Snapshot {
   std::chrono::system_clock::time_point taken_at;
   MetricSet metrics;
   std::vector<TargetStatus> targets;
+  /// The configuration's external_labels (for /status).
+  std::map<std::string, std::string> external_labels;
   std::string text;       // rendered exposition
   std::string text_gzip;  // the same, gzip-compressed
 };

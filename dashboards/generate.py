@@ -43,6 +43,22 @@ def variable_query(name, label, query, multi=True, include_all=True):
     }
 
 
+# Many replicas (README "Fleet"): poolwatch runs in every pod of an application. The namespace
+# and pod variables pick pods (kube-prometheus-stack's PodMonitor/ServiceMonitor add those target
+# labels; without them the variables are empty and "All" matches everything). PostgreSQL gauges
+# take max, not sum, over pods: a shared target is exported by its elected holder only, and even
+# with `shared: false` every pod reports the same database, so a sum would count it N times.
+POD = 'job=~"$job",namespace=~"$namespace",pod=~"$pod"'
+
+
+def fleet_variables():
+    return [variable_query("namespace", "Namespace",
+                           'label_values(poolwatch_build_info{job=~"$job"}, namespace)'),
+            variable_query("pod", "Pod",
+                           'label_values(poolwatch_build_info{job=~"$job",'
+                           'namespace=~"$namespace"}, pod)')]
+
+
 class Dashboard:
     def __init__(self, uid, title, description, tags, variables):
         self.uid, self.title, self.description, self.tags = uid, title, description, tags
@@ -148,7 +164,7 @@ UP_MAPPING = [{"type": "value", "options": {
 
 
 def overview():
-    pw = 'job=~"$job",instance=~"$instance"'
+    pw = POD + ',instance=~"$instance"'
     s = pw + ',target=~"$target"'
     pgdb = s + ',datname=~"$database"'
     pgbdb = s + ',database=~"$database"'
@@ -159,8 +175,9 @@ def overview():
         ["poolwatch", "postgresql", "pgbouncer"],
         [variable_datasource(),
          variable_query("job", "Job", "label_values(poolwatch_build_info, job)"),
+         *fleet_variables(),
          variable_query("instance", "Instance",
-                        'label_values(poolwatch_build_info{job=~"$job"}, instance)'),
+                        'label_values(poolwatch_build_info{%s}, instance)' % POD),
          variable_query("target", "Target",
                         'label_values(poolwatch_target_up{%s}, target)' % pw),
          variable_query("database", "Database",
@@ -194,7 +211,7 @@ def overview():
     d.panel("timeseries", "PostgreSQL connections by state vs limit",
             "Client backends per state (pg_stat_activity, poolwatch's own excluded) against "
             "max_connections minus superuser_reserved_connections.",
-            [("sum by (target, state) (pg_stat_activity_count{%s})" % pgdb,
+            [("max by (target, state) (pg_stat_activity_count{%s})" % pgdb,
               "{{target}} {{state}}"),
              ("max by (target) (pg_settings_max_connections{%s}"
               " - pg_settings_superuser_reserved_connections{%s})" % (s, s),
@@ -282,9 +299,9 @@ def overview():
             w=8, unit="percentunit", min_=0, thresholds=[(0.05, "red")])
     d.panel("timeseries", "Blocked and lock-waiting backends",
             "Backends blocked by another (pg_blocking_pids) and backends waiting on a lock.",
-            [("sum by (target, datname) (poolwatch_pg_blocked_backends{%s})" % pgdb,
+            [("max by (target, datname) (poolwatch_pg_blocked_backends{%s})" % pgdb,
               "{{target}} {{datname}} blocked"),
-             ("sum by (target, datname) (poolwatch_pg_lock_waiting_backends{%s})" % pgdb,
+             ("max by (target, datname) (poolwatch_pg_lock_waiting_backends{%s})" % pgdb,
               "{{target}} {{datname}} waiting on a lock")],
             w=12, min_=0)
     d.panel("timeseries", "Long-running transactions",
@@ -377,7 +394,7 @@ def overview():
 
 
 def pool_detail():
-    pw = 'job=~"$job",instance=~"$instance"'
+    pw = POD + ',instance=~"$instance"'
     t = pw + ',target=~"$target"'
     p = t + ',database=~"$database",user=~"$user"'
     db = t + ',database=~"$database"'
@@ -388,8 +405,9 @@ def pool_detail():
         ["poolwatch", "pgbouncer"],
         [variable_datasource(),
          variable_query("job", "Job", "label_values(poolwatch_build_info, job)"),
+         *fleet_variables(),
          variable_query("instance", "Instance",
-                        'label_values(poolwatch_build_info{job=~"$job"}, instance)'),
+                        'label_values(poolwatch_build_info{%s}, instance)' % POD),
          variable_query("target", "PgBouncer target",
                         'label_values(pgbouncer_up{%s}, target)' % pw, multi=False,
                         include_all=False),
@@ -483,7 +501,7 @@ def pool_detail():
     d.row("PostgreSQL database behind the pool")
     d.panel("timeseries", "Backends by state",
             "Client backends of this database per state (pg_stat_activity).",
-            [("sum by (target, state) (pg_stat_activity_count{%s})" % pgdb,
+            [("max by (target, state) (pg_stat_activity_count{%s})" % pgdb,
               "{{target}} {{state}}")],
             w=8, stack=True)
     d.panel("timeseries", "Oldest transaction ages",
@@ -498,8 +516,8 @@ def pool_detail():
             w=8, unit="s", thresholds=[(60, "orange"), (300, "red")])
     d.panel("timeseries", "Blocked backends",
             "Backends of this database blocked by another, and waiting on a lock.",
-            [("sum by (target) (poolwatch_pg_blocked_backends{%s})" % pgdb, "{{target}} blocked"),
-             ("sum by (target) (poolwatch_pg_lock_waiting_backends{%s})" % pgdb,
+            [("max by (target) (poolwatch_pg_blocked_backends{%s})" % pgdb, "{{target}} blocked"),
+             ("max by (target) (poolwatch_pg_lock_waiting_backends{%s})" % pgdb,
               "{{target}} waiting on a lock")],
             w=8, min_=0)
 

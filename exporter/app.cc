@@ -80,8 +80,31 @@ void App::StartSampler() {
           alerter = alerter_;
         }
         if (alerter) alerter->OnSnapshot(std::move(s));  // evaluated on the alerter's thread
-      });
+      },
+      ElectionHooksFor());
   sampler_->Start();
+}
+
+ElectionHooks App::ElectionHooksFor() {
+  auto current = [this] {
+    std::lock_guard<std::mutex> lock(alerter_mutex_);
+    return alerter_;
+  };
+  ElectionHooks h;
+  h.state_of = [current](const std::string& target) {
+    std::shared_ptr<Alerter> a = current();
+    return a ? a->TargetState(target) : std::string();
+  };
+  h.adopt = [current](const std::string& target, const std::string& state) {
+    // Nothing heard (a lone replica after a reload or a restart with its state file): what this
+    // alerter holds about the target stands.
+    if (state.empty()) return;
+    if (std::shared_ptr<Alerter> a = current()) a->AdoptTargetState(target, state);
+  };
+  h.forget = [current](const std::string& target) {
+    if (std::shared_ptr<Alerter> a = current()) a->AdoptTargetState(target, "");
+  };
+  return h;
 }
 
 std::uint64_t App::SamplesCompleted() const {

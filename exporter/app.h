@@ -39,6 +39,8 @@ class App {
 
  private:
   void AddProcessMetrics(MetricSet& m);
+  /// The election's hand-off to and from the running alerter (exporter/election.h).
+  ElectionHooks ElectionHooksFor();
   void StartSampler();
   /// /healthz's verdict: a sample published within 3 intervals + timeout of the running config
   /// (or, before the first one, of Start()). Thread-safe.

@@ -120,8 +120,11 @@ bool ParseCli(const std::vector<std::string>& args, CliOptions& out, std::string
 
 namespace {
 
-int RunOnce(const Config& config, const std::string& output) {
+int RunOnce(const Config& loaded, const std::string& output) {
   SystemClock clock;
+  // A one-shot look is no fleet member: it samples a shared target whoever holds its election.
+  Config config = loaded;
+  for (auto& t : config.targets) t.shared = false;
   // The same reference families /metrics serves, so a one-shot exposition counts the same series,
   // and the same health levels a running poolwatch publishes.
   Sampler sampler(

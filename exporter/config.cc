@@ -145,6 +145,13 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
   r.Dur("leak_timeout", t.leak_timeout);
   if (kind == TargetKind::kPostgres) {
     ParsePostgresCollectorOptions(r, problems, t.collector_options);
+    r.Bool("shared", t.shared);
+    r.String("election_key", t.election_key);
+    if (r.Has("election_key") && !t.shared) {
+      problems.Add(r.MarkOf("election_key"), r.PathOf("election_key"),
+                   "only applies with shared: true");
+    }
+    if (t.shared && t.election_key.empty()) t.election_key = t.name;
   }
   if (r.Has("collectors")) {
     MapReader c(r.Child("collectors"), r.PathOf("collectors"), problems);
@@ -174,6 +181,44 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
     }
   } else {
     r.Child("collectors");
+  }
+  r.Finish();
+}
+
+// Label names as Prometheus has them; the alert's own labels cannot be overridden.
+void ParseExternalLabels(const YAML::Node& node, ConfigProblems& problems,
+                         std::map<std::string, std::string>& out) {
+  MapReader r(node, "external_labels", problems);
+  if (!r.Valid()) return;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    std::string key = it->first.Scalar();
+    std::string path = r.PathOf(key);
+    bool ok = !key.empty() && key.size() <= 64 &&
+              (std::isalpha(static_cast<unsigned char>(key[0])) || key[0] == '_');
+    for (char c : key) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok || key.rfind("__", 0) == 0) {
+      problems.Add(it->first.Mark(), path,
+                   "is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, at most 64, no leading __)");
+      r.Child(key);
+      continue;
+    }
+    static const std::set<std::string> kReserved = {"alertname", "severity", "target", "kind",
+                                                    "database", "user"};
+    if (kReserved.count(key)) {
+      problems.Add(it->first.Mark(), path, "is an alert's own label and cannot be set here");
+      r.Child(key);
+      continue;
+    }
+    std::string value;
+    r.String(key, value);
+    bool printable = !value.empty() && value.size() <= 128;
+    for (char c : value) printable = printable && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    if (!printable) {
+      problems.Add(r.MarkOf(key), path,
+                   "must be 1-128 bytes without control characters (after ${ENV} expansion)");
+      continue;
+    }
+    out[key] = value;
   }
   r.Finish();
 }
@@ -257,11 +302,20 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
   if (cfg.targets.empty()) {
     problems.Add(top.Mark(), "targets", "at least one postgres or pgbouncer target is required");
   }
+  if (top.Has("external_labels")) {
+    ParseExternalLabels(top.Child("external_labels"), problems, cfg.external_labels);
+  } else {
+    top.Child("external_labels");
+  }
   if (top.Has("alerts")) {
     ParseAlerts(top.Child("alerts"), problems, cfg.alerts);
     cfg.alerts.eval_interval = cfg.interval;
   } else {
     top.Child("alerts");
+  }
+  cfg.alerts.external_labels = cfg.external_labels;
+  for (const auto& t : cfg.targets) {
+    if (t.shared) cfg.alerts.shared_targets.insert(t.name);
   }
   top.Finish();
   return problems.List().empty();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ struct TargetConfig {
   CollectorOptions collector_options;
   std::vector<std::string> collectors_enabled;
   std::vector<std::string> collectors_disabled;
+  /// PostgreSQL targets only: every replica watching this database elects one holder (an
+  /// advisory lock, exporter/election.h); only the holder samples, exports and alerts on it.
+  bool shared = false;
+  /// The election's identity, equal in every replica (default: the target name after ${ENV}
+  /// expansion). The advisory lock key is a 64-bit hash of it.
+  std::string election_key;
 };
 
 /// The whole validated configuration. Immutable after Load; a reload builds a new one.
@@ -56,6 +63,9 @@ struct Config {
   bool legacy_stats_names = true;  // pgbouncer-mixin dashboards read the pre-v0.11 names
   std::vector<TargetConfig> targets;
   AlertsConfig alerts;
+  /// `external_labels:`: added to every alert (Slack text, Alertmanager labels) and to /status;
+  /// typically namespace and pod from the downward API. Also copied into alerts.external_labels.
+  std::map<std::string, std::string> external_labels;
 
   /// Every secret the config holds (passwords, webhook URLs), for last-resort redaction.
   std::vector<std::string> Secrets() const;

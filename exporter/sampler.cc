@@ -14,6 +14,18 @@
 namespace poolwatch {
 namespace {
 
+// `connector` for `target` with the current contents of its password_file, if it has one: a
+// rotated file is used from the next connection on; open sessions, authenticated already, keep
+// working.
+ConnectFn WithCurrentPassword(TargetConnector connector, const TargetConfig& target,
+                              const Config& config, std::shared_ptr<SecretFile> pw) {
+  return [connector, target, config, pw](SteadyTime d, const std::atomic<bool>& cancel) {
+    if (!pw) return connector(target, config, d, cancel);
+    TargetConfig t = target;
+    t.password = CurrentSecret(*pw, "password_file of target " + target.name);
+    return connector(t, config, d, cancel);
+  };
+}
 
 long long Millis(Duration d) { return static_cast<long long>(d.count()); }
 
@@ -36,7 +48,14 @@ std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Conf
   spec.cancel = &cancel;
   spec.dsn = target.dsn;
   spec.password = target.password;
-  spec.params["application_name"] = "poolwatch";
+  spec.defaults["application_name"] = "poolwatch";  // unless the DSN names the replica
+  // TCP keepalives on every probe session: a peer that vanished (node lost, network cut) is
+  // noticed by both ends in keepalives_idle + keepalives_interval x keepalives_count = 25 s,
+  // so a dead holder's advisory lock (exporter/election.h) is released in bounded time.
+  spec.defaults["keepalives"] = "1";
+  spec.defaults["keepalives_idle"] = "10";
+  spec.defaults["keepalives_interval"] = "5";
+  spec.defaults["keepalives_count"] = "3";
   if (target.kind == TargetKind::kPostgres) {
     // Server-side guards, so a query we gave up on does not linger on the server either.
     long long stmt = Millis(config.timeout);
@@ -49,7 +68,7 @@ std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Conf
 }
 
 TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, const Clock& clock,
-                             TargetConnector connector)
+                             TargetConnector connector, const ElectionHooks* hooks)
     : target_(target),
       clock_(clock),
       sample_budget_(config.timeout),
@@ -58,17 +77,12 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
       password_(target.password_file.empty()
                     ? nullptr
                     : std::make_shared<SecretFile>(target.password_file, target.password, "\n\r")),
-      pool_(target.name, target.pool,
-            [connector, target, config, pw = password_](SteadyTime d,
-                                                        const std::atomic<bool>& cancel) {
-              if (!pw) return connector(target, config, d, cancel);
-              // A rotated password_file is used from the next connection on; open sessions,
-              // authenticated already, keep working.
-              TargetConfig t = target;
-              t.password = CurrentSecret(*pw, "password_file of target " + target.name);
-              return connector(t, config, d, cancel);
-            },
-            clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION") {
+      make_pool_([connector, target, config, &clock, pw = password_] {
+        return std::make_unique<ProbePool>(
+            target.name, target.pool, WithCurrentPassword(connector, target, config, pw),
+            clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION");
+      }) {
+  pool_ = make_pool_();
   CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
   opts.clock = &clock_;
@@ -79,6 +93,12 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
   }
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
                                target.collectors_disabled, opts);
+  if (target.shared && target.kind == TargetKind::kPostgres) {
+    hooks_ = hooks;
+    election_ = std::make_unique<Election>(
+        target.name, target.election_key, ElectionIdleTimeout(config),
+        WithCurrentPassword(connector, target, config, password_), clock);
+  }
 }
 
 std::vector<std::string> TargetSampler::Passwords() const {
@@ -98,6 +118,37 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   status.kind = s.kind;
   status.up = false;
   status.reason = DownReason::kNone;
+  if (election_) {
+    // Only the holder samples a shared target; the election costs one statement here.
+    ElectionRole role = election_->Check(deadline);
+    if (role != last_role_ && hooks_ != nullptr) {
+      if (role == ElectionRole::kHolder && hooks_->adopt) {
+        hooks_->adopt(target_.name, election_->LastHandoff());
+      } else if (role == ElectionRole::kStandby && hooks_->forget) {
+        hooks_->forget(target_.name);
+      }
+    }
+    last_role_ = role;
+    status.role = ElectionRoleName(role);
+    if (role == ElectionRole::kStandby) {
+      // Nothing is known wrong: the holder speaks for the target. No pg_* series, so
+      // dashboards and alerts see the holder's numbers once, not once per replica.
+      status.up = true;
+      if (pool_->Stats().idle + pool_->Stats().in_use > 0) {  // was the holder: let go
+        std::unique_ptr<ProbePool> fresh = make_pool_();
+        std::lock_guard<std::mutex> lock(swap_mutex_);
+        pool_->Close();
+        std::swap(pool_, fresh);
+      }
+      AddElectionMetrics(s, role);
+      status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
+      status.sample_duration_seconds = Seconds(clock_.Now() - start);
+      return s;
+    }
+    if (hooks_ != nullptr && hooks_->state_of) {
+      election_->Publish(hooks_->state_of(target_.name), deadline);
+    }
+  }
   for (const auto& c : collectors_) status.collector_success[std::string(c->Name())] = false;
 
   std::map<std::string, double> durations;
@@ -107,7 +158,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     ProbePool::Lease lease;
     try {
-      lease = pool_.Acquire("sampler", deadline);
+      lease = pool_->Acquire("sampler", deadline);
     } catch (const DbError& e) {
       status.reason = e.reason();
       status.error = e.what();
@@ -119,7 +170,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
     }
     lease->SetDeadline(deadline);
     status.server_version = lease->ServerVersion();
-    s.own_pids = pool_.BackendPids();
+    s.own_pids = pool_->BackendPids();
     bool lost = false;
     // The connection answered in this sample (it was just opened, or a collector succeeded on
     // it): running out of budget on it is then that collector's failure, not the target's.
@@ -220,7 +271,35 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
                     {{"target", target_.name}, {"collector", name}}, d);
   }
   AddSelfMetrics(s, status);
+  if (election_) AddElectionMetrics(s, last_role_);
   return s;
+}
+
+void TargetSampler::AddElectionMetrics(TargetSample& s, ElectionRole role) {
+  const std::string& t = target_.name;
+  for (ElectionRole r : {ElectionRole::kHolder, ElectionRole::kStandby}) {
+    s.metrics.Gauge("poolwatch_target_role", Help("poolwatch_target_role"),
+                    {{"target", t}, {"role", ElectionRoleName(r)}}, role == r ? 1 : 0);
+  }
+  Election::Stats e = election_->GetStats();
+  s.metrics.Counter("poolwatch_election_statements_total",
+                    Help("poolwatch_election_statements_total"), {{"target", t}}, e.statements);
+  s.metrics.Counter("poolwatch_election_acquired_total", Help("poolwatch_election_acquired_total"),
+                    {{"target", t}}, e.acquired);
+  s.metrics.Counter("poolwatch_election_handoffs_received_total",
+                    Help("poolwatch_election_handoffs_received_total"), {{"target", t}},
+                    e.received);
+}
+
+void TargetSampler::Maintain(SteadyTime deadline) {
+  if (election_ && last_role_ == ElectionRole::kStandby) return;  // a standby holds no probes
+  pool_->Maintain(deadline);
+}
+
+void TargetSampler::Close() {
+  if (election_) election_->Close();
+  std::lock_guard<std::mutex> lock(swap_mutex_);
+  pool_->Close();
 }
 
 bool TargetSampler::FastCapable() const {
@@ -230,7 +309,7 @@ bool TargetSampler::FastCapable() const {
 void TargetSampler::SampleFast(SteadyTime deadline) {
   if (!FastCapable() || !wait_tracker_) return;
   try {
-    ProbePool::Lease lease = pool_.Acquire("fast_sampler", deadline);
+    ProbePool::Lease lease = pool_->Acquire("fast_sampler", deadline);
     lease->SetDeadline(deadline);
     SampleFastPools(*lease, *wait_tracker_, clock_);
   } catch (const std::exception& e) {
@@ -273,7 +352,7 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
     m.Counter("poolwatch_collector_timeouts_total", Help("poolwatch_collector_timeouts_total"),
               {{"target", t}, {"collector", name}}, collector_timeouts_[name]);
   }
-  ProbePoolStats p = pool_.Stats();
+  ProbePoolStats p = pool_->Stats();
   m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",
           {{"target", t}, {"state", "idle"}}, p.idle);
   m.Gauge("poolwatch_probe_pool_connections", "poolwatch's own connections to the target.",
@@ -327,10 +406,14 @@ void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) 
 }
 
 Sampler::Sampler(const Config& config, const Clock& clock, TargetConnector connector,
-                 ExtraMetricsFn extra, PublishFn publish)
-    : config_(config), clock_(clock), extra_(std::move(extra)), publish_(std::move(publish)) {
+                 ExtraMetricsFn extra, PublishFn publish, ElectionHooks hooks)
+    : config_(config),
+      clock_(clock),
+      extra_(std::move(extra)),
+      publish_(std::move(publish)),
+      hooks_(std::move(hooks)) {
   for (const auto& t : config_.targets) {
-    targets_.push_back(std::make_unique<TargetSampler>(t, config_, clock_, connector));
+    targets_.push_back(std::make_unique<TargetSampler>(t, config_, clock_, connector, &hooks_));
   }
   workers_ = std::make_unique<WorkerGroup>(targets_.empty() ? 0 : targets_.size() - 1);
 }
@@ -365,6 +448,7 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   snap->taken_at = clock_.WallNow();
   for (auto& s : samples) snap->metrics.Merge(std::move(s.metrics));
   snap->targets = std::move(statuses);
+  snap->external_labels = config_.external_labels;
   if (extra_) extra_(*snap);
   snap->sequence = ++sequence_;
   snap->text = RenderText(snap->metrics);

@@ -15,6 +15,7 @@
 #include "collectors/snapshot.h"
 #include "base/files.h"
 #include "exporter/config.h"
+#include "exporter/election.h"
 #include "exporter/probe_pool.h"
 #include "exporter/worker_group.h"
 
@@ -34,12 +35,24 @@ std::unique_ptr<Connection> ConnectTarget(const TargetConfig& target, const Conf
 /// change (error, the previous value kept) naming `what`. Thread-safe.
 std::string CurrentSecret(SecretFile& file, const std::string& what);
 
+/// How the election of `shared: true` targets meets the alerter (exporter/app.cc wires them).
+/// Called on the target's sampling thread; each may be empty.
+struct ElectionHooks {
+  /// The announced-alert state of a target, to publish to the standbys (holder, every sample).
+  std::function<std::string(const std::string& target)> state_of;
+  /// This replica became the holder: adopt the last state the previous holder published.
+  std::function<void(const std::string& target, const std::string& state)> adopt;
+  /// This replica became a standby: drop the target's alert state without resolving anything
+  /// (the new holder owes the resolve).
+  std::function<void(const std::string& target)> forget;
+};
+
 /// One target: its probe pool, its collectors, and what it looked like last time (for logging
 /// transitions rather than every failed sample). Sample() is called by one thread at a time.
 class TargetSampler {
  public:
   TargetSampler(const TargetConfig& target, const Config& config, const Clock& clock,
-                TargetConnector connector);
+                TargetConnector connector, const ElectionHooks* hooks = nullptr);
   /// Samples the target once, bounded by `deadline`. Never throws.
   TargetSample Sample(SteadyTime deadline, TargetStatus& status);
   /// PgBouncer targets with sampling.fast_interval: one SHOW POOLS through the same probe pool
@@ -49,14 +62,15 @@ class TargetSampler {
   /// Whether SampleFast applies: a PgBouncer target whose pool has room for a second checkout.
   bool FastCapable() const;
   /// Pool upkeep (idle expiry, leak reclaim, top-up to pool.min), bounded by `deadline`.
-  void Maintain(SteadyTime deadline) { pool_.Maintain(deadline); }
-  void Close() { pool_.Close(); }
+  void Maintain(SteadyTime deadline);
+  void Close();
   const TargetConfig& config() const { return target_; }
 
  private:
   void AddSelfMetrics(TargetSample& s, const TargetStatus& status);
   /// What to redact from error texts: the configured password and the current password_file's.
   std::vector<std::string> Passwords() const;
+  void AddElectionMetrics(TargetSample& s, ElectionRole role);
 
   TargetConfig target_;
   const Clock& clock_;
@@ -65,9 +79,16 @@ class TargetSampler {
   /// password_file, re-read when Kubernetes (or anyone) replaces it; null without one. Declared
   /// before pool_, whose connector reads it for every new connection.
   std::shared_ptr<SecretFile> password_;
-  ProbePool pool_;
+  /// A pointer so that a replica that becomes a standby can drop every probe connection (a
+  /// fresh pool replaces it, on the sampling thread; swap_mutex_ orders that with Close()).
+  std::unique_ptr<ProbePool> pool_;
+  std::mutex swap_mutex_;
+  std::function<std::unique_ptr<ProbePool>()> make_pool_;
   std::vector<std::unique_ptr<Collector>> collectors_;
   std::shared_ptr<PoolWaitTracker> wait_tracker_;  // PgBouncer targets only
+  std::unique_ptr<Election> election_;              // shared PostgreSQL targets only
+  const ElectionHooks* hooks_ = nullptr;
+  ElectionRole last_role_ = ElectionRole::kStandby;
   bool first_ = true;
   bool was_up_ = false;
   DownReason last_reason_ = DownReason::kNone;
@@ -90,7 +111,7 @@ using PublishFn = std::function<void(std::shared_ptr<const Snapshot>)>;
 class Sampler {
  public:
   Sampler(const Config& config, const Clock& clock, TargetConnector connector,
-          ExtraMetricsFn extra, PublishFn publish);
+          ExtraMetricsFn extra, PublishFn publish, ElectionHooks hooks = {});
   ~Sampler();
 
   /// Samples all targets once on the calling thread and publishes the result.
@@ -114,6 +135,7 @@ class Sampler {
   const Clock& clock_;
   ExtraMetricsFn extra_;
   PublishFn publish_;
+  ElectionHooks hooks_;  // before targets_, which point at it
   std::vector<std::unique_ptr<TargetSampler>> targets_;
   std::thread thread_;
   std::thread fast_thread_;

@@ -77,6 +77,7 @@ nlohmann::json StatusJson(const Snapshot& snap) {
   nlohmann::json out;
   out["sequence"] = snap.sequence;
   out["taken_at_unix"] = ToUnixSeconds(snap.taken_at);
+  out["external_labels"] = snap.external_labels;
   out["targets"] = nlohmann::json::array();
   for (const auto& t : snap.targets) {
     nlohmann::json j;
@@ -90,6 +91,7 @@ nlohmann::json StatusJson(const Snapshot& snap) {
     j["sample_duration_seconds"] = t.sample_duration_seconds;
     j["server_version"] = t.server_version;
     j["collectors"] = t.collector_success;
+    if (!t.role.empty()) j["role"] = t.role;
     nlohmann::json summary = nlohmann::json::object();
     for (const auto& [k, v] : t.summary) summary[B(k)] = B(v);
     j["summary"] = summary;

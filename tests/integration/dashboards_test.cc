@@ -32,6 +32,9 @@ using testing::WaitUntil;
 using namespace std::chrono_literals;
 
 constexpr char kJob[] = "poolwatch";
+// A pod of a fleet, as kube-prometheus-stack labels it (the namespace and pod variables).
+constexpr char kNamespace[] = "shop";
+constexpr char kPod[] = "app-7f9c-2";
 
 /// The `for:` of every rule in the shipped file, shortened so the test need not wait minutes;
 /// thresholds and expressions stay exactly as shipped.
@@ -117,7 +120,8 @@ class LiveStack : public ::testing::Environment {
     ASSERT_NE(rules, shipped) << "no `for:` was shortened; did the rule file's layout change?";
     prometheus = std::make_unique<Prometheus>(
         "  - job_name: " + std::string(kJob) + "\n"
-        "    static_configs: [{targets: ['" + instance + "']}]\n",
+        "    static_configs: [{targets: ['" + instance + "'],\n"
+        "                      labels: {namespace: " + kNamespace + ", pod: " + kPod + "}}]\n",
         rules);
     std::string error;
     ASSERT_TRUE(prometheus->Start(&error)) << error;
@@ -294,9 +298,11 @@ TEST(DashboardsLive, EveryPanelQueryReturnsSeries) {
   // What Grafana would send: $__rate_interval is at least four scrape intervals.
   const std::map<std::string, std::string> overview_vars = {
       {"__rate_interval", "15s"}, {"datasource", "prometheus"}, {"job", kJob},
+      {"namespace", kNamespace}, {"pod", kPod},
       {"instance", live->instance}, {"target", "(main|local)"}, {"database", "app"}};
   const std::map<std::string, std::string> pool_vars = {
       {"__rate_interval", "15s"}, {"datasource", "prometheus"}, {"job", kJob},
+      {"namespace", kNamespace}, {"pod", kPod},
       {"instance", live->instance}, {"target", "local"}, {"database", "app"}, {"user", "app"}};
 
   std::vector<std::string> failures;

@@ -49,14 +49,14 @@ for f in "$chart"/ci/*-values.yaml; do
   name=$(basename "$f" -values.yaml)
   scenarios+=("$name")
   extra=()
-  [ "$name" = inject ] && extra=(-extra-template "$lint/helm-host/host-deployment.yaml")
+  case $name in inject|multi-replica-inject) extra=(-extra-template "$lint/helm-host/host-deployment.yaml") ;; esac
   render "$name" "$(kube_for "$name")" -f "$f" "${extra[@]}" || fail "ci/$name-values.yaml does not render"
   echo -n "$name: "
   validate objects "$tmp/$name.yaml" || fail "ci/$name-values.yaml renders invalid objects"
   "$tmp/helmrender" -chart "$chart" -kube-version "$(kube_for "$name")" -f "$f" -notes > "$tmp/$name.notes" \
     || fail "NOTES.txt does not render for $name"
 done
-for want in bundle inject native-sidecar existing-secrets alertmanager slack production tls-basic-auth; do
+for want in bundle inject multi-replica-inject native-sidecar existing-secrets alertmanager slack production tls-basic-auth; do
   [ -f "$chart/ci/$want-values.yaml" ] || fail "missing scenario ci/$want-values.yaml"
 done
 # values.yaml on its own (helm lint's view) and each scenario's merged values (helm install's).
@@ -95,6 +95,26 @@ has slack "kind: Secret"
 has slack "webhook_url_file: /etc/poolwatch/slack/webhook-url"
 hasnt slack "hooks.slack.example"         # the URL only appears base64-encoded in the Secret
 has alertmanager "http://alertmanager-1.alertmanager-operated:9093"
+hasnt alertmanager "kind: PrometheusRule"   # each condition reaches Alertmanager once
+# Many replicas (issue 13): a shared PostgreSQL target with an election key equal in every pod,
+# namespace/pod from the downward API into external_labels, a metrics port not named "http".
+has multi-replica-inject "shared: true"
+has multi-replica-inject "election_key:"
+has multi-replica-inject "external_labels:"
+has multi-replica-inject 'pod: "${POD_NAME}"'
+has multi-replica-inject "fieldPath: metadata.name"
+has multi-replica-inject "fieldPath: metadata.namespace"
+has multi-replica-inject "port: poolwatch-http"
+hasnt multi-replica-inject "kind: PrometheusRule"
+hasnt multi-replica-inject "name: http$"
+hasnt bundle "shared: true"                 # one bundle replica: nothing to elect
+grep -q "Many replicas" "$tmp/multi-replica-inject.notes" || fail "multi-replica NOTES.txt does not explain the fleet"
+grep -q "is shared: the pods elect one holder" "$tmp/multi-replica-inject.notes" || fail "multi-replica NOTES.txt does not explain the election"
+printf 'prometheusRule: {enabled: true}\n' > "$tmp/both-am.yaml"
+if render botham 1.27.0 -f "$chart/ci/alertmanager-values.yaml" -f "$tmp/both-am.yaml" 2>"$tmp/err"; then
+  fail "the notifier to Alertmanager and the PrometheusRule together rendered"
+fi
+grep -q "send every condition to Alertmanager twice" "$tmp/err" || { cat "$tmp/err" >&2; fail "unclear double-Alertmanager error"; }
 for name in "${scenarios[@]}"; do
   if grep -q "checksum/config" "$tmp/$name.yaml"; then :; else fail "$name: no checksum/config"; fi
 done
@@ -213,7 +233,7 @@ for name in "${scenarios[@]}"; do
   mkdir -p "$root/var/lib/poolwatch"
   sed "s#/etc/poolwatch/#$root/etc/poolwatch/#g; s#/var/lib/poolwatch/#$root/var/lib/poolwatch/#g" \
     "$tmp/$name.poolwatch.yaml" > "$root.yaml"
-  POOLWATCH_PGBOUNCER_USER=stats "$bin" --check-config --config.file="$root.yaml" >"$tmp/err" 2>&1 \
+  POD_NAME=app-0 POD_NAMESPACE=ci POOLWATCH_PGBOUNCER_USER=stats "$bin" --check-config --config.file="$root.yaml" >"$tmp/err" 2>&1 \
     || { cat "$tmp/err" "$root.yaml" >&2; fail "$name: poolwatch rejects the chart's config"; }
   echo "$name: poolwatch --check-config accepts the chart's config"
 done
@@ -246,7 +266,9 @@ if (diffs.length) { console.error("PrometheusRule differs from the rule file:\n"
 EOF
 node "$tmp/rules-compare.js" "$v" "$src/dashboards/poolwatch-rules.yaml" "$tmp/bundle.yaml" \
   || fail "bundle: PrometheusRule is not dashboards/poolwatch-rules.yaml"
-node "$tmp/rules-compare.js" "$v" "$src/dashboards/poolwatch-rules.yaml" "$tmp/alertmanager.yaml" \
+printf 'alerting: {alertmanager: {enabled: false}}\nprometheusRule: {enabled: true}\n' > "$tmp/rules-only.yaml"
+render alertmanager-rules 1.27.0 -f "$chart/ci/alertmanager-values.yaml" -f "$tmp/rules-only.yaml"
+node "$tmp/rules-compare.js" "$v" "$src/dashboards/poolwatch-rules.yaml" "$tmp/alertmanager-rules.yaml" \
   '{"PoolUtilizationHigh":{"warning":["> 0.8","> 0.75"]},"LongTransaction":{"warning":["> 60","> 120"]}}' \
   || fail "alertmanager: PrometheusRule thresholds are not the values' thresholds"
 

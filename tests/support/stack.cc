@@ -1,5 +1,7 @@
 #include "tests/support/stack.h"
 
+#include <algorithm>
+
 #include <libpq-fe.h>
 #include <signal.h>
 
@@ -20,18 +22,43 @@ PgStack::PgStack(std::map<std::string, std::string> env) {
 }
 
 PgStack::~PgStack() {
+  for (int n : std::vector<int>(extra_)) {
+    try {
+      StopExtraPgBouncer(n);
+    } catch (...) {
+    }
+  }
   try {
     Run("stop");
   } catch (...) {
   }
 }
 
-void PgStack::Run(const std::string& cmd, const std::map<std::string, std::string>& env) {
+int PgStack::StartExtraPgBouncer(int n) {
+  int port = FreePort();
+  Run("start-extra-pgbouncer", {}, {std::to_string(n), std::to_string(port)});
+  extra_.push_back(n);
+  return port;
+}
+
+void PgStack::StopExtraPgBouncer(int n) {
+  Run("stop-extra-pgbouncer", {}, {std::to_string(n)});
+  extra_.erase(std::remove(extra_.begin(), extra_.end(), n), extra_.end());
+}
+
+std::string PgStack::PgbDsnAt(int port) const {
+  return "host=127.0.0.1 port=" + std::to_string(port) +
+         " dbname=pgbouncer user=stats password=statspass";
+}
+
+void PgStack::Run(const std::string& cmd, const std::map<std::string, std::string>& env,
+                  const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/env"};
   for (const auto& [k, v] : env) argv.push_back(k + "=" + v);
   argv.push_back(SourceDir() + "/scripts/pgstack");
   argv.push_back(cmd);
   argv.push_back(dir_.path());
+  for (const auto& a : args) argv.push_back(a);
   std::string out;
   int rc = RunCommand(argv, &out, std::chrono::seconds(120));
   if (rc != 0) throw std::runtime_error("pgstack " + cmd + " failed (" + std::to_string(rc) + "): " + out);

@@ -38,9 +38,17 @@ class PgStack {
   void StartPgBouncer();
   void StopPostgres();
   void StartPostgres();
+  /// One more PgBouncer (number `n` >= 2) on a free port in front of the same PostgreSQL, with
+  /// the same users and pools (a fleet's per-pod PgBouncers); returns its port.
+  int StartExtraPgBouncer(int n);
+  void StopExtraPgBouncer(int n);
+  /// The admin console of extra PgBouncer `port` as the stats_users account.
+  std::string PgbDsnAt(int port) const;
 
  private:
-  void Run(const std::string& cmd, const std::map<std::string, std::string>& env = {});
+  void Run(const std::string& cmd, const std::map<std::string, std::string>& env = {},
+           const std::vector<std::string>& args = {});
+  std::vector<int> extra_;
   TempDir dir_;
   int pg_port_ = 0;
   int pgb_port_ = 0;

@@ -122,6 +122,12 @@ app.kubernetes.io/part-of: poolwatch
 sampling:
   interval: {{ .Values.sampling.interval }}
   timeout: {{ .Values.sampling.timeout }}
+{{- with .Values.externalLabels }}
+external_labels:
+{{- range $k, $v := . }}
+  {{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
 targets:
   pgbouncer:
     - name: {{ .Values.pgbouncer.targetName | quote }}
@@ -131,6 +137,10 @@ targets:
   postgres:
     - name: {{ .Values.postgres.targetName | quote }}
       dsn: {{ .Values.postgres.dsn | quote }}
+{{- if include "poolwatch.postgresShared" . }}
+      shared: true
+      election_key: {{ default (printf "%s/%s/%s" .Release.Namespace (include "poolwatch.fullname" .) .Values.postgres.targetName) .Values.postgres.electionKey | quote }}
+{{- end }}
 {{- if .Values.postgres.existingSecret }}
       password_file: /etc/poolwatch/postgres/{{ .Values.postgres.passwordKey }}
 {{- end }}
@@ -167,6 +177,17 @@ alerts:
       - alertmanager
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* Is the PostgreSQL target shared by the replicas (an election, README "Fleet")? Explicit
+postgres.shared wins; null means yes in inject mode (a sidecar runs in every replica of the
+application) or with more than one bundle replica. */}}
+{{- define "poolwatch.postgresShared" -}}
+{{- $s := .Values.postgres.shared -}}
+{{- if kindIs "bool" $s -}}
+{{- if $s -}}true{{- end -}}
+{{- else if or (eq .Values.mode "inject") (gt (int .Values.replicaCount) 1) -}}true
+{{- end -}}
 {{- end -}}
 
 {{/* The config file content the ConfigMap carries. */}}

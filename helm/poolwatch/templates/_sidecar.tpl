@@ -58,10 +58,15 @@ include "poolwatch.sidecar.terminationGrace" (dict "poolwatch" .Subcharts.poolwa
 {{ toYaml . | indent 4 }}
 {{- end }}
   ports:
-    - name: http
+    - name: {{ .Values.portName }}
       containerPort: {{ .Values.port }}
       protocol: TCP
   env:
+    # Identity in a fleet: external_labels and ${POD_NAME} in target names (README "Fleet").
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: POD_NAMESPACE
+      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
     - name: POOLWATCH_PGBOUNCER_USER
 {{- if and .Values.auth.existingSecret .Values.auth.userKey }}
       valueFrom:

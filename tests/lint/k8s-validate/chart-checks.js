@@ -81,7 +81,7 @@ for (const n of process.argv.slice(4)) {
     const pw = [...pod.containers, ...(pod.initContainers || [])].find((c) => c.name === "poolwatch");
     for (const [kind, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]]) {
       const g = pw[kind] && pw[kind].httpGet;
-      need(g && g.path === path && g.scheme === "HTTPS" && g.port === "http" && !g.httpHeaders &&
+      need(g && g.path === path && g.scheme === "HTTPS" && g.port === "poolwatch-http" && !g.httpHeaders &&
         !pw[kind].tcpSocket, `${n}: poolwatch ${kind} is not httpGet ${path} over HTTPS: ${JSON.stringify(pw[kind])}`);
     }
   }

@@ -82,6 +82,13 @@ function checkPolicy(obj, where, problems) {
     }
   }
   const probePath = (p) => p && p.httpGet && p.httpGet.path;
+  // The metrics port: the one --web.listen-address names (its name is the chart's portName).
+  const listenArg = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
+  const metricsPort = (pw.ports || []).find((p) => listenArg && listenArg.endsWith(`:${p.containerPort}`));
+  const portName = metricsPort ? metricsPort.name : "";
+  if (portName === "http") {
+    problems.push(`${where}: poolwatch's port is named "http", the application's port name (a PodMonitor would scrape both)`);
+  }
   // /healthz and /readyz answer without credentials under basic auth: httpGet probes on them,
   // always (a tcpSocket probe cannot see a stalled sampler); HTTPS when the web config has TLS.
   if (probePath(pw.livenessProbe) !== "/healthz") {
@@ -90,10 +97,14 @@ function checkPolicy(obj, where, problems) {
   if (probePath(pw.readinessProbe) !== "/readyz") {
     problems.push(`${where}: readiness is not an httpGet probe on /readyz`);
   }
-  const port = (pw.ports || []).find((p) => p.name === "http");
-  const listen = (pw.args || []).find((a) => a.startsWith("--web.listen-address="));
-  if (!port || !listen || !listen.endsWith(`:${port.containerPort}`)) {
-    problems.push(`${where}: container port "http" and --web.listen-address disagree`);
+  if (!metricsPort) {
+    problems.push(`${where}: no container port for --web.listen-address`);
+  }
+  for (const probe of [pw.livenessProbe, pw.readinessProbe]) {
+    const named = probe && ((probe.httpGet && probe.httpGet.port) || (probe.tcpSocket && probe.tcpSocket.port));
+    if (typeof named === "string" && named !== portName) {
+      problems.push(`${where}: a probe names port "${named}", the container's is "${portName}"`);
+    }
   }
   const ann = (obj.spec.template.metadata || {}).annotations || {};
   if (!/^[0-9a-f]{64}$/.test(ann["checksum/config"] || "")) {
