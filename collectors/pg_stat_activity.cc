@@ -5,6 +5,7 @@
 #include <utility>
 #include <sstream>
 
+#include "pg_long_transactions.h"
 #include "sql_mask.h"
 
 namespace poolwatch {
@@ -99,61 +100,90 @@ std::string ShortVersion(const std::string& num) {
   return out.str();
 }
 
-// One round trip. Rows by `kind`: "state" (database x state grid with zero rows), "setting"
+// The long rows' columns, NULL in every other part (typed: UNION ALL resolves types branch by
+// branch).
+constexpr char kNoLongColumns[] =
+    ", NULL::name AS db, NULL::int AS pid, NULL::name AS usename, NULL::text AS application_name, "
+    "NULL::text AS client_addr, NULL::text AS backend_type, NULL::text AS wait_event_type, "
+    "NULL::text AS wait_event, NULL::float8 AS xact_age, NULL::float8 AS state_age, "
+    "NULL::float8 AS query_age, NULL::float8 AS xmin_age, NULL::int[] AS blocked_by, "
+    "NULL::bool AS blocker, NULL::text AS query";
+
+// One round trip, one scan of pg_stat_activity: the CTE `a` (every backend but poolwatch's own;
+// referenced several times, so PostgreSQL 12+ materializes it, and older versions always do)
+// feeds every part. Rows by `kind`: "state" (database x state grid with zero rows), "setting"
 // (kSettings: key = name, state = unit), "static" (state = version(), key =
-// server_version_num, count = postmaster start time), "total" (client backends; value = backends in a database this role may
-// not inspect: without pg_read_all_stats even their backend_type is NULL), "lock"
-// (per database: count = waiting on a lock, value = blocked by another backend), and the optional
-// breakdowns "usename" / "application_name" (key x state). poolwatch's own backends are excluded.
-// pg_blocking_pids() is only called for backends that wait on a lock, so it costs nothing when
-// nothing waits.
-std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<std::string>& by) {
+// server_version_num, count = postmaster start time), "total" (client backends; value = backends
+// in a database this role may not inspect: without pg_read_all_stats even their backend_type is
+// NULL), "lock" (per database: count = client backends waiting on a lock, value = blocked by
+// another backend), the optional breakdowns "usename" / "application_name" (key x state), and
+// with `long_query_chars` > 0 pg_long_transactions' rows ("long": its columns, see
+// pg_long_transactions.h, `db` from the FULL JOIN with the database list). pg_blocking_pids() is
+// only called for backends that wait on a lock, once each, so it costs nothing when nothing waits.
+std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<std::string>& by,
+                          int long_query_chars) {
+  const bool with_long = long_query_chars > 0;
+  const std::string pad = with_long ? kNoLongColumns : "";
   std::ostringstream q;
-  q << "WITH a AS (SELECT datname, state, xact_start, usename, application_name, "
-       "wait_event_type = 'Lock' AS lock_wait, "
-       "CASE WHEN wait_event_type = 'Lock' THEN cardinality(pg_blocking_pids(pid)) > 0 "
-       "ELSE false END AS blocked "
-       "FROM pg_stat_activity WHERE backend_type = 'client backend' "
-       "AND pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << OwnPidsArray(own_pids)
-    << "))) "
-       "SELECT 'state' AS kind, d.datname, s.state, NULL AS key, count(a.state)::float8 AS count, "
-       "coalesce(max(extract(epoch FROM now() - a.xact_start)), 0)::float8 AS value "
-       "FROM pg_database d CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), "
+  q << "WITH a AS (SELECT "
+    << LongTxSourceColumns(with_long ? long_query_chars : 0)
+    << " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
+    << OwnPidsArray(own_pids) << "))), "
+    << "c AS (SELECT datname, state, xact_start, usename, application_name, "
+       "wait_event_type = 'Lock' AS lock_wait, coalesce(cardinality(blocked_by), 0) > 0 AS blocked "
+       "FROM a WHERE backend_type = 'client backend')";
+  if (with_long) q << ", b AS (SELECT DISTINCT unnest(blocked_by) AS pid FROM a)";
+  q << " SELECT 'state' AS kind, d.datname, s.state, NULL::text AS key, "
+       "count(c.state)::float8 AS count, "
+       "coalesce(max(extract(epoch FROM now() - c.xact_start)), 0)::float8 AS value"
+    << pad
+    << " FROM pg_database d CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), "
        "('idle in transaction (aborted)'), ('fastpath function call'), ('disabled')) s(state) "
-       "LEFT JOIN a ON a.datname = d.datname AND a.state = s.state "
+       "LEFT JOIN c ON c.datname = d.datname AND c.state = s.state "
        "GROUP BY d.datname, s.state "
        "UNION ALL SELECT 'setting', NULL, unit, name, CASE WHEN vartype = 'bool' THEN "
-       "(setting = 'on')::int::float8 ELSE setting::float8 END, 0 FROM pg_settings "
-       "WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
+       "(setting = 'on')::int::float8 ELSE setting::float8 END, 0"
+    << pad
+    << " FROM pg_settings WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
     << SettingNames()
     << ") "
        "UNION ALL SELECT 'static', NULL, version(), current_setting('server_version_num'), "
-       "extract(epoch FROM pg_postmaster_start_time())::float8, 0 "
-       "UNION ALL SELECT 'total', NULL, NULL, NULL, count(*)::float8, "
-       "(SELECT count(*) FROM pg_stat_activity WHERE backend_type IS NULL "
-       "AND datid IS NOT NULL)::float8 FROM a "
+       "extract(epoch FROM pg_postmaster_start_time())::float8, 0"
+    << pad
+    << " UNION ALL SELECT 'total', NULL, NULL, NULL, "
+       "count(*) FILTER (WHERE backend_type = 'client backend')::float8, "
+       "count(*) FILTER (WHERE backend_type IS NULL AND datid IS NOT NULL)::float8"
+    << pad
+    << " FROM a "
        "UNION ALL SELECT 'lock', d.datname, NULL, NULL, "
-       "count(a.datname) FILTER (WHERE a.lock_wait)::float8, "
-       "count(a.datname) FILTER (WHERE a.blocked)::float8 "
-       "FROM pg_database d LEFT JOIN a ON a.datname = d.datname GROUP BY d.datname";
+       "count(c.datname) FILTER (WHERE c.lock_wait)::float8, "
+       "count(c.datname) FILTER (WHERE c.blocked)::float8"
+    << pad << " FROM pg_database d LEFT JOIN c ON c.datname = d.datname GROUP BY d.datname";
   for (const auto& col : by) {
     // `col` is one of two fixed column names (validated by the config loader and again here).
     if (col != "usename" && col != "application_name") continue;
     q << " UNION ALL SELECT '" << col << "', NULL, coalesce(state, ''), coalesce(" << col
-      << ", ''), count(*)::float8, 0 FROM a GROUP BY 3, 4";
+      << ", ''), count(*)::float8, 0" << pad << " FROM c GROUP BY 3, 4";
+  }
+  if (with_long) {
+    q << " UNION ALL SELECT 'long', l.datname, l.state, NULL, NULL, NULL, d.datname, "
+      << LongTxColumns("l") << " FROM (SELECT datname FROM pg_database) d FULL JOIN (SELECT * FROM a WHERE "
+      << kLongTxFilter << ") l ON l.datname = d.datname";
   }
   return q.str();
 }
 
 class PgStatActivityCollector final : public Collector {
  public:
-  explicit PgStatActivityCollector(const CollectorOptions& o) : opts_(o.activity_breakdown) {}
+  explicit PgStatActivityCollector(const CollectorOptions& o)
+      : opts_(o.activity_breakdown),
+        long_query_chars_(o.activity_feeds_long_transactions ? LongTxQueryChars(o.offenders)
+                                                             : 0) {}
 
   std::string_view Name() const override { return "pg_stat_activity"; }
 
   void Collect(Connection& conn, TargetSample& out) override {
-    QueryResult r = conn.Query(ActivityQuery(out.own_pids, opts_.by));
+    QueryResult r = conn.Query(ActivityQuery(out.own_pids, opts_.by, long_query_chars_));
     double total = 0;
     double invisible = 0;
     double max_conn = 0;
@@ -221,6 +251,9 @@ class PgStatActivityCollector final : public Collector {
     s << total << "/" << usable << " (active " << by_state["active"] << ", idle "
       << by_state["idle"] << ", idle in tx " << by_state["idle in transaction"] << ")";
     out.summary["connections"] = s.str();
+    if (long_query_chars_ > 0) {
+      out.shared_results.insert_or_assign(std::string(kPgActivityFeed), std::move(r));
+    }
   }
 
  private:
@@ -265,6 +298,7 @@ class PgStatActivityCollector final : public Collector {
   }
 
   ActivityBreakdownOptions opts_;
+  int long_query_chars_;  // > 0: the statement also reads pg_long_transactions' rows
   std::map<std::string, double> dropped_;
 };
 
