@@ -19,7 +19,7 @@ int LongTxQueryChars(const OffenderOptions& offenders) {
 }
 
 std::string LongTxSourceColumns(int query_chars) {
-  return "pid, datid, datname, usename, application_name, client_addr, state, backend_type, "
+  return "pid, datid, usesysid, application_name, client_addr, state, backend_type, "
          "wait_event_type, wait_event, xact_start, state_change, query_start, backend_xmin, "
          "CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by, " +
          (query_chars > 0 ? "left(query, " + std::to_string(query_chars) + ") AS query"
@@ -47,7 +47,7 @@ std::string LongTxQuery(const std::vector<int>& own_pids, int query_chars) {
   std::ostringstream q;
   q << "WITH b AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM pg_locks "
        "WHERE NOT granted), "
-       "s AS (SELECT "
+       "s AS (SELECT datname, usename, "
     << LongTxSourceColumns(query_chars)
     << " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
     << OwnPidsArray(own_pids) << ")) AND (" << kLongTxFilter

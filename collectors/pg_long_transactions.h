@@ -25,12 +25,13 @@ int LongTxQueryChars(const OffenderOptions& offenders);
 /// The SQL pieces of its per-backend read, shared with the pg_stat_activity collector, whose one
 /// statement reads these rows too when both collectors are on (one scan of pg_stat_activity per
 /// sample; CollectorOptions::activity_feeds_long_transactions):
-/// - LongTxSourceColumns(): the select list over pg_stat_activity (`blocked_by`: the
+/// - LongTxSourceColumns(): the select list over pg_stat_activity or pg_stat_get_activity(NULL)
+///   (their common columns: no datname or usename, which the view joins; `blocked_by`: the
 ///   pg_blocking_pids of a backend waiting on a lock, else NULL; `query` cut to `query_chars`, or
 ///   NULL when 0);
 /// - kLongTxFilter: which backends it keeps (in a transaction, holding an xmin, waiting on a lock,
 ///   or in the relation `b` of blocking pids);
-/// - LongTxColumns(rel): its output columns over `rel` (a relation with the source columns), in
+/// - LongTxColumns(rel): its output columns over `rel` (the source columns plus usename), in
 ///   this order and without `datname` and `state`: pid, usename, application_name, client_addr,
 ///   backend_type, wait_event_type, wait_event, xact_age, state_age, query_age, xmin_age,
 ///   blocked_by, blocker, query.

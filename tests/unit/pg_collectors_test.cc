@@ -359,12 +359,13 @@ TEST(PgStatActivityTest, SettingsInBaseUnitsVersionAndStartTimeInTheSameQuery) {
   EXPECT_EQ(conn.queries, 1);
   EXPECT_THAT(sql, HasSubstr("'max_locks_per_transaction'"));
   EXPECT_THAT(sql, HasSubstr("pg_postmaster_start_time()"));
-  // One scan of pg_stat_activity, the CTE (issue 16): the settings part scans no more of it, and
-  // the invisible-backend count reads the same CTE.
+  // One scan of pg_stat_activity (its function, pg_stat_get_activity), the CTE (issue 16): the
+  // settings part scans no more of it, and the invisible-backend count reads the same CTE.
   std::size_t scans = 0;
-  for (std::size_t at = sql.find("FROM pg_stat_activity"); at != std::string::npos;
-       at = sql.find("FROM pg_stat_activity", at + 1)) {
-    ++scans;
+  for (const char* scan : {"FROM pg_stat_activity", "pg_stat_get_activity("}) {
+    for (std::size_t at = sql.find(scan); at != std::string::npos; at = sql.find(scan, at + 1)) {
+      ++scans;
+    }
   }
   EXPECT_EQ(scans, 1u);
   auto& m = s.metrics;
@@ -445,7 +446,7 @@ TEST(PgCollectorTableTest, OneScanOfPgStatActivityPerSampleFeedsEveryCollector) 
   EXPECT_EQ(conn.queries, 3) << "pg_long_transactions read the activity statement's rows";
   std::string all;
   for (const auto& q : sqls) all += q + "\n";
-  EXPECT_EQ(Count(all, "pg_stat_activity"), 1u) << all;
+  EXPECT_EQ(Count(all, "pg_stat_activity") + Count(all, "pg_stat_get_activity("), 1u) << all;
   EXPECT_EQ(Count(all, "pg_blocking_pids("), 1u) << "once per waiting backend, in the CTE";
   EXPECT_THAT(sqls[0], HasSubstr("'long'"));
   EXPECT_THAT(sqls[0], HasSubstr("left(query, 1024)"));
@@ -481,6 +482,48 @@ TEST(PgCollectorTableTest, OneScanOfPgStatActivityPerSampleFeedsEveryCollector) 
   EXPECT_EQ(conn2.queries, 3);
   EXPECT_EQ(s2.metrics.Value("poolwatch_pg_oldest_xmin_age_transactions", {{"datname", "app"}}),
             999);
+}
+
+// pg_settings is read on a backend's first sample and again only when the reload time or the
+// recovery state changed: the statement gates it on the key the previous sample returned, and the
+// collector exports the rows it kept meanwhile (the same series every sample).
+TEST(PgStatActivityTest, SettingsAreReReadOnlyWhenTheReloadKeyChanges) {
+  std::vector<std::string> sqls;
+  std::string key = "2026-01-01 00:00:00+00 false";
+  FakeConnection conn({{"WITH a AS", [&](std::string_view q) {
+                          sqls.emplace_back(q);
+                          const bool gated =
+                              sqls.back().find("IS DISTINCT FROM '" + key + "'") != std::string::npos;
+                          std::vector<std::vector<std::string>> extra = {
+                              {"conf", "\\N", "\\N", key, "0", "0"}};
+                          QueryResult all = ActivityRows(extra);
+                          if (!gated) return all;
+                          // The server skipped pg_settings: every row but the settings.
+                          std::vector<std::vector<std::string>> rows;
+                          for (int i = 0; i < all.Rows(); ++i) {
+                            if (all.String(i, "kind") == "setting") continue;
+                            std::vector<std::string> row;
+                            for (const auto& c : kActivityCols) row.push_back(all.String(i, c, "\\N"));
+                            rows.push_back(row);
+                          }
+                          return Rows(kActivityCols, rows);
+                        }}});
+  auto c = MakePgStatActivityCollector(CollectorOptions{});
+  for (int i = 0; i < 3; ++i) {
+    TargetSample s = NewSample();
+    c->Collect(conn, s);
+    EXPECT_EQ(s.metrics.Value("pg_settings_max_connections"), 100) << "sample " << i;
+    EXPECT_DOUBLE_EQ(*s.metrics.Value("poolwatch_pool_utilization_ratio"), 7.0 / 97.0);
+  }
+  EXPECT_THAT(sqls[0], ::testing::Not(HasSubstr("IS DISTINCT FROM")));
+  EXPECT_THAT(sqls[1], HasSubstr("IS DISTINCT FROM '" + key + "'"));
+  key = "2026-01-01 00:05:00+00 false";  // a reload
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_THAT(sqls[3], ::testing::Not(HasSubstr("IS DISTINCT FROM '" + key + "'")));
+  EXPECT_EQ(s.metrics.Value("pg_settings_max_connections"), 100);
+  c->Collect(conn, s);
+  EXPECT_THAT(sqls[4], HasSubstr("IS DISTINCT FROM '" + key + "'"));
 }
 
 TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
