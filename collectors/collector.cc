@@ -1,6 +1,7 @@
 #include "collector.h"
 
 #include <algorithm>
+#include <set>
 
 #include "pg_locks.h"
 #include "pg_long_transactions.h"
@@ -70,11 +71,19 @@ std::vector<std::unique_ptr<Collector>> MakeCollectors(TargetKind kind,
   auto in = [](const std::vector<std::string>& v, std::string_view n) {
     return std::find(v.begin(), v.end(), n) != v.end();
   };
+  auto on = [&](const CollectorInfo& info) {
+    return (info.enabled_by_default || in(enabled, info.name)) && !in(disabled, info.name);
+  };
+  CollectorOptions o = options;
+  std::set<std::string_view> names;
+  for (const auto& info : CollectorTable()) {
+    if (info.kind == kind && on(info)) names.insert(info.name);
+  }
+  o.activity_feeds_long_transactions =
+      names.count("pg_stat_activity") > 0 && names.count("pg_long_transactions") > 0;
   std::vector<std::unique_ptr<Collector>> out;
   for (const auto& info : CollectorTable()) {
-    if (info.kind != kind) continue;
-    bool on = (info.enabled_by_default || in(enabled, info.name)) && !in(disabled, info.name);
-    if (on) out.push_back(info.make(options));
+    if (info.kind == kind && on(info)) out.push_back(info.make(o));
   }
   return out;
 }

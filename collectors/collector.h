@@ -73,6 +73,12 @@ struct CollectorOptions {
   LongTransactionOptions long_transactions;
   OffenderOptions offenders;
   ActivityBreakdownOptions activity_breakdown;
+  /// PostgreSQL: the pg_stat_activity collector's one statement also reads pg_long_transactions'
+  /// rows and leaves them in the sample (TargetSample::shared_results[kPgActivityFeed]), so that
+  /// pg_stat_activity is scanned once per sample (it costs O(backends^2) on the server). Set by
+  /// MakeCollectors() when both collectors are on; pg_long_transactions falls back to its own
+  /// query whenever the rows are not there (the first collector failed, or is off).
+  bool activity_feeds_long_transactions = false;
   /// PgBouncer: waiting-client peaks and waiting seconds, shared by the main sample's
   /// pgbouncer_pools collector and the fast SHOW POOLS loop. nullptr = not tracked.
   std::shared_ptr<PoolWaitTracker> wait_tracker;

@@ -81,6 +81,8 @@ class MetricSet {
 std::string RenderText(const MetricSet& metrics);
 
 /// gzip-compresses `data` (for Accept-Encoding: gzip). Throws std::runtime_error on failure.
-std::string Gzip(std::string_view data);
+/// Level 1 by default: once per snapshot, the exposition text's repetitive label sets compress
+/// almost as well as at zlib's default 6 for a fraction of the CPU (BENCHMARKS.md).
+std::string Gzip(std::string_view data, int level = 1);
 
 }  // namespace poolwatch

@@ -11,30 +11,45 @@
 
 namespace poolwatch {
 
+int LongTxQueryChars(const OffenderOptions& offenders) {
+  return std::max(1024, offenders.query_length * 4);
+}
+
+std::string LongTxSourceColumns(int query_chars) {
+  return "pid, datid, usesysid, application_name, client_addr, state, backend_type, "
+         "wait_event_type, wait_event, xact_start, state_change, query_start, backend_xmin, "
+         "CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by, " +
+         (query_chars > 0 ? "left(query, " + std::to_string(query_chars) + ") AS query"
+                          : std::string("NULL::text AS query"));
+}
+
+std::string LongTxColumns(const std::string& rel) {
+  const std::string r = rel + ".";
+  return r + "pid, " + r + "usename, " + r + "application_name, host(" + r +
+         "client_addr) AS client_addr, " + r + "backend_type, " + r + "wait_event_type, " + r +
+         "wait_event, extract(epoch FROM now() - " + r +
+         "xact_start)::float8 AS xact_age, extract(epoch FROM now() - " + r +
+         "state_change)::float8 AS state_age, extract(epoch FROM now() - " + r +
+         "query_start)::float8 AS query_age, age(" + r + "backend_xmin)::float8 AS xmin_age, " +
+         r + "blocked_by, " + r + "pid IN (SELECT pid FROM b) AS blocker, " + r + "query";
+}
+
 namespace {
 
 // Every backend in a transaction, holding an xmin, waiting on a lock or blocking one, joined to
-// the database list (FULL JOIN) so that every database gets its series even when quiet.
+// the database list (FULL JOIN) so that every database gets its series even when quiet. The
+// blockers come from pg_locks (a backend waits on a heavyweight lock, wait_event_type 'Lock',
+// exactly when it has an ungranted pg_locks row), so pg_stat_activity is scanned once.
 std::string LongTxQuery(const std::vector<int>& own_pids, int query_chars) {
   std::ostringstream q;
-  q << "WITH b AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM pg_stat_activity "
-       "WHERE wait_event_type = 'Lock'), "
-       "s AS (SELECT pid, datname, usename, application_name, host(client_addr) AS client_addr, "
-       "state, backend_type, wait_event_type, wait_event, "
-       "extract(epoch FROM now() - xact_start)::float8 AS xact_age, "
-       "extract(epoch FROM now() - state_change)::float8 AS state_age, "
-       "extract(epoch FROM now() - query_start)::float8 AS query_age, "
-       "age(backend_xmin)::float8 AS xmin_age, "
-       "CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by, "
-       "pid IN (SELECT pid FROM b) AS blocker, left(query, "
-    << query_chars
-    << ") AS query FROM pg_stat_activity "
-       "WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << OwnPidsArray(own_pids)
-    << ")) AND (xact_start IS NOT NULL OR backend_xmin IS NOT NULL "
-       "OR wait_event_type = 'Lock' OR pid IN (SELECT pid FROM b))) "
-       "SELECT d.datname AS db, s.* FROM (SELECT datname FROM pg_database) d "
-       "FULL JOIN s ON s.datname = d.datname";
+  q << "WITH b AS (SELECT DISTINCT unnest(pg_blocking_pids(pid)) AS pid FROM pg_locks "
+       "WHERE NOT granted), "
+       "s AS (SELECT datname, usename, "
+    << LongTxSourceColumns(query_chars)
+    << " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
+    << OwnPidsArray(own_pids) << ")) AND (" << kLongTxFilter
+    << ")) SELECT d.datname AS db, s.datname, s.state, " << LongTxColumns("s")
+    << " FROM (SELECT datname FROM pg_database) d FULL JOIN s ON s.datname = d.datname";
   return q.str();
 }
 
@@ -66,13 +81,27 @@ struct DbAges {
 class PgLongTransactionsCollector final : public Collector {
  public:
   explicit PgLongTransactionsCollector(const CollectorOptions& o)
-      : lt_(o.long_transactions), off_(o.offenders), leak_timeout_(o.leak_timeout) {}
+      : lt_(o.long_transactions),
+        off_(o.offenders),
+        leak_timeout_(o.leak_timeout),
+        feed_(o.activity_feeds_long_transactions) {}
 
   std::string_view Name() const override { return "pg_long_transactions"; }
 
   void Collect(Connection& conn, TargetSample& out) override {
-    const int query_chars = std::max(1024, off_.query_length * 4);
-    QueryResult r = conn.Query(LongTxQuery(out.own_pids, query_chars));
+    auto fed = feed_ ? out.shared_results.find(kPgActivityFeed) : out.shared_results.end();
+    if (fed != out.shared_results.end()) {
+      const QueryResult r = std::move(fed->second);
+      out.shared_results.erase(fed);
+      Read(r, "long", out);
+    } else {
+      Read(conn.Query(LongTxQuery(out.own_pids, LongTxQueryChars(off_))), nullptr, out);
+    }
+  }
+
+ private:
+  // Reads `r`'s rows, or only those of `kind` (the pg_stat_activity collector's statement).
+  void Read(const QueryResult& r, const char* kind, TargetSample& out) {
     const double compat_threshold = Seconds(lt_.threshold);
     const double leak_seconds = Seconds(leak_timeout_);
     std::map<std::string, DbAges> dbs;
@@ -82,6 +111,7 @@ class PgLongTransactionsCollector final : public Collector {
     double leaks = 0;
     std::vector<Offender> long_tx, idle_tx, blockers, blocked;
     for (int i = 0; i < r.Rows(); ++i) {
+      if (kind != nullptr && r.Text(i, "kind") != kind) continue;
       if (auto db = r.Text(i, "db")) dbs[std::string(*db)];
       auto pid = r.Number(i, "pid");
       if (!pid) continue;  // a database with no such backend
@@ -212,6 +242,7 @@ class PgLongTransactionsCollector final : public Collector {
   LongTransactionOptions lt_;
   OffenderOptions off_;
   std::chrono::milliseconds leak_timeout_;
+  bool feed_;
 };
 
 }  // namespace

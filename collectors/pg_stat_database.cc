@@ -8,16 +8,23 @@
 namespace poolwatch {
 namespace {
 
+// numbackends minus poolwatch's own backends, counted per database from the backend status
+// array (pg_stat_get_backend_idset / _pid / _dbid: a lookup by index each, no permission check),
+// not from pg_stat_activity, whose every scan costs O(backends^2) on the server
+// (pg_stat_get_activity finds each backend's PGPROC by a linear search). Same snapshot as
+// numbackends: the statement reads the status array once.
 std::string DatabaseQuery(const std::vector<int>& own_pids, bool sessions) {
   std::ostringstream q;
-  q << "SELECT s.datid, s.datname, (s.numbackends - (SELECT count(*) FROM pg_stat_activity a "
-       "WHERE a.datid = s.datid AND (a.pid = pg_backend_pid() OR a.pid = ANY("
-    << OwnPidsArray(own_pids)
-    << "))))::float8 AS numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit, "
+  q << "SELECT s.datid, s.datname, (s.numbackends - coalesce(o.n, 0))::float8 AS numbackends, "
+       "s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit, "
        "s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted, "
        "s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks, s.blk_read_time, s.blk_write_time";
   if (sessions) q << ", s.sessions, s.sessions_abandoned, s.sessions_fatal, s.sessions_killed";
-  q << " FROM pg_stat_database s WHERE s.datname IS NOT NULL";
+  q << " FROM pg_stat_database s LEFT JOIN (SELECT pg_stat_get_backend_dbid(i) AS datid, "
+       "count(*) AS n FROM pg_stat_get_backend_idset() i WHERE pg_stat_get_backend_pid(i) = "
+       "pg_backend_pid() OR pg_stat_get_backend_pid(i) = ANY("
+    << OwnPidsArray(own_pids)
+    << ") GROUP BY 1) o ON o.datid = s.datid WHERE s.datname IS NOT NULL";
   return q.str();
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <vector>
 
 #include "base/redact.h"
@@ -220,6 +221,13 @@ std::unique_ptr<Connection> ConnectPq(const ConnectSpec& spec, SteadyTime deadli
   for (const auto& [k, v] : spec.params) kv[k] = v;
   for (const auto& [k, v] : spec.defaults) kv.emplace(k, v);
   if (!spec.password.empty()) kv["password"] = spec.password;
+  // libpq's default gssencmode=prefer initialises Kerberos on every connect (credential cache
+  // lookup, krb5.conf) even when nobody uses GSSAPI: 0.6 MB of RSS (BENCHMARKS.md). Off unless
+  // the DSN or the environment asks for GSSAPI.
+  if (kv.count("gssencmode") == 0 && kv.count("krbsrvname") == 0 && kv.count("gsslib") == 0 &&
+      std::getenv("PGGSSENCMODE") == nullptr) {  // NOLINT(concurrency-mt-unsafe): read-only env
+    kv["gssencmode"] = "disable";
+  }
 
   std::vector<const char*> keys;
   std::vector<const char*> vals;

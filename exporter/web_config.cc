@@ -1,9 +1,14 @@
 #include "web_config.h"
 
 #include <crypt.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <random>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -33,12 +38,13 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-bool BcryptMatches(const std::string& password, const std::string& hash) {
+bool BcryptMatches(const char* password, const std::string& hash) {
   // crypt_data is ~32 KB: keep it off the (small) HTTP worker stacks.
   auto data = std::make_unique<crypt_data>();
-  const char* out = crypt_rn(password.c_str(), hash.c_str(), data.get(), sizeof(crypt_data));
-  if (out == nullptr || out[0] == '*') return false;
-  return ConstantTimeEquals(out, hash);
+  const char* out = crypt_rn(password, hash.c_str(), data.get(), sizeof(crypt_data));
+  bool ok = out != nullptr && out[0] != '*' && ConstantTimeEquals(out, hash);
+  explicit_bzero(data.get(), sizeof(crypt_data));  // it held the password's key schedule
+  return ok;
 }
 
 void Parse(const YAML::Node& root, ConfigProblems& problems, WebConfig& out) {
@@ -157,7 +163,139 @@ bool Base64Decode(std::string_view in, std::string& out) {
   return pad <= 2;
 }
 
-bool CheckBasicAuth(const std::map<std::string, std::string>& users, std::string_view header) {
+namespace {
+
+std::uint64_t Rotl(std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+void SipRound(std::uint64_t& v0, std::uint64_t& v1, std::uint64_t& v2, std::uint64_t& v3) {
+  v0 += v1;
+  v1 = Rotl(v1, 13);
+  v1 ^= v0;
+  v0 = Rotl(v0, 32);
+  v2 += v3;
+  v3 = Rotl(v3, 16);
+  v3 ^= v2;
+  v0 += v3;
+  v3 = Rotl(v3, 21);
+  v3 ^= v0;
+  v2 += v1;
+  v1 = Rotl(v1, 17);
+  v1 ^= v2;
+  v2 = Rotl(v2, 32);
+}
+
+// Wipes a buffer that held a password (explicit_bzero is not optimised away).
+void Wipe(std::string& s) {
+  if (!s.empty()) explicit_bzero(s.data(), s.size());
+  s.clear();
+}
+
+}  // namespace
+
+std::uint64_t SipHash24(std::uint64_t k0, std::uint64_t k1, std::string_view data) {
+  std::uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
+  std::uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
+  std::uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
+  std::uint64_t v3 = 0x7465646279746573ULL ^ k1;
+  const std::size_t n = data.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t m = 0;
+    for (int b = 7; b >= 0; --b) m = (m << 8) | p[i + static_cast<std::size_t>(b)];
+    v3 ^= m;
+    SipRound(v0, v1, v2, v3);
+    SipRound(v0, v1, v2, v3);
+    v0 ^= m;
+  }
+  std::uint64_t last = static_cast<std::uint64_t>(n & 0xFF) << 56;
+  for (std::size_t b = 0; i + b < n; ++b) last |= static_cast<std::uint64_t>(p[i + b]) << (8 * b);
+  v3 ^= last;
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  v0 ^= last;
+  v2 ^= 0xFF;
+  for (int r = 0; r < 4; ++r) SipRound(v0, v1, v2, v3);
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+BasicAuthCache::BasicAuthCache(std::size_t capacity) : capacity_(capacity) {
+  std::size_t got = 0;
+  auto* out = reinterpret_cast<unsigned char*>(key_.data());
+  while (got < sizeof(key_)) {
+    ssize_t n = ::getrandom(out + got, sizeof(key_) - got, 0);
+    if (n > 0) {
+      got += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      break;
+    }
+  }
+  if (got < sizeof(key_)) {
+    // No getrandom (a very old kernel): std::random_device, mixed with the time.
+    std::random_device rd;
+    for (auto& k : key_) {
+      k = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+          static_cast<std::uint64_t>(
+              std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+  }
+  entries_.reserve(capacity_);
+}
+
+BasicAuthCache& BasicAuthCache::Global() {
+  static BasicAuthCache* cache = new BasicAuthCache();  // never destroyed: workers may outlive main
+  return *cache;
+}
+
+BasicAuthCache::Tag BasicAuthCache::TagOf(std::string_view password) const {
+  return {SipHash24(key_[0], key_[1], password), SipHash24(key_[2], key_[3], password)};
+}
+
+bool BasicAuthCache::Lookup(const std::string& user, const std::string& hash, const Tag& tag) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry* found = nullptr;
+  for (auto& e : entries_) {
+    // Every entry, every byte: no early exit reveals which entry (or how much of it) matched.
+    std::uint64_t diff = (e.tag[0] ^ tag[0]) | (e.tag[1] ^ tag[1]);
+    bool same = ConstantTimeEquals(e.user, user) & ConstantTimeEquals(e.hash, hash) & (diff == 0);
+    if (same) found = &e;
+  }
+  if (found != nullptr) found->last_used = ++clock_;
+  return found != nullptr;
+}
+
+void BasicAuthCache::Insert(const std::string& user, const std::string& hash, const Tag& tag) {
+  if (capacity_ == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry* slot = nullptr;
+  for (auto& e : entries_) {
+    if (e.tag == tag && e.user == user && e.hash == hash) slot = &e;  // raced: already in
+  }
+  if (slot == nullptr && entries_.size() < capacity_) slot = &entries_.emplace_back();
+  if (slot == nullptr) {
+    slot = &*std::min_element(entries_.begin(), entries_.end(),
+                              [](const Entry& a, const Entry& b) {
+                                return a.last_used < b.last_used;
+                              });
+  }
+  slot->user = user;
+  slot->hash = hash;
+  slot->tag = tag;
+  slot->last_used = ++clock_;
+}
+
+std::uint64_t BasicAuthCache::BcryptRuns() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return bcrypt_runs_;
+}
+
+std::size_t BasicAuthCache::Size() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.size();
+}
+
+bool BasicAuthCache::Check(const std::map<std::string, std::string>& users,
+                           std::string_view header) {
   constexpr std::string_view kScheme = "Basic ";
   if (header.size() < kScheme.size() || header.size() > 4096) return false;
   for (std::size_t i = 0; i < kScheme.size(); ++i) {
@@ -170,16 +308,51 @@ bool CheckBasicAuth(const std::map<std::string, std::string>& users, std::string
   while (!b64.empty() && b64.front() == ' ') b64.remove_prefix(1);
   while (!b64.empty() && b64.back() == ' ') b64.remove_suffix(1);
   std::string decoded;
-  if (!Base64Decode(b64, decoded)) return false;
+  if (!Base64Decode(b64, decoded)) {
+    Wipe(decoded);
+    return false;
+  }
   auto colon = decoded.find(':');
-  if (colon == std::string::npos) return false;
-  std::string user = decoded.substr(0, colon);
-  std::string password = decoded.substr(colon + 1);
-  if (password.find('\0') != std::string::npos) return false;
+  if (colon == std::string::npos) {
+    Wipe(decoded);
+    return false;
+  }
+  const std::string user = decoded.substr(0, colon);
+  // The password stays in `decoded` (NUL-terminated there), never copied.
+  const std::string_view password = std::string_view(decoded).substr(colon + 1);
+  if (password.find('\0') != std::string_view::npos) {
+    Wipe(decoded);
+    return false;
+  }
   auto it = users.find(user);
-  bool known = it != users.end();
-  bool ok = BcryptMatches(password, known ? it->second : kDummyHash);
-  return known && ok;
+  const bool known = it != users.end();
+  static const std::string* const dummy = new std::string(kDummyHash);
+  const std::string& hash = known ? it->second : *dummy;
+  const Tag tag = TagOf(password);
+  bool ok = false;
+  if (known && Lookup(user, hash, tag)) {
+    ok = true;
+  } else {
+    std::lock_guard<std::mutex> one_at_a_time(bcrypt_mutex_);
+    // Another worker may have verified the same credentials while this one waited (a scraper's
+    // first requests arriving together): then one bcrypt served them all.
+    if (known && Lookup(user, hash, tag)) {
+      ok = true;
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++bcrypt_runs_;
+      }
+      ok = BcryptMatches(decoded.c_str() + colon + 1, hash) && known;
+      if (ok) Insert(user, hash, tag);
+    }
+  }
+  Wipe(decoded);
+  return ok;
+}
+
+bool CheckBasicAuth(const std::map<std::string, std::string>& users, std::string_view header) {
+  return BasicAuthCache::Global().Check(users, header);
 }
 
 }  // namespace poolwatch

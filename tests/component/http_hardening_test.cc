@@ -614,6 +614,36 @@ TEST_F(HardeningTest, BasicAuthLeavesOnlyTheProbePathsOpen) {
               open);
 }
 
+// A real web config file at bcrypt's usual cost (10): a scraper pays one bcrypt, its first
+// request; every wrong password pays one and gets a 401, before and after the good one is cached.
+TEST_F(HardeningTest, BasicAuthFromAWebConfigFileVerifiesOncePerCredentialAndNeverCachesAWrongOne) {
+  TempDir d;
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  crypt_data data{};
+  ASSERT_NE(crypt_gensalt_rn("$2b$", 10, nullptr, 0, salt, sizeof(salt)), nullptr);
+  const std::string hash = crypt_rn("scrape-pw", salt, &data, sizeof(data));
+  WriteFile(d.File("web.yml"), "basic_auth_users:\n  prom: " + hash + "\n");
+  WebConfig w;
+  std::vector<std::string> problems;
+  ASSERT_TRUE(LoadWebConfigFile(d.File("web.yml"), w, problems)) << problems[0];
+  Start(w);
+  const std::string good = "Authorization: Basic cHJvbTpzY3JhcGUtcHc=";   // prom:scrape-pw
+  const std::string wrong = "Authorization: Basic cHJvbTpzY3JhcGUtcFg=";  // prom:scrape-pX
+  auto& cache = BasicAuthCache::Global();
+  const std::uint64_t before = cache.BcryptRuns();
+  EXPECT_EQ(HttpGet(base_ + "/metrics", {wrong}).status, 401);
+  for (int i = 0; i < 20; ++i) {
+    auto r = HttpGet(base_ + "/metrics", {good});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, "# TYPE x gauge\nx 1\n");
+  }
+  EXPECT_EQ(cache.BcryptRuns() - before, 2u) << "one for the wrong password, one for the good";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(HttpGet(base_ + "/metrics", {wrong}).status, 401);
+  EXPECT_EQ(HttpGet(base_ + "/metrics").status, 401);
+  EXPECT_EQ(HttpGet(base_ + "/metrics", {good}).status, 200);
+  EXPECT_EQ(cache.BcryptRuns() - before, 5u) << "each wrong password verified, none cached";
+}
+
 TEST_F(HardeningTest, TlsWithCurlAndPlainHttpToTheTlsPortFails) {
   TempDir d;
   MakeCert(d);

@@ -360,13 +360,15 @@ TEST(PgStatActivityTest, SettingsInBaseUnitsVersionAndStartTimeInTheSameQuery) {
   EXPECT_EQ(conn.queries, 1);
   EXPECT_THAT(sql, HasSubstr("'max_locks_per_transaction'"));
   EXPECT_THAT(sql, HasSubstr("pg_postmaster_start_time()"));
-  // The CTE and the invisible-backend count, as before: the settings part scans no more of it.
+  // One scan of pg_stat_activity (its function, pg_stat_get_activity), the CTE (issue 16): the
+  // settings part scans no more of it, and the invisible-backend count reads the same CTE.
   std::size_t scans = 0;
-  for (std::size_t at = sql.find("FROM pg_stat_activity"); at != std::string::npos;
-       at = sql.find("FROM pg_stat_activity", at + 1)) {
-    ++scans;
+  for (const char* scan : {"FROM pg_stat_activity", "pg_stat_get_activity("}) {
+    for (std::size_t at = sql.find(scan); at != std::string::npos; at = sql.find(scan, at + 1)) {
+      ++scans;
+    }
   }
-  EXPECT_EQ(scans, 2u);
+  EXPECT_EQ(scans, 1u);
   auto& m = s.metrics;
   EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
   EXPECT_EQ(m.Value("pg_settings_max_connections", {{"target", "main"}}), 100);
@@ -382,6 +384,147 @@ TEST(PgStatActivityTest, SettingsInBaseUnitsVersionAndStartTimeInTheSameQuery) {
                                   {"short_version", "15.4.0"}}),
             1);
   EXPECT_EQ(m.Value("pg_postmaster_start_time_seconds"), 1700000000.5);
+}
+
+std::size_t Count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The default PostgreSQL collectors read pg_stat_activity once per sample (issue 16): the
+// pg_stat_activity collector's statement also returns pg_long_transactions' rows (kind "long"),
+// which that collector reads from the sample instead of querying; pg_stat_database counts
+// poolwatch's own backends without it. Each collector still has its own success.
+TEST(PgCollectorTableTest, OneScanOfPgStatActivityPerSampleFeedsEveryCollector) {
+  std::vector<std::string> cols = kActivityCols;
+  cols.insert(cols.end(), kLongCols.begin(), kLongCols.end());
+  auto combined = [&]() {
+    std::vector<std::vector<std::string>> rows;
+    const std::size_t pad = kLongCols.size();
+    for (const auto& r : std::vector<std::vector<std::string>>{
+             {"state", "app", "active", "\\N", "2", "3.5"},
+             {"total", "\\N", "\\N", "\\N", "7", "0"}}) {
+      auto row = r;
+      row.insert(row.end(), pad, "\\N");
+      rows.push_back(row);
+    }
+    QueryResult lr = LongRows();
+    for (int i = 0; i < lr.Rows(); ++i) {
+      // kind, datname, state, key, count, value, then the long columns.
+      std::vector<std::string> row = {"long", lr.String(i, "datname", "\\N"),
+                                      lr.String(i, "state", "\\N"), "\\N", "\\N", "\\N"};
+      for (const auto& c : kLongCols) row.push_back(lr.String(i, c, "\\N"));
+      rows.push_back(row);
+    }
+    return Rows(cols, rows);
+  };
+  std::vector<std::string> sqls;
+  FakeConnection conn({{"WITH a AS",
+                        [&](std::string_view q) {
+                          sqls.emplace_back(q);
+                          return combined();
+                        }},
+                       {"SELECT d.datname, m.mode",
+                        [&](std::string_view q) {
+                          sqls.emplace_back(q);
+                          return Rows({"datname", "mode", "count"}, {});
+                        }},
+                       {"SELECT s.datid", [&](std::string_view q) {
+                          sqls.emplace_back(q);
+                          return Rows({"datid", "datname", "numbackends"}, {{"1", "app", "3"}});
+                        }}});
+  CollectorOptions o;
+  o.long_transactions.thresholds = {60s, 300s};
+  FakeClock clock;
+  o.clock = &clock;
+  auto collectors = MakeCollectors(TargetKind::kPostgres, {}, {}, o);
+  ASSERT_EQ(collectors.size(), 4u);
+  TargetSample s = NewSample();
+  for (auto& c : collectors) c->Collect(conn, s);  // throws if one queried what is not scripted
+  EXPECT_EQ(conn.queries, 3) << "pg_long_transactions read the activity statement's rows";
+  std::string all;
+  for (const auto& q : sqls) all += q + "\n";
+  EXPECT_EQ(Count(all, "pg_stat_activity") + Count(all, "pg_stat_get_activity("), 1u) << all;
+  EXPECT_EQ(Count(all, "pg_blocking_pids("), 1u) << "once per waiting backend, in the CTE";
+  EXPECT_THAT(sqls[0], HasSubstr("'long'"));
+  EXPECT_THAT(sqls[0], HasSubstr("left(query, 1024)"));
+  EXPECT_THAT(sqls[2], HasSubstr("pg_stat_get_backend_idset()"));
+  EXPECT_THAT(sqls[2], HasSubstr("'{11,12}'::int[]"));
+  EXPECT_TRUE(s.shared_results.empty()) << "consumed";
+  auto& m = s.metrics;
+  EXPECT_EQ(m.Value("pg_stat_activity_count", {{"datname", "app"}, {"state", "active"}}), 2);
+  EXPECT_EQ(m.Value("poolwatch_pg_client_backends"), 7);
+  // The same figures as from its own query (PgLongTransactionsTest above, default options).
+  EXPECT_EQ(m.Value("poolwatch_pg_transactions_over_threshold", {{"threshold", "300s"}}), 2);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_transaction_age_seconds", {{"datname", "app"}}), 9000);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_transaction_age_seconds", {{"datname", "postgres"}}), 0);
+  EXPECT_EQ(m.Value("poolwatch_pg_oldest_xmin_age_transactions", {{"datname", "app"}}), 999);
+  std::map<std::string, std::vector<int>> by_cat;
+  for (const auto& off : s.offenders) by_cat[off.category].push_back(off.pid);
+  EXPECT_EQ(by_cat["blocker"], std::vector<int>({101}));
+  EXPECT_EQ(by_cat["blocked"], std::vector<int>({102}));
+  EXPECT_EQ(s.backends.size(), 4u) << "every backend but the excluded autovacuum worker";
+  EXPECT_EQ(m.Value("pg_stat_database_numbackends", {{"datname", "app"}}), 3);
+  EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
+
+  // Without the pg_stat_activity collector, pg_long_transactions queries for itself.
+  auto alone = MakeCollectors(TargetKind::kPostgres, {}, {"pg_stat_activity"}, o);
+  FakeConnection conn2({{"WITH b AS", [](std::string_view) { return LongRows(); }},
+                        {"SELECT d.datname, m.mode",
+                         [](std::string_view) { return Rows({"datname", "mode", "count"}, {}); }},
+                        {"SELECT s.datid", [](std::string_view) {
+                           return Rows({"datid", "datname", "numbackends"}, {});
+                         }}});
+  TargetSample s2 = NewSample();
+  for (auto& c : alone) c->Collect(conn2, s2);
+  EXPECT_EQ(conn2.queries, 3);
+  EXPECT_EQ(s2.metrics.Value("poolwatch_pg_oldest_xmin_age_transactions", {{"datname", "app"}}),
+            999);
+}
+
+// pg_settings is read on a backend's first sample and again only when the reload time or the
+// recovery state changed: the statement gates it on the key the previous sample returned, and the
+// collector exports the rows it kept meanwhile (the same series every sample).
+TEST(PgStatActivityTest, SettingsAreReReadOnlyWhenTheReloadKeyChanges) {
+  std::vector<std::string> sqls;
+  std::string key = "2026-01-01 00:00:00+00 false";
+  FakeConnection conn({{"WITH a AS", [&](std::string_view q) {
+                          sqls.emplace_back(q);
+                          const bool gated =
+                              sqls.back().find("IS DISTINCT FROM '" + key + "'") != std::string::npos;
+                          std::vector<std::vector<std::string>> extra = {
+                              {"conf", "\\N", "\\N", key, "0", "0"}};
+                          QueryResult all = ActivityRows(extra);
+                          if (!gated) return all;
+                          // The server skipped pg_settings: every row but the settings.
+                          std::vector<std::vector<std::string>> rows;
+                          for (int i = 0; i < all.Rows(); ++i) {
+                            if (all.String(i, "kind") == "setting") continue;
+                            std::vector<std::string> row;
+                            for (const auto& c : kActivityCols) row.push_back(all.String(i, c, "\\N"));
+                            rows.push_back(row);
+                          }
+                          return Rows(kActivityCols, rows);
+                        }}});
+  auto c = MakePgStatActivityCollector(CollectorOptions{});
+  for (int i = 0; i < 3; ++i) {
+    TargetSample s = NewSample();
+    c->Collect(conn, s);
+    EXPECT_EQ(s.metrics.Value("pg_settings_max_connections"), 100) << "sample " << i;
+    EXPECT_DOUBLE_EQ(*s.metrics.Value("poolwatch_pool_utilization_ratio"), 7.0 / 97.0);
+  }
+  EXPECT_THAT(sqls[0], ::testing::Not(HasSubstr("IS DISTINCT FROM")));
+  EXPECT_THAT(sqls[1], HasSubstr("IS DISTINCT FROM '" + key + "'"));
+  key = "2026-01-01 00:05:00+00 false";  // a reload
+  TargetSample s = NewSample();
+  c->Collect(conn, s);
+  EXPECT_THAT(sqls[3], ::testing::Not(HasSubstr("IS DISTINCT FROM '" + key + "'")));
+  EXPECT_EQ(s.metrics.Value("pg_settings_max_connections"), 100);
+  c->Collect(conn, s);
+  EXPECT_THAT(sqls[4], HasSubstr("IS DISTINCT FROM '" + key + "'"));
 }
 
 TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
