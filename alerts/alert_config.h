@@ -120,7 +120,8 @@ struct AlertsConfig {
   /// sampling.interval, copied in by the loader (Alertmanager endsAt, SamplerStale default).
   AlertDuration eval_interval{5'000};
 
-  /// The defaults of every built-in rule (REFERENCE.md section 6), keyed as in the YAML.
+  /// The defaults of every built-in rule (the thresholds the README documents), keyed as in the
+  /// YAML.
   static std::map<std::string, RuleConfig> DefaultRules();
 };
 

@@ -427,10 +427,10 @@ const char* ClientsWaitingMetric(const MetricSet& m) {
 }
 
 /// Every built-in rule in one place: key (the YAML's alerts.rules.<key>), alert name, the metric
-/// it reads (the same numbers /metrics shows), its defaults (REFERENCE.md section 6; the config
-/// keys are RuleConfig's: enabled, warning, critical, for, critical_for, keep_firing_for,
-/// hysteresis, window, min_events, labels, runbook_url, exclude_*, overrides) and its incident
-/// locus. TargetDown and SamplerStale read the targets and the clock, not a metric.
+/// it reads (the same numbers /metrics shows), its defaults (the public thresholds the README
+/// lists; the config keys are RuleConfig's: enabled, warning, critical, for, critical_for,
+/// keep_firing_for, hysteresis, window, min_events, labels, runbook_url, exclude_*, overrides) and
+/// its incident locus. TargetDown and SamplerStale read the targets and the clock, not a metric.
 struct RuleSpec {
   const char* key;
   const char* alertname;

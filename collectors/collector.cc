@@ -1,21 +1,21 @@
-#include "collector.h"
+#include "collectors/collector.h"
 
 #include <algorithm>
 #include <set>
 
-#include "pg_locks.h"
-#include "pg_long_transactions.h"
-#include "pg_stat_activity.h"
-#include "pg_stat_database.h"
-#include "pgbouncer_clients.h"
-#include "pgbouncer_config.h"
-#include "pgbouncer_databases.h"
-#include "pgbouncer_derived.h"
-#include "pgbouncer_lists.h"
-#include "pgbouncer_pools.h"
-#include "pgbouncer_servers.h"
-#include "pgbouncer_stats.h"
-#include "pgbouncer_version.h"
+#include "collectors/pg_locks.h"
+#include "collectors/pg_long_transactions.h"
+#include "collectors/pg_stat_activity.h"
+#include "collectors/pg_stat_database.h"
+#include "collectors/pgbouncer_clients.h"
+#include "collectors/pgbouncer_config.h"
+#include "collectors/pgbouncer_databases.h"
+#include "collectors/pgbouncer_derived.h"
+#include "collectors/pgbouncer_lists.h"
+#include "collectors/pgbouncer_pools.h"
+#include "collectors/pgbouncer_servers.h"
+#include "collectors/pgbouncer_stats.h"
+#include "collectors/pgbouncer_version.h"
 
 namespace poolwatch {
 

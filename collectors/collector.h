@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "connection.h"
-#include "snapshot.h"
+#include "collectors/connection.h"
+#include "collectors/snapshot.h"
 
 namespace poolwatch {
 

@@ -1,7 +1,7 @@
-#include "connection.h"
+#include "collectors/connection.h"
 
-#include <cstdlib>
 #include <cerrno>
+#include <cstdlib>
 
 namespace poolwatch {
 

@@ -1,11 +1,11 @@
-#include "holders.h"
+#include "collectors/holders.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 #include <string>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 

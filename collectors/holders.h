@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "snapshot.h"
+#include "collectors/snapshot.h"
 
 namespace poolwatch {
 

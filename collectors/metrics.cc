@@ -1,12 +1,11 @@
-#include "metrics.h"
+#include "collectors/metrics.h"
 
+#include <prometheus/text_serializer.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
-
-#include <prometheus/text_serializer.h>
 
 #include "base/strings.h"
 

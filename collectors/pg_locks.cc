@@ -1,8 +1,8 @@
-#include "pg_locks.h"
+#include "collectors/pg_locks.h"
 
 #include <sstream>
 
-#include "pg_stat_activity.h"
+#include "collectors/pg_stat_activity.h"
 
 namespace poolwatch {
 

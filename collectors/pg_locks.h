@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "collector.h"
+#include "collectors/collector.h"
 
 namespace poolwatch {
 

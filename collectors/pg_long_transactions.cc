@@ -1,4 +1,4 @@
-#include "pg_long_transactions.h"
+#include "collectors/pg_long_transactions.h"
 
 #include <algorithm>
 #include <map>
@@ -6,8 +6,8 @@
 
 #include "base/pattern.h"
 #include "base/time.h"
-#include "pg_stat_activity.h"
-#include "sql_mask.h"
+#include "collectors/pg_stat_activity.h"
+#include "collectors/sql_mask.h"
 
 namespace poolwatch {
 

@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "collector.h"
+#include "collectors/collector.h"
 
 namespace poolwatch {
 

@@ -1,13 +1,13 @@
-#include "pg_stat_activity.h"
+#include "collectors/pg_stat_activity.h"
 
 #include <algorithm>
 #include <map>
-#include <utility>
 #include <sstream>
+#include <utility>
 
 #include "base/pattern.h"
-#include "pg_long_transactions.h"
-#include "sql_mask.h"
+#include "collectors/pg_long_transactions.h"
+#include "collectors/sql_mask.h"
 
 namespace poolwatch {
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "collector.h"
+#include "collectors/collector.h"
 
 namespace poolwatch {
 

@@ -1,9 +1,9 @@
-#include "pg_stat_database.h"
+#include "collectors/pg_stat_database.h"
 
 #include <sstream>
 
-#include "pg_stat_activity.h"
-#include "sliding_window.h"
+#include "collectors/pg_stat_activity.h"
+#include "collectors/sliding_window.h"
 
 namespace poolwatch {
 namespace {
@@ -114,7 +114,7 @@ class PgStatDatabaseCollector final : public Collector {
       rollbacks += r.Number(i, "xact_rollback").value_or(0);
       sess += r.Number(i, "sessions").value_or(0);
       // Not sessions_abandoned: a session whose client vanished without a Terminate message is
-      // what a pooler's restart or server_lifetime recycle looks like (issue 10), not an error.
+      // what a pooler's restart or server_lifetime recycle looks like, not an error.
       sess_errors += r.Number(i, "sessions_fatal").value_or(0) +
                      r.Number(i, "sessions_killed").value_or(0);
     }

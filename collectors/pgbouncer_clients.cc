@@ -1,10 +1,10 @@
-#include "pgbouncer_clients.h"
+#include "collectors/pgbouncer_clients.h"
 
 #include <algorithm>
 #include <map>
 #include <utility>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 #include <cctype>
 #include <cstdio>

@@ -8,9 +8,9 @@
 #include <string_view>
 
 #include "base/clock.h"
-#include "collector.h"
-#include "connection.h"
-#include "snapshot.h"
+#include "collectors/collector.h"
+#include "collectors/connection.h"
+#include "collectors/snapshot.h"
 
 namespace poolwatch {
 

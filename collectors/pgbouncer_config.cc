@@ -1,6 +1,6 @@
-#include "pgbouncer_config.h"
+#include "collectors/pgbouncer_config.h"
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

@@ -1,10 +1,10 @@
-#include "pgbouncer_databases.h"
-
-#include "pgbouncer_common.h"
-#include "pgbouncer_wait_tracker.h"
+#include "collectors/pgbouncer_databases.h"
 
 #include <map>
 #include <string>
+
+#include "collectors/pgbouncer_common.h"
+#include "collectors/pgbouncer_wait_tracker.h"
 
 namespace poolwatch {
 namespace {

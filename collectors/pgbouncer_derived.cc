@@ -3,14 +3,14 @@
 // leaves its result in TargetSample::shared_results, and this last step computes every derived
 // signal in one place from the same sample's results. No extra round trip, one consistent
 // instant, and each data collector stays about its own SHOW command.
-#include "pgbouncer_derived.h"
+#include "collectors/pgbouncer_derived.h"
 
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

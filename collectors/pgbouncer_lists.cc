@@ -1,6 +1,6 @@
-#include "pgbouncer_lists.h"
+#include "collectors/pgbouncer_lists.h"
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

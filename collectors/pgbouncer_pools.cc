@@ -1,13 +1,13 @@
-#include "pgbouncer_pools.h"
+#include "collectors/pgbouncer_pools.h"
 
 #include <sstream>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {
 
-// SHOW POOLS columns -> pgbouncer_exporter gauge names (REFERENCE.md section 2).
+// SHOW POOLS columns -> pgbouncer_exporter gauge names.
 constexpr PgbColumnMetric kPoolColumns[] = {
     {"cl_active", "pgbouncer_pools_client_active_connections",
      "Client connections linked to server connection and able to process queries"},

@@ -2,8 +2,8 @@
 
 #include <memory>
 
-#include "collector.h"
-#include "pgbouncer_wait_tracker.h"
+#include "collectors/collector.h"
+#include "collectors/pgbouncer_wait_tracker.h"
 
 namespace poolwatch {
 

@@ -1,9 +1,9 @@
-#include "pgbouncer_servers.h"
+#include "collectors/pgbouncer_servers.h"
 
 #include <map>
 #include <utility>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

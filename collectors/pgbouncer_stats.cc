@@ -1,8 +1,8 @@
-#include "pgbouncer_stats.h"
+#include "collectors/pgbouncer_stats.h"
 
 #include <string>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

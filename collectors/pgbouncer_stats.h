@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "collector.h"
+#include "collectors/collector.h"
 
 namespace poolwatch {
 

@@ -1,8 +1,8 @@
-#include "pgbouncer_version.h"
+#include "collectors/pgbouncer_version.h"
 
 #include <stdexcept>
 
-#include "pgbouncer_common.h"
+#include "collectors/pgbouncer_common.h"
 
 namespace poolwatch {
 namespace {

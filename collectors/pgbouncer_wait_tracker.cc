@@ -1,4 +1,4 @@
-#include "pgbouncer_wait_tracker.h"
+#include "collectors/pgbouncer_wait_tracker.h"
 
 #include <algorithm>
 #include <set>

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "connection.h"
+#include "collectors/connection.h"
 
 namespace poolwatch {
 

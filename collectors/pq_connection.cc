@@ -1,5 +1,5 @@
 // The only file that touches libpq handles.
-#include "pq_connection.h"
+#include "collectors/pq_connection.h"
 
 #include <libpq-fe.h>
 #include <poll.h>

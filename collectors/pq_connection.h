@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "connection.h"
+#include "collectors/connection.h"
 
 namespace poolwatch {
 

@@ -1,4 +1,4 @@
-#include "sliding_window.h"
+#include "collectors/sliding_window.h"
 
 namespace poolwatch {
 

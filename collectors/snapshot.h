@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "connection.h"
-#include "metrics.h"
+#include "collectors/connection.h"
+#include "collectors/metrics.h"
 
 namespace poolwatch {
 

@@ -1,4 +1,4 @@
-#include "sql_mask.h"
+#include "collectors/sql_mask.h"
 
 #include <cctype>
 

@@ -1,4 +1,4 @@
-#include "app.h"
+#include "exporter/app.h"
 
 #include <spdlog/spdlog.h>
 

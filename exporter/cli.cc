@@ -1,4 +1,4 @@
-#include "cli.h"
+#include "exporter/cli.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "exporter/config.h"
 
 #include <cctype>
 #include <fstream>
@@ -8,7 +8,7 @@
 #include "base/files.h"
 #include "base/time.h"
 #include "collectors/pq_connection.h"
-#include "config_reader.h"
+#include "exporter/config_reader.h"
 
 namespace poolwatch {
 

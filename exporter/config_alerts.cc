@@ -8,7 +8,7 @@
 #include "alerts/alert_config.h"
 #include "alerts/rules.h"
 #include "base/files.h"
-#include "config_reader.h"
+#include "exporter/config_reader.h"
 
 namespace poolwatch {
 

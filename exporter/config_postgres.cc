@@ -1,8 +1,8 @@
 // The PostgreSQL collector settings of a `targets.postgres[i]` entry.
 #include <algorithm>
 
-#include "config.h"
-#include "config_reader.h"
+#include "exporter/config.h"
+#include "exporter/config_reader.h"
 
 namespace poolwatch {
 

@@ -1,9 +1,9 @@
-#include "config_reader.h"
+#include "exporter/config_reader.h"
 
 #include <cctype>
 #include <cmath>
-#include <map>
 #include <cstdlib>
+#include <map>
 
 #include "exporter/config.h"
 

@@ -1,13 +1,12 @@
-#include "http_server.h"
-
-#include <civetweb.h>
-#include <spdlog/spdlog.h>
+#include "exporter/http_server.h"
 
 #include <arpa/inet.h>
+#include <civetweb.h>
 #include <dlfcn.h>
 #include <limits.h>
-#include <strings.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>

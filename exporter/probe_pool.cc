@@ -1,9 +1,10 @@
-#include "base/time.h"
-#include "probe_pool.h"
+#include "exporter/probe_pool.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "base/time.h"
 
 namespace poolwatch {
 

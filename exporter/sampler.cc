@@ -1,9 +1,7 @@
-#include "sampler.h"
+#include "exporter/sampler.h"
 
 #include <malloc.h>
-
 #include <spdlog/spdlog.h>
-
 
 #include "base/redact.h"
 #include "base/time.h"
@@ -188,7 +186,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
         probe_query_failures_ += 1;
         if (e.connection_lost() && live && e.reason() == DownReason::kTimeout &&
             !lease->Healthy()) {
-          // A slow sample is not a dead target (issue 12 item 5). The session is dropped (a
+          // A slow sample is not a dead target. The session is dropped (a
           // timed-out query may still answer later); the rest of this sample's collectors have
           // no budget left and fail with it.
           durations[name] = Seconds(clock_.Now() - t0);

@@ -1,4 +1,4 @@
-#include "status_json.h"
+#include "exporter/status_json.h"
 
 #include <iomanip>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "web_config.h"
+#include "exporter/web_config.h"
 
 #include <crypt.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <random>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 
 #include "base/files.h"

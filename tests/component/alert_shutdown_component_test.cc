@@ -1,4 +1,4 @@
-// Alerter::Shutdown with the production libcurl client against the Slack-like receiver (issue 7):
+// Alerter::Shutdown with the production libcurl client against the Slack-like receiver:
 // a request hanging at the end of the grace period is cancelled promptly and its notification is
 // persisted, not lost and not counted as a failure; a slow receiver gets its message first.
 #include <gmock/gmock.h>
@@ -15,13 +15,13 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::ScriptedAnswer;
+using support::SlackReceiver;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ScriptedAnswer;
-using testing::SlackReceiver;
 
-AlertsConfig Config(const SlackReceiver& rx, const testing::TempDir& dir) {
-  AlertsConfig cfg = testing::TestAlertsConfig();
+AlertsConfig Config(const SlackReceiver& rx, const support::TempDir& dir) {
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.receivers[0].webhook_url = rx.Url();
   cfg.receivers[0].timeout = 20s;
   cfg.state_file = dir.File("alerts.json");
@@ -31,18 +31,18 @@ AlertsConfig Config(const SlackReceiver& rx, const testing::TempDir& dir) {
 }
 
 nlohmann::json Queued(const std::string& state_file) {
-  return nlohmann::json::parse(testing::ReadFile(state_file)).at("queued");
+  return nlohmann::json::parse(support::ReadFile(state_file)).at("queued");
 }
 
 TEST(AlerterShutdownComponentTest, AHangingRequestIsCancelledAtTheGraceAndPersisted) {
   SlackReceiver rx;
   rx.SetDefault(ScriptedAnswer::Hang(30s));
-  testing::TempDir dir;
+  support::TempDir dir;
   SystemClock clock;
   AlertsConfig cfg = Config(rx, dir);
   Alerter a(cfg, clock);  // its own libcurl client, cancelled at the end of the grace
   a.Start();
-  a.Evaluate(testing::MakeSnapshot({{"pgb", false}}));
+  a.Evaluate(support::MakeSnapshot({{"pgb", false}}));
   ASSERT_TRUE(rx.WaitForRequests(1, 10s));
   auto t0 = std::chrono::steady_clock::now();
   a.Shutdown(500ms);
@@ -60,12 +60,12 @@ TEST(AlerterShutdownComponentTest, AHangingRequestIsCancelledAtTheGraceAndPersis
 TEST(AlerterShutdownComponentTest, ASlowReceiverGetsItsMessageWithinTheGrace) {
   SlackReceiver rx;
   rx.SetDefault(ScriptedAnswer::Slow(700ms));
-  testing::TempDir dir;
+  support::TempDir dir;
   SystemClock clock;
   AlertsConfig cfg = Config(rx, dir);
   Alerter a(cfg, clock);
   a.Start();
-  a.Evaluate(testing::MakeSnapshot({{"pgb", false}}));
+  a.Evaluate(support::MakeSnapshot({{"pgb", false}}));
   ASSERT_TRUE(rx.WaitForRequests(1, 10s));
   a.Shutdown(5s);
   EXPECT_EQ(rx.Delivered().size(), 1u);

@@ -15,11 +15,11 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeClock;
+using support::FakeClock;
+using support::ScriptedAnswer;
+using support::SlackReceiver;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::ScriptedAnswer;
-using testing::SlackReceiver;
 
 Notification OneAlert() {
   Notification n;
@@ -70,18 +70,18 @@ TEST(SlackSinkComponentTest, ClassifiesRealHttpAnswersAndNeverReportsTheUrl) {
 /// A restart with the state file: no second "firing", and the resolve after it arrives.
 TEST(AlerterComponentTest, RestartNeitherResendsFiringNorLosesTheResolve) {
   SlackReceiver rx;
-  testing::TempDir dir;
+  support::TempDir dir;
   FakeClock clock;
   CurlHttpClient http;
-  AlertsConfig cfg = testing::TestAlertsConfig();
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.receivers[0].webhook_url = rx.Url();
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;
   cfg.route.group_interval = 1s;
   cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
   cfg.rules["target_down"].for_duration = 0s;
-  Snapshot down = testing::MakeSnapshot({{"pgb", false}});
-  Snapshot up = testing::MakeSnapshot({{"pgb", true}});
+  Snapshot down = support::MakeSnapshot({{"pgb", false}});
+  Snapshot up = support::MakeSnapshot({{"pgb", true}});
   {
     Alerter a(cfg, clock, http);
     a.Start();
@@ -89,7 +89,7 @@ TEST(AlerterComponentTest, RestartNeitherResendsFiringNorLosesTheResolve) {
     ASSERT_TRUE(rx.WaitForDelivered(1, 10s));
     a.Stop();
   }
-  ASSERT_THAT(testing::ReadFile(cfg.state_file), HasSubstr("TargetDown"));
+  ASSERT_THAT(support::ReadFile(cfg.state_file), HasSubstr("TargetDown"));
   {
     Alerter a(cfg, clock, http);
     a.Start();
@@ -117,10 +117,10 @@ TEST(AlerterComponentTest, RestartNeitherResendsFiringNorLosesTheResolve) {
 /// A resolve that could not be delivered before the stop is delivered after the restart.
 TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
   SlackReceiver rx;
-  testing::TempDir dir;
+  support::TempDir dir;
   FakeClock clock;
   CurlHttpClient http;
-  AlertsConfig cfg = testing::TestAlertsConfig();
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.receivers[0].webhook_url = rx.Url();
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;
@@ -130,13 +130,13 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
   {
     Alerter a(cfg, clock, http);
     a.Start();
-    a.Evaluate(testing::MakeSnapshot({{"pgb", false}}));
+    a.Evaluate(support::MakeSnapshot({{"pgb", false}}));
     ASSERT_TRUE(rx.WaitForDelivered(1, 10s));
     rx.SetDefault(ScriptedAnswer::Error(503, "down"));
     clock.Advance(2s);
-    a.Evaluate(testing::MakeSnapshot({{"pgb", true}}));
+    a.Evaluate(support::MakeSnapshot({{"pgb", true}}));
     // The fake clock must move for the rate limit (1/s) to let the resolve out.
-    ASSERT_TRUE(testing::WaitUntil(
+    ASSERT_TRUE(support::WaitUntil(
         [&] {
           clock.Advance(200ms);
           return rx.Requests().size() >= 2;
@@ -148,7 +148,7 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
   Alerter a(cfg, clock, http);
   a.Start();
   clock.Advance(5s);
-  a.Evaluate(testing::MakeSnapshot({{"pgb", true}}));
+  a.Evaluate(support::MakeSnapshot({{"pgb", true}}));
   ASSERT_TRUE(rx.WaitForDelivered(2, 10s));
   a.Stop();
   EXPECT_THAT(rx.Delivered().back().body, HasSubstr("RESOLVED"));
@@ -166,7 +166,7 @@ namespace {
 /// /status and /metrics show the alert throughout.
 TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
   SlackReceiver rx;
-  testing::TempDir dir;
+  support::TempDir dir;
   std::string yaml =
       "sampling: {interval: 200ms, timeout: 100ms}\n"
       "targets:\n  pgbouncer:\n    - name: dead\n"
@@ -176,7 +176,7 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
       rx.Url() +
       "\"}}]\n"
       "  route: {group_wait: 0s, group_interval: 1s}\n";
-  testing::WriteFile(dir.File("pw.yaml"), yaml);
+  support::WriteFile(dir.File("pw.yaml"), yaml);
   Config cfg;
   ConfigError errors;
   ASSERT_TRUE(LoadConfigFile(dir.File("pw.yaml"), cfg, errors));
@@ -197,14 +197,14 @@ TEST(AlerterComponentTest, ReloadCarriesStateWithoutAStateFile) {
   for (const auto& r : rx.Requests()) target_down += r.body.find("TargetDown") != std::string::npos;
   EXPECT_EQ(target_down, 1u) << "the reload announced the alert again";
   std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
-  auto status = nlohmann::json::parse(testing::HttpGet(base + "/status").body);
+  auto status = nlohmann::json::parse(support::HttpGet(base + "/status").body);
   ASSERT_EQ(status["alerts"].size(), 1u) << status.dump();
   EXPECT_EQ(status["alerts"][0]["labels"]["alertname"], "TargetDown");
   EXPECT_EQ(status["alerts"][0]["state"], "firing");
   EXPECT_THAT(status.dump(), Not(HasSubstr(rx.Url())));
-  std::string m = testing::HttpGet(base + "/metrics").body;
+  std::string m = support::HttpGet(base + "/metrics").body;
   EXPECT_EQ(
-      testing::MetricValue(m, "poolwatch_alerts", {"alertname=\"TargetDown\"", "state=\"firing\""}),
+      support::MetricValue(m, "poolwatch_alerts", {"alertname=\"TargetDown\"", "state=\"firing\""}),
       1)
       << m;
   app.Stop();

@@ -13,11 +13,11 @@
 namespace poolwatch {
 namespace {
 
+using support::FakeConnection;
+using support::HttpGet;
+using support::MetricValue;
+using support::Rows;
 using ::testing::HasSubstr;
-using testing::FakeConnection;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::Rows;
 using namespace std::chrono_literals;
 
 QueryResult PoolsResult() {
@@ -115,7 +115,7 @@ class AppTest : public ::testing::Test {
     std::string err;
     ASSERT_TRUE(app_->Start(err)) << err;
     base_ = "http://127.0.0.1:" + std::to_string(app_->http_port());
-    ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/readyz").status == 200; }, 5s));
+    ASSERT_TRUE(support::WaitUntil([&] { return HttpGet(base_ + "/readyz").status == 200; }, 5s));
   }
   std::string Metrics() { return HttpGet(base_ + "/metrics").body; }
   void TearDown() override { fakes_.pg_wedged = false; }  // a failed assertion must not hang Stop
@@ -152,7 +152,7 @@ TEST_F(AppTest, ServesEveryEndpoint) {
   EXPECT_THAT(status.body, HasSubstr("\"up\": true"));
   EXPECT_THAT(HttpGet(base_ + "/").body, HasSubstr("/metrics"));
   EXPECT_EQ(HttpGet(base_ + "/debug/pprof").status, 404);
-  EXPECT_EQ(testing::HttpPost(base_ + "/metrics", "x").status, 405);
+  EXPECT_EQ(support::HttpPost(base_ + "/metrics", "x").status, 405);
 }
 
 TEST_F(AppTest, ScrapesNeverTouchTheTargets) {
@@ -167,7 +167,7 @@ TEST_F(AppTest, ScrapesNeverTouchTheTargets) {
 TEST_F(AppTest, DownTargetIsAMetricWithAReasonAndRecovers) {
   StartApp();
   fakes_.pgb_down = true;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(Metrics(), "pgbouncer_up", {"target=\"local\""}) == 0; }, 3s));
   std::string m = Metrics();
   EXPECT_EQ(MetricValue(m, "poolwatch_target_down_reason", {"target=\"local\"", "reason=\"refused\""}),
@@ -176,14 +176,14 @@ TEST_F(AppTest, DownTargetIsAMetricWithAReasonAndRecovers) {
   // The pool's series vanish with the target rather than freezing at their last values.
   EXPECT_TRUE(std::isnan(MetricValue(m, "pgbouncer_pools_client_active_connections")));
   fakes_.pgb_down = false;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(Metrics(), "pgbouncer_up", {"target=\"local\""}) == 1; }, 3s));
 }
 
 TEST_F(AppTest, HungTargetDoesNotDelayTheOthers) {
   StartApp();
   fakes_.pg_hang = true;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(Metrics(), "pg_up", {"target=\"main\""}) == 0; }, 3s));
   std::string m = Metrics();
   EXPECT_EQ(MetricValue(m, "poolwatch_target_down_reason", {"target=\"main\"", "reason=\"timeout\""}),
@@ -195,14 +195,14 @@ TEST_F(AppTest, HungTargetDoesNotDelayTheOthers) {
   EXPECT_LT(r.seconds, 0.1);
 }
 
-// Issue 12 item 5: a collector that runs out of budget on a live connection (the server answered
+// A collector that runs out of budget on a live connection (the server answered
 // the collectors before it: slow, not gone) is that collector's failure with a reason; the target
 // stays up and the others keep their data.
 TEST_F(AppTest, SlowCollectorOnALiveConnectionIsItsOwnFailureNotTargetDown) {
   StartApp();
   fakes_.pg_slow_locks = true;
   const std::vector<std::string> locks = {"target=\"main\"", "collector=\"pg_locks\""};
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(Metrics(), "poolwatch_collector_timeouts_total", locks) >= 3; }, 5s))
       << Metrics();
   int down = 0;
@@ -226,17 +226,17 @@ TEST_F(AppTest, SlowCollectorOnALiveConnectionIsItsOwnFailureNotTargetDown) {
 
 TEST_F(AppTest, ReloadWithBrokenConfigKeepsTheOldOne) {
   StartApp();
-  testing::TempDir dir;
-  testing::WriteFile(dir.File("bad.yaml"), "targets: [\n");
+  support::TempDir dir;
+  support::WriteFile(dir.File("bad.yaml"), "targets: [\n");
   EXPECT_FALSE(app_->Reload(dir.File("bad.yaml")));
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(Metrics(), "poolwatch_config_last_reload_successful") == 0; }, 3s));
   EXPECT_EQ(MetricValue(Metrics(), "pg_up", {"target=\"main\""}), 1);
-  testing::WriteFile(dir.File("good.yaml"),
+  support::WriteFile(dir.File("good.yaml"),
                      "sampling: {interval: 200ms, timeout: 150ms}\n"
                      "targets:\n  postgres:\n    - {name: other, dsn: \"host=x\"}\n");
   EXPECT_TRUE(app_->Reload(dir.File("good.yaml")));
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         std::string m = Metrics();
         return MetricValue(m, "pg_up", {"target=\"other\""}) == 1 &&
@@ -254,7 +254,7 @@ TEST_F(AppTest, FailingProbeQueriesRaiseTheProbeErrorRatio) {
     return MetricValue(Metrics(), "poolwatch_error_ratio", {"target=\"main\"", "kind=\"probe\""});
   };
   // A healthy target: events accumulate, the ratio stays 0.
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return MetricValue(Metrics(), "poolwatch_error_window_events",
                            {"target=\"main\"", "kind=\"probe\""}) >= 5;
@@ -266,7 +266,7 @@ TEST_F(AppTest, FailingProbeQueriesRaiseTheProbeErrorRatio) {
   // The server answers every activity query with an error: the target stays up (a collector
   // failure is not an outage) but the probe error ratio rises.
   fakes_.pg_queries_fail = true;
-  ASSERT_TRUE(testing::WaitUntil([&] { return probe_ratio() > 0.05; }, 5s)) << Metrics();
+  ASSERT_TRUE(support::WaitUntil([&] { return probe_ratio() > 0.05; }, 5s)) << Metrics();
   EXPECT_EQ(MetricValue(Metrics(), "pg_up", {"target=\"main\""}), 1);
   EXPECT_EQ(MetricValue(Metrics(), "poolwatch_collector_success",
                         {"target=\"main\"", "collector=\"pg_stat_activity\""}), 0);
@@ -283,16 +283,17 @@ TEST_F(AppTest, HealthLevelFollowsTheAlertThresholds) {
   EXPECT_EQ(health("local", "healthy"), 1);
   // Failing queries push the probe error ratio over 5% (ErrorRateHigh is a warning): degraded.
   fakes_.pg_queries_fail = true;
-  ASSERT_TRUE(testing::WaitUntil([&] { return health("main", "degraded") == 1; }, 10s)) << Metrics();
+  ASSERT_TRUE(support::WaitUntil([&] { return health("main", "degraded") == 1; }, 10s))
+      << Metrics();
   EXPECT_EQ(health("main", "healthy"), 0);
   EXPECT_THAT(HttpGet(base_ + "/status").body, HasSubstr("\"health\": \"degraded\""));
   // A down target is unhealthy, whatever else.
   fakes_.pgb_down = true;
-  ASSERT_TRUE(testing::WaitUntil([&] { return health("local", "unhealthy") == 1; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return health("local", "unhealthy") == 1; }, 5s));
   EXPECT_EQ(health("local", "healthy"), 0);
 }
 
-nlohmann::json Json(const testing::HttpResponse& r) {
+nlohmann::json Json(const support::HttpResponse& r) {
   return nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
 }
 
@@ -306,7 +307,7 @@ TEST_F(AppTest, OverallHealthLevelAndItsEndpoint) {
   // One target down: degraded, still 200 (poolwatch works, one thing it watches does not);
   // strict answers 503.
   fakes_.pgb_down = true;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return Json(HttpGet(base_ + "/health"))["level"] == "degraded"; }, 5s));
   h = HttpGet(base_ + "/health");
   EXPECT_EQ(h.status, 200) << h.body;
@@ -316,8 +317,8 @@ TEST_F(AppTest, OverallHealthLevelAndItsEndpoint) {
   EXPECT_EQ(Json(HttpGet(base_ + "/status"))["health"]["level"], "degraded");
   // Every target down: down, 503, while /healthz (liveness) stays 200.
   fakes_.pg_hang = true;
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return Json(HttpGet(base_ + "/health"))["level"] == "down"; }, 5s))
+  ASSERT_TRUE(
+      support::WaitUntil([&] { return Json(HttpGet(base_ + "/health"))["level"] == "down"; }, 5s))
       << HttpGet(base_ + "/health").body;
   h = HttpGet(base_ + "/health");
   EXPECT_EQ(h.status, 503);
@@ -325,7 +326,7 @@ TEST_F(AppTest, OverallHealthLevelAndItsEndpoint) {
   EXPECT_EQ(HttpGet(base_ + "/healthz").status, 200) << "liveness must not depend on targets";
   fakes_.pgb_down = false;
   fakes_.pg_hang = false;
-  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/health").status == 200; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return HttpGet(base_ + "/health").status == 200; }, 5s));
   std::printf("health: ok 200, one target down degraded 200 (strict 503), all down 503\n");
 }
 
@@ -334,7 +335,7 @@ TEST_F(AppTest, StalledSamplerAnswers503OnHealthzAndIsDown) {
   ASSERT_EQ(HttpGet(base_ + "/healthz").status, 200);
   fakes_.pg_wedged = true;
   const auto wedged = std::chrono::steady_clock::now();
-  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 503; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 503; }, 5s));
   const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - wedged).count();
   auto hz = HttpGet(base_ + "/healthz");
   EXPECT_EQ(hz.status, 503);
@@ -350,7 +351,7 @@ TEST_F(AppTest, StalledSamplerAnswers503OnHealthzAndIsDown) {
   EXPECT_EQ(HttpGet(base_ + "/readyz").status, 200);
   // Unwedged, the next sample makes it live again.
   fakes_.pg_wedged = false;
-  ASSERT_TRUE(testing::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 200; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return HttpGet(base_ + "/healthz").status == 200; }, 5s));
   EXPECT_EQ(Json(HttpGet(base_ + "/health"))["level"], "ok");
   std::printf("stalled sampler: /healthz 503 after %.2fs (bound 0.75s), back to 200 when unwedged\n",
               after);

@@ -11,12 +11,12 @@
 namespace poolwatch {
 namespace {
 
+using support::PoolwatchBin;
+using support::RunCommand;
+using support::TempDir;
+using support::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::PoolwatchBin;
-using testing::RunCommand;
-using testing::TempDir;
-using testing::WriteFile;
 using namespace std::chrono_literals;
 
 TEST(BinaryTest, CheckConfigAcceptsAGoodFile) {
@@ -55,7 +55,8 @@ TEST(BinaryTest, UsageErrorsExit2AndVersionExits0) {
 TEST(BinaryTest, PortInUseExits1WithAClearMessage) {
   TempDir d;
   WriteFile(d.File("pw.yaml"), "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n");
-  testing::PoolwatchProcess first("targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n");
+  support::PoolwatchProcess first(
+      "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n");
   ASSERT_TRUE(first.WaitReady());
   std::string out;
   EXPECT_EQ(RunCommand({PoolwatchBin(), "-c", d.File("pw.yaml"),
@@ -66,7 +67,7 @@ TEST(BinaryTest, PortInUseExits1WithAClearMessage) {
 }
 
 TEST(BinaryTest, SigtermStopsWithin5Seconds) {
-  testing::PoolwatchProcess pw(
+  support::PoolwatchProcess pw(
       "sampling: {interval: 1s, timeout: 1s}\n"
       "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n");
   ASSERT_TRUE(pw.WaitReady());
@@ -78,7 +79,7 @@ TEST(BinaryTest, SigtermStopsWithin5Seconds) {
 }
 
 TEST(BinaryTest, SighupWithBrokenConfigKeepsRunning) {
-  testing::PoolwatchProcess pw(
+  support::PoolwatchProcess pw(
       "sampling: {interval: 200ms, timeout: 200ms}\n"
       "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n");
   ASSERT_TRUE(pw.WaitReady());
@@ -86,7 +87,7 @@ TEST(BinaryTest, SighupWithBrokenConfigKeepsRunning) {
   pw.process().Signal(SIGHUP);
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {
-        return testing::MetricValue(m, "poolwatch_config_last_reload_successful") == 0;
+        return support::MetricValue(m, "poolwatch_config_last_reload_successful") == 0;
       },
       5s))
       << pw.Logs();
@@ -101,18 +102,18 @@ TEST(BinaryTest, SighupKeepsTheCommandLineListenAddressWithoutAWarning) {
   const std::string config =
       "sampling: {interval: 200ms, timeout: 200ms}\n"
       "targets:\n  postgres:\n    - {name: a, dsn: \"host=127.0.0.1 port=1\"}\n";
-  testing::PoolwatchProcess pw(config);
+  support::PoolwatchProcess pw(config);
   ASSERT_TRUE(pw.WaitReady());
   WriteFile(pw.config_path(), config + "    - {name: b, dsn: \"host=127.0.0.1 port=2\"}\n");
   pw.process().Signal(SIGHUP);
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return pw.Logs().find("configuration reloaded") != std::string::npos; }, 5s))
       << pw.Logs();
   EXPECT_THAT(pw.Logs(), Not(HasSubstr("listen_address changed")));
-  EXPECT_EQ(testing::HttpGet(pw.Url("/healthz")).status, 200) << "still on the flag's port";
+  EXPECT_EQ(support::HttpGet(pw.Url("/healthz")).status, 200) << "still on the flag's port";
 }
 
-// Issue 12 item 11: a duplicate key is an error with both positions (yaml-cpp keeps one silently),
+// A duplicate key is an error with both positions (yaml-cpp keeps one silently),
 // and a target name with a newline (from ${ENV}) is refused before it can forge a log line.
 TEST(BinaryTest, DuplicateKeysAndForgedTargetNamesAreErrors) {
   TempDir d;

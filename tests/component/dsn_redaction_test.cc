@@ -1,4 +1,4 @@
-// Issue 12 item 4: libpq quotes part of a malformed DSN in its errors, which can be part of the
+// libpq quotes part of a malformed DSN in its errors, which can be part of the
 // password. The real binary's --check-config, --once (text and JSON), logs, /status and /metrics
 // must show none of it.
 #include <gmock/gmock.h>
@@ -12,15 +12,15 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::PoolwatchBin;
+using support::PoolwatchProcess;
+using support::RunCommand;
+using support::TempDir;
+using support::WaitUntil;
+using support::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::HttpGet;
-using testing::PoolwatchBin;
-using testing::PoolwatchProcess;
-using testing::RunCommand;
-using testing::TempDir;
-using testing::WaitUntil;
-using testing::WriteFile;
 using namespace std::chrono_literals;
 
 struct Case {
@@ -98,7 +98,7 @@ TEST(DsnRedactionTest, OnceLogsStatusAndMetricsShowNoPasswordFragment) {
     ExpectNone(std::string("--once --output=") + output, out, RunTimeErrors());
     if (std::string(output) == "text") std::printf("--once:\n%s\n", out.c_str());
     if (std::string(output) == "json") {
-      // Issue 12 item 13: --once fills each target's health level (it printed "").
+      // --once fills each target's health level (it printed "").
       EXPECT_THAT(out, HasSubstr("\"health\": \"unhealthy\""));
       EXPECT_THAT(out, Not(HasSubstr("\"health\": \"\"")));
     }

@@ -1,4 +1,4 @@
-// Issue 13 (fleet) with the whole App in-process: fake targets whose PostgreSQL also answers the
+// The fleet with the whole App in-process: fake targets whose PostgreSQL also answers the
 // election's statements, HTTP on 127.0.0.1:0, Slack and Alertmanager payloads caught by the
 // Slack-like receiver (it accepts any path).
 #include <gmock/gmock.h>
@@ -17,11 +17,11 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::FakeConnection;
+using support::HttpGet;
+using support::MetricValue;
+using support::Rows;
 using ::testing::HasSubstr;
-using testing::FakeConnection;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::Rows;
 
 /// PostgreSQL target "db" (shared) answers quietly and grants the advisory lock when `lock_free`;
 /// PgBouncer target "pgbouncer-app-2" is down (a per-pod alert).
@@ -46,7 +46,7 @@ TargetConnector Connector(std::atomic<bool>& lock_free) {
   };
 }
 
-Config FleetConfig(const testing::SlackReceiver& rx) {
+Config FleetConfig(const support::SlackReceiver& rx) {
   Config c;
   c.listen_address = "127.0.0.1:0";
   c.interval = 200ms;
@@ -87,14 +87,14 @@ Config FleetConfig(const testing::SlackReceiver& rx) {
 }
 
 TEST(FleetComponentTest, TheHolderSamplesAndEveryAlertCarriesTheExternalLabels) {
-  testing::SlackReceiver rx;
+  support::SlackReceiver rx;
   std::atomic<bool> lock_free{true};
   SystemClock clock;
   App app(FleetConfig(rx), clock, Connector(lock_free));
   std::string err;
   ASSERT_TRUE(app.Start(err)) << err;
   std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return MetricValue(HttpGet(base + "/metrics").body, "poolwatch_target_role",
                            {"target=\"db\"", "role=\"holder\""}) == 1;
@@ -118,7 +118,7 @@ TEST(FleetComponentTest, TheHolderSamplesAndEveryAlertCarriesTheExternalLabels) 
   // The per-pod PgBouncer is down: Alertmanager gets namespace and pod as labels, Slack names
   // the pod.
   bool am = false, slack = false;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         for (const auto& r : rx.Requests()) {
           am = am || r.path == "/am/api/v2/alerts";
@@ -145,7 +145,7 @@ TEST(FleetComponentTest, TheHolderSamplesAndEveryAlertCarriesTheExternalLabels) 
 }
 
 TEST(FleetComponentTest, AStandbyExportsItsRoleButNoSeriesOfTheSharedTarget) {
-  testing::SlackReceiver rx;
+  support::SlackReceiver rx;
   std::atomic<bool> lock_free{false};  // another replica holds it
   SystemClock clock;
   Config c = FleetConfig(rx);
@@ -154,7 +154,7 @@ TEST(FleetComponentTest, AStandbyExportsItsRoleButNoSeriesOfTheSharedTarget) {
   std::string err;
   ASSERT_TRUE(app.Start(err)) << err;
   std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return MetricValue(HttpGet(base + "/metrics").body, "poolwatch_target_role",
                            {"target=\"db\"", "role=\"standby\""}) == 1;
@@ -175,7 +175,7 @@ TEST(FleetComponentTest, AStandbyExportsItsRoleButNoSeriesOfTheSharedTarget) {
   EXPECT_TRUE(rx.Requests().empty()) << "a standby says nothing";
   // The lock comes free (the holder died): this replica takes over and samples.
   lock_free = true;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return MetricValue(HttpGet(base + "/metrics").body, "pg_up", {"target=\"db\""}) == 1; },
       5s));
   app.Stop();

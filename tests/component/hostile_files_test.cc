@@ -1,4 +1,4 @@
-// Issue 12 item 3: every file poolwatch reads (-c, password_file, webhook_url_file, TLS
+// Every file poolwatch reads (-c, password_file, webhook_url_file, TLS
 // key_file/cert_file, --web.config.file, alerts.state_file) when it is a FIFO, /dev/zero, a
 // directory or a huge file: a clear error naming the path, exit 2 at --check-config and at start,
 // the old configuration kept on reload; never a hang, an abort or gigabytes of memory.
@@ -20,14 +20,14 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::PoolwatchBin;
+using support::PoolwatchProcess;
+using support::RunCommand;
+using support::TempDir;
+using support::WaitUntil;
+using support::WriteFile;
 using ::testing::HasSubstr;
-using testing::HttpGet;
-using testing::PoolwatchBin;
-using testing::PoolwatchProcess;
-using testing::RunCommand;
-using testing::TempDir;
-using testing::WaitUntil;
-using testing::WriteFile;
 using namespace std::chrono_literals;
 
 double Since(std::chrono::steady_clock::time_point t0) {
@@ -183,7 +183,7 @@ TEST(HostileFilesTest, ReloadKeepsTheRunningConfigAndSigtermStillWorks) {
     ASSERT_TRUE(WaitUntil(
         [&] {
           std::string m = pw.Metrics();
-          return testing::MetricValue(m, "poolwatch_config_reload_failures_total") == reloads;
+          return support::MetricValue(m, "poolwatch_config_reload_failures_total") == reloads;
         },
         5s))
         << pw.Logs();

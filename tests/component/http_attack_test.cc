@@ -1,4 +1,4 @@
-// Issue 12 items 2, 9, 10: the HTTP server under attack. 300 slowloris connections, 50 busy
+// The HTTP server under attack. 300 slowloris connections, 50 busy
 // keep-alive clients, 16 POSTs trickling a huge body and 2,000 idle connections, one at a time
 // and together: a separate client still gets /healthz and /metrics, promptly (p99 printed; the
 // assertion is a correctness deadline: answered within 1 s, not never). Plus the framing cases:
@@ -25,9 +25,9 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using testing::HttpGet;
 using namespace std::chrono_literals;
 
 int Connect(int port) {

@@ -27,13 +27,13 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::RunCommand;
+using support::TempDir;
+using support::WriteFile;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-using testing::HttpGet;
-using testing::RunCommand;
-using testing::TempDir;
-using testing::WriteFile;
 using namespace std::chrono_literals;
 
 int Connect(int port) {
@@ -326,7 +326,7 @@ TEST_F(HardeningTest, NoEndpointBeyondTheDocumentedOnes) {
   }
 }
 
-// Review findings of the event loop (issue 12): Accept-Encoding weights, a host name as listen
+// Review findings of the event loop: Accept-Encoding weights, a host name as listen
 // address, and a failed Start that leaks nothing.
 TEST(AcceptEncodingTest, QZeroRefusesAndWeightsAndWildcardsAreHonoured) {
   for (const char* yes : {"gzip", "GZIP", "x-gzip", "deflate, gzip", "gzip;q=0.5", "gzip; q=1",
@@ -686,17 +686,17 @@ TEST(WebConfigBinaryTest, TheFlagTurnsOnTlsAndAuthAndABadFileExits2) {
   WriteFile(d.File("tls.yml"), tls);
   WriteFile(d.File("bad.yml"), "basic_auth_users: [oops]\n");
   std::string out;
-  EXPECT_EQ(RunCommand({testing::PoolwatchBin(), "-c", d.File("pw.yaml"),
+  EXPECT_EQ(RunCommand({support::PoolwatchBin(), "-c", d.File("pw.yaml"),
                         "--web.config.file=" + d.File("bad.yml"), "--check-config"},
                        &out),
             2);
   EXPECT_THAT(out, HasSubstr("basic_auth_users: must be a mapping"));
-  int port = testing::FreePort();
-  testing::Process pw({testing::PoolwatchBin(), "-c", d.File("pw.yaml"),
+  int port = support::FreePort();
+  support::Process pw({support::PoolwatchBin(), "-c", d.File("pw.yaml"),
                        "--web.listen-address=127.0.0.1:" + std::to_string(port),
                        "--web.config.file=" + d.File("web.yml")});
   std::string url = "https://127.0.0.1:" + std::to_string(port);
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return RunCurl({"--cacert", d.File("cert.pem"), "-u", "prom:scrape-pw", url + "/readyz"})
                    .status == "200";

@@ -14,10 +14,10 @@
 namespace poolwatch {
 namespace {
 
-using testing::FakeConnection;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::Rows;
+using support::FakeConnection;
+using support::HttpGet;
+using support::MetricValue;
+using support::Rows;
 using namespace std::chrono_literals;
 
 struct FakePgBouncer {
@@ -69,13 +69,13 @@ TEST(PgBouncerFastSamplingComponent, FastLoopFeedsTheNextMainSample) {
   auto sample_time = [&](const std::string& m) {
     return MetricValue(m, "poolwatch_last_sample_timestamp_seconds", {"target=\"local\""});
   };
-  ASSERT_TRUE(testing::WaitUntil([&] { return !std::isnan(sample_time(metrics())); }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return !std::isnan(sample_time(metrics())); }, 5s));
   const double t0 = sample_time(metrics());
   // A queue for ~400 ms, well inside one main interval.
   pgb.waiting = 2;
   std::this_thread::sleep_for(400ms);
   pgb.waiting = 0;
-  ASSERT_TRUE(testing::WaitUntil([&] { return sample_time(metrics()) > t0; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return sample_time(metrics()) > t0; }, 5s));
   std::string m = metrics();
   EXPECT_EQ(MetricValue(m, "pgbouncer_pools_client_waiting_connections"), 0);
   EXPECT_EQ(MetricValue(m, "poolwatch_pgbouncer_waiting_clients_peak"), 2) << m;

@@ -56,8 +56,7 @@ poolwatch::QueryResult Parse(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   poolwatch::QueryResult result = Parse(data, size);
   for (const auto& info : poolwatch::CollectorTable()) {
-    poolwatch::testing::FakeConnection conn(
-        {{"", [&](std::string_view) { return result; }}});
+    poolwatch::support::FakeConnection conn({{"", [&](std::string_view) { return result; }}});
     poolwatch::TargetSample out;
     out.target = "fuzz";
     out.kind = std::string(poolwatch::TargetKindName(info.kind));

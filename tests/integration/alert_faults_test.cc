@@ -1,4 +1,4 @@
-// Alerting faults (issue 7) with the real poolwatch binary, a real PgBouncer (the live target that
+// Alerting faults with the real poolwatch binary, a real PgBouncer (the live target that
 // must keep being sampled), a Slack-like receiver that misbehaves and a real Alertmanager that is
 // down: nothing is lost, nothing hangs, every failure is a metric and a log line, and what was
 // queued at SIGTERM is delivered before exit or after the next start, exactly once.
@@ -20,19 +20,18 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::ScriptedAnswer;
+using support::SlackReceiver;
 using ::testing::HasSubstr;
-using testing::MetricValue;
 using ::testing::Not;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::ScriptedAnswer;
-using testing::SlackReceiver;
 using Fault = ScriptedAnswer::Fault;
 using Clock = std::chrono::steady_clock;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 const char kSecretPath[] = "/services/T000/B000/hush-hush-secret";
 
@@ -101,7 +100,7 @@ TEST(AlertFaultsIntegration, ResetGarbageAndTruncatedRepliesAreRetriedCountedLog
              ScriptedAnswer::Error(200, "<html>proxy login</html>")});
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath));
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(rx.WaitForDelivered(1, 30s)) << pw.Logs();
   std::this_thread::sleep_for(2s);  // nothing more should come
@@ -137,7 +136,7 @@ TEST(AlertFaultsIntegration, ResetGarbageAndTruncatedRepliesAreRetriedCountedLog
 
 // --- Alertmanager down -------------------------------------------------------------------------
 
-bool HoldsTargetDown(const testing::Alertmanager& am) {
+bool HoldsTargetDown(const support::Alertmanager& am) {
   std::string body = am.Alerts();
   if (body.empty()) return false;
   for (const auto& a : nlohmann::json::parse(body)) {
@@ -150,13 +149,13 @@ bool HoldsTargetDown(const testing::Alertmanager& am) {
 // port. poolwatch keeps running and counts every failed attempt; once the second replica is up,
 // the alert arrives there while the first still fails, which stays counted and logged.
 TEST(AlertFaultsIntegration, AlertmanagerDownThenUpGetsTheAlertWhileTheOtherReplicaStaysDown) {
-  int never_port = testing::FreePort();
-  testing::Alertmanager am(testing::FreePort());
+  int never_port = support::FreePort();
+  support::Alertmanager am(support::FreePort());
   Opts o;
   o.receivers = "    - name: am\n      alertmanager: {urls: [\"http://127.0.0.1:" +
                 std::to_string(never_port) + "\", \"" + am.Url() + "\"], timeout: 2s}\n";
   o.delivery = "    retry_initial: 300ms\n    retry_max: 1s\n";
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) { return Failures(m, "am", "connection_refused") >= 2; }, 20s))
@@ -164,13 +163,13 @@ TEST(AlertFaultsIntegration, AlertmanagerDownThenUpGetsTheAlertWhileTheOtherRepl
   EXPECT_THAT(pw.Logs(), HasSubstr("receiver am: delivery failed (connection_refused"));
   EXPECT_TRUE(pw.process().Running());
   EXPECT_TRUE(LiveTargetSampled(pw));
-  auto r = testing::HttpGet(pw.Url("/metrics"));
+  auto r = support::HttpGet(pw.Url("/metrics"));
   EXPECT_EQ(r.status, 200);
   EXPECT_LT(r.seconds, 0.5);
 
   am.Start();
   ASSERT_TRUE(am.WaitReady()) << am.Logs();
-  ASSERT_TRUE(testing::WaitUntil([&] { return HoldsTargetDown(am); }, 20s))
+  ASSERT_TRUE(support::WaitUntil([&] { return HoldsTargetDown(am); }, 20s))
       << am.Alerts() << pw.Logs();
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {
@@ -194,12 +193,12 @@ TEST(AlertFaultsIntegration, AlertmanagerDownThenUpGetsTheAlertWhileTheOtherRepl
 // regular file, so every write fails (ENOTDIR) whoever runs it.
 TEST(AlertFaultsIntegration, StateFileDirectoryNotWritableAlertsKeepFlowingFailureReported) {
   SlackReceiver rx;
-  testing::TempDir dir;
-  testing::WriteFile(dir.File("not-a-dir"), "a regular file\n");
+  support::TempDir dir;
+  support::WriteFile(dir.File("not-a-dir"), "a regular file\n");
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath));
   o.state_file = dir.File("not-a-dir/alerts.json");
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
   EXPECT_THAT(rx.Delivered()[0].body, HasSubstr("TargetDown"));
@@ -225,12 +224,12 @@ TEST(AlertFaultsIntegration, StateFileDirectoryNotWritableAlertsKeepFlowingFailu
 // the failure is reported, alerts flow meanwhile, and the state is written once space is back.
 TEST(AlertFaultsIntegration, StateFileOnAFullDiskIsReportedAlertsFlowAndItRecovers) {
   SlackReceiver rx;
-  testing::TempDir dir;
+  support::TempDir dir;
   ASSERT_EQ(::symlink("/dev/full", dir.File("alerts.json.tmp").c_str()), 0);
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath));
   o.state_file = dir.File("alerts.json");
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
   ASSERT_TRUE(pw.WaitMetric(
@@ -241,10 +240,10 @@ TEST(AlertFaultsIntegration, StateFileOnAFullDiskIsReportedAlertsFlowAndItRecove
       << pw.Logs();
   EXPECT_THAT(pw.Logs(), HasSubstr("cannot persist alert state: cannot write"));
   EXPECT_THAT(pw.Logs(), HasSubstr("No space left on device"));
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return ::access(o.state_file.c_str(), F_OK) == 0 &&
-               testing::ReadFile(o.state_file).find("TargetDown") != std::string::npos;
+               support::ReadFile(o.state_file).find("TargetDown") != std::string::npos;
       },
       10s))
       << pw.Logs();
@@ -265,10 +264,10 @@ TEST(AlertFaultsIntegration, SighupWithABrokenConfigKeepsAlertingOnTheOldOne) {
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath));
   o.delivery = "    retry_initial: 500ms\n    retry_max: 1s\n";
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(rx.WaitForRequests(1, 20s)) << pw.Logs();
-  testing::WriteFile(pw.config_path(), "alerts: {receivers: [\n");
+  support::WriteFile(pw.config_path(), "alerts: {receivers: [\n");
   pw.process().Signal(SIGHUP);
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {
@@ -289,22 +288,22 @@ TEST(AlertFaultsIntegration, SighupWithABrokenConfigKeepsAlertingOnTheOldOne) {
 // --- SIGTERM with notifications queued or being retried ----------------------------------------
 
 nlohmann::json Queued(const std::string& state_file) {
-  return nlohmann::json::parse(testing::ReadFile(state_file)).at("queued");
+  return nlohmann::json::parse(support::ReadFile(state_file)).at("queued");
 }
 
 TEST(AlertFaultsIntegration, SigtermFlushesANotificationBeingRetriedToASlowReceiverBeforeExit) {
   SlackReceiver rx;
   rx.Script({ScriptedAnswer::Error(503, "busy"), ScriptedAnswer::Slow(1500ms)});
-  testing::TempDir dir;
+  support::TempDir dir;
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath));
   o.state_file = dir.File("alerts.json");
   o.extra_alerts = "  shutdown_grace: 6s\n";
   o.delivery = "    retry_initial: 500ms\n    retry_max: 1s\n";
-  PoolwatchProcess pw(Yaml(o, testing::FreePort()));
+  PoolwatchProcess pw(Yaml(o, support::FreePort()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   // The first attempt failed: the notification is now waiting for its retry.
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         auto r = rx.Requests();
         return !r.empty() && r[0].answered_status == 503;
@@ -322,18 +321,18 @@ TEST(AlertFaultsIntegration, SigtermFlushesANotificationBeingRetriedToASlowRecei
   EXPECT_THAT(d[0].body, HasSubstr("TargetDown"));
   EXPECT_LT(Seconds(d[0].arrival - t0), took) << "it arrived before poolwatch exited";
   EXPECT_THAT(pw.Logs(), HasSubstr("shutdown: every queued notification was delivered"));
-  EXPECT_TRUE(Queued(o.state_file).empty()) << testing::ReadFile(o.state_file);
+  EXPECT_TRUE(Queued(o.state_file).empty()) << support::ReadFile(o.state_file);
 }
 
 TEST(AlertFaultsIntegration, SigtermWithAHangingReceiverExitsInTimeAndTheRestartDeliversOnce) {
   SlackReceiver rx;
   rx.SetDefault(ScriptedAnswer::Hang(60s));
-  testing::TempDir dir;
+  support::TempDir dir;
   Opts o;
   o.receivers = Slack("oncall", rx.Url(kSecretPath), ", timeout: 30s");
   o.state_file = dir.File("alerts.json");
   o.extra_alerts = "  shutdown_grace: 2s\n";
-  int dead_port = testing::FreePort();
+  int dead_port = support::FreePort();
   std::string yaml = Yaml(o, dead_port);
   {
     PoolwatchProcess pw(yaml);
@@ -350,7 +349,7 @@ TEST(AlertFaultsIntegration, SigtermWithAHangingReceiverExitsInTimeAndTheRestart
     EXPECT_THAT(pw.Logs(), Not(HasSubstr("hush-hush-secret")));
   }
   auto queued = Queued(o.state_file);
-  ASSERT_EQ(queued.size(), 1u) << testing::ReadFile(o.state_file);
+  ASSERT_EQ(queued.size(), 1u) << support::ReadFile(o.state_file);
   EXPECT_THAT(queued.dump(), HasSubstr("TargetDown"));
   EXPECT_TRUE(rx.Delivered().empty());
   std::size_t hung = rx.Requests().size();
@@ -366,7 +365,7 @@ TEST(AlertFaultsIntegration, SigtermWithAHangingReceiverExitsInTimeAndTheRestart
   EXPECT_EQ(rx.Requests().size(), hung + 1);
   pw.process().Signal(SIGTERM);
   EXPECT_EQ(pw.process().Wait(15s), 0);
-  EXPECT_TRUE(Queued(o.state_file).empty()) << testing::ReadFile(o.state_file);
+  EXPECT_TRUE(Queued(o.state_file).empty()) << support::ReadFile(o.state_file);
 }
 
 }  // namespace

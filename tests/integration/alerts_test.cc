@@ -1,5 +1,5 @@
 // Alerting against the real PostgreSQL 15 + PgBouncer, the real poolwatch binary, a Slack-like
-// receiver and a real Alertmanager (issue 4's acceptance list).
+// receiver and a real Alertmanager.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -17,21 +17,21 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::ReceivedRequest;
+using support::ScriptedAnswer;
+using support::SlackReceiver;
+using support::Sql;
 using ::testing::HasSubstr;
-using testing::HttpGet;
-using testing::MetricValue;
 using ::testing::Not;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::ReceivedRequest;
-using testing::ScriptedAnswer;
-using testing::SlackReceiver;
-using testing::Sql;
 using Clock = std::chrono::steady_clock;
 
 PgStack* stack = nullptr;
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
 
 /// A pgbouncer target nobody listens on: TargetDown, quickly and for real.
 std::string DeadTarget(const std::string& name, int port) {
@@ -101,7 +101,7 @@ TEST(AlertsIntegration, RetryAfterIsHonouredAndDeliveredOnce) {
   SlackReceiver rx;
   rx.Script({ScriptedAnswer::RateLimited(2)});
   Opts o;
-  o.targets = "  pgbouncer:\n" + DeadTarget("dead", testing::FreePort());
+  o.targets = "  pgbouncer:\n" + DeadTarget("dead", support::FreePort());
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
@@ -128,7 +128,7 @@ TEST(AlertsIntegration, ServerErrorsAreRetriedAndDeliveredOnce) {
   rx.Script({ScriptedAnswer::Error(500, "rollup_error"), ScriptedAnswer::Error(500, "rollup_error"),
              ScriptedAnswer::Error(500, "rollup_error")});
   Opts o;
-  o.targets = "  pgbouncer:\n" + DeadTarget("dead", testing::FreePort());
+  o.targets = "  pgbouncer:\n" + DeadTarget("dead", support::FreePort());
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
@@ -147,7 +147,7 @@ TEST(AlertsIntegration, NotFoundIsPermanentNotRetriedAndCounted) {
   SlackReceiver rx;
   rx.SetDefault(ScriptedAnswer::Error(404, "channel_not_found"));
   Opts o;
-  o.targets = "  pgbouncer:\n" + DeadTarget("dead", testing::FreePort());
+  o.targets = "  pgbouncer:\n" + DeadTarget("dead", support::FreePort());
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
@@ -168,7 +168,7 @@ TEST(AlertsIntegration, HangingReceiverTimesOutAndRetriesWithoutBlockingSampling
   SlackReceiver rx;
   rx.Script({ScriptedAnswer::Hang(20s)});
   Opts o;
-  o.targets = "  pgbouncer:\n" + DeadTarget("dead", testing::FreePort()) +
+  o.targets = "  pgbouncer:\n" + DeadTarget("dead", support::FreePort()) +
               "    - name: live\n      dsn: \"" + stack->PgbDsn() + "\"\n";
   o.receivers = SlackReceiverYaml("oncall", rx.Url(), ", timeout: 2s");
   PoolwatchProcess pw(Yaml(o));
@@ -201,13 +201,13 @@ TEST(AlertsIntegration, BurstOfTwentyNeverExceedsTheRateLimitAndArrivesGrouped) 
   Opts o;
   o.targets = "  pgbouncer:\n";
   for (int i = 0; i < 20; ++i)
-    o.targets += DeadTarget("dead" + std::to_string(i), testing::FreePort());
+    o.targets += DeadTarget("dead" + std::to_string(i), support::FreePort());
   o.receivers = SlackReceiverYaml("oncall", rx.Url());
   o.route = "    group_by: [alertname, target]\n    group_wait: 1s\n    group_interval: 2s\n";
   PoolwatchProcess pw(Yaml(o));
   ASSERT_TRUE(pw.WaitReady(30s)) << pw.Logs();
   int firing = 0;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         firing = 0;
         for (const auto& r : rx.Delivered()) firing += FiringCount(r.body);
@@ -248,15 +248,15 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
   SlackReceiver rx;
   SlackReceiver broken;
   broken.SetDefault(ScriptedAnswer::Error(404, "channel_not_found"));
-  testing::TempDir dir;
+  support::TempDir dir;
   Opts o;
-  o.targets = "  pgbouncer:\n" + DeadTarget("dead", testing::FreePort());
+  o.targets = "  pgbouncer:\n" + DeadTarget("dead", support::FreePort());
   o.receivers = SlackReceiverYaml("good", rx.Url("/services/T/B/goodsecret"));
   std::string good = Yaml(o);
-  testing::WriteFile(dir.File("good.yaml"), good);
+  support::WriteFile(dir.File("good.yaml"), good);
   std::string out;
-  int rc = testing::RunCommand(
-      {testing::PoolwatchBin(), "-c", dir.File("good.yaml"), "--send-test-alert"}, &out);
+  int rc = support::RunCommand(
+      {support::PoolwatchBin(), "-c", dir.File("good.yaml"), "--send-test-alert"}, &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("receiver good: delivered"));
   EXPECT_THAT(out, Not(HasSubstr("goodsecret")));
@@ -264,9 +264,9 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
   EXPECT_THAT(AllText(rx.Delivered()[0].body), HasSubstr("test notification"));
 
   o.receivers += SlackReceiverYaml("bad", broken.Url("/services/T/B/badsecret"));
-  testing::WriteFile(dir.File("bad.yaml"), Yaml(o));
-  rc = testing::RunCommand(
-      {testing::PoolwatchBin(), "-c", dir.File("bad.yaml"), "--send-test-alert"}, &out);
+  support::WriteFile(dir.File("bad.yaml"), Yaml(o));
+  rc = support::RunCommand(
+      {support::PoolwatchBin(), "-c", dir.File("bad.yaml"), "--send-test-alert"}, &out);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_THAT(out, HasSubstr("receiver good: delivered"));
   EXPECT_THAT(out, HasSubstr("receiver bad: FAILED (permanent)"));
@@ -276,7 +276,7 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
 
 TEST(AlertsIntegration, KillAndRestartWhileFiringNoSecondFiringAndResolveArrives) {
   SlackReceiver rx;
-  testing::TempDir dir;
+  support::TempDir dir;
   Opts o;
   o.targets = "  pgbouncer:\n    - name: bouncer\n      dsn: \"" + stack->PgbDsn() +
               "\"\n      pool: {backoff: {initial: 100ms, max: 200ms}}\n";
@@ -342,12 +342,12 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
   {
     Saturation sat;
     sat.Wait();
-    ASSERT_TRUE(testing::WaitUntil([&] { return !WithText(rx, "ClientsWaiting").empty(); }, 20s))
+    ASSERT_TRUE(support::WaitUntil([&] { return !WithText(rx, "ClientsWaiting").empty(); }, 20s))
         << pw.Logs();
     EXPECT_THAT(AllText(WithText(rx, "ClientsWaiting")[0].body), HasSubstr("pool app/app"));
     auto t_down = Clock::now();
     stack->StopPgBouncer();
-    ASSERT_TRUE(testing::WaitUntil([&] { return !WithText(rx, "TargetDown").empty(); }, 20s))
+    ASSERT_TRUE(support::WaitUntil([&] { return !WithText(rx, "TargetDown").empty(); }, 20s))
         << pw.Logs();
     auto arrived = WithText(rx, "TargetDown")[0].arrival;
     EXPECT_GE(Seconds(arrived - t_down), 3.0) << "after its `for`";
@@ -379,8 +379,8 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
 
 class Alertmanager {
  public:
-  explicit Alertmanager(const std::string& slack_url) : port_(testing::FreePort()) {
-    testing::WriteFile(dir_.File("am.yml"),
+  explicit Alertmanager(const std::string& slack_url) : port_(support::FreePort()) {
+    support::WriteFile(dir_.File("am.yml"),
                        "route:\n"
                        "  receiver: slack\n"
                        "  group_by: [alertname, target]\n"
@@ -395,7 +395,7 @@ class Alertmanager {
                            "\"\n"
                            "        channel: \"#oncall\"\n"
                            "        send_resolved: false\n");
-    proc_ = std::make_unique<testing::Process>(std::vector<std::string>{
+    proc_ = std::make_unique<support::Process>(std::vector<std::string>{
         "/usr/bin/prometheus-alertmanager", "--config.file=" + dir_.File("am.yml"),
         "--storage.path=" + dir_.File("data"),
         "--web.listen-address=127.0.0.1:" + std::to_string(port_), "--cluster.listen-address="});
@@ -406,21 +406,21 @@ class Alertmanager {
   }
   std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   bool WaitReady() {
-    return testing::WaitUntil([&] { return HttpGet(Url() + "/-/ready").status == 200; }, 20s);
+    return support::WaitUntil([&] { return HttpGet(Url() + "/-/ready").status == 200; }, 20s);
   }
   std::string Logs() const { return proc_->Stderr(); }
 
  private:
-  testing::TempDir dir_;
+  support::TempDir dir_;
   int port_;
-  std::unique_ptr<testing::Process> proc_;
+  std::unique_ptr<support::Process> proc_;
 };
 
 TEST(AlertsIntegration, ThreeInstancesThroughOneAlertmanagerMakeOneSlackMessage) {
   SlackReceiver rx;
   Alertmanager am(rx.Url());
   ASSERT_TRUE(am.WaitReady()) << am.Logs();
-  int dead_port = testing::FreePort();
+  int dead_port = support::FreePort();
   Opts o;
   o.targets = "  pgbouncer:\n" + DeadTarget("shared-bouncer", dead_port);
   o.receivers = "    - name: am\n      alertmanager: {urls: [\"" + am.Url() + "\"]}\n";
@@ -448,7 +448,7 @@ TEST(AlertsIntegration, ThreeInstancesThroughOneAlertmanagerMakeOneSlackMessage)
   EXPECT_EQ(alerts[0]["labels"]["target"], "shared-bouncer");
 }
 
-// --- These two need issue 3's collectors (utilization, leaks, offenders). ---------------------
+// --- These two read the utilization, leak and offender collectors. ----------------------------
 // They read the agreed metric names; on a branch without those collectors they skip, saying so.
 
 bool HasMetric(PoolwatchProcess& pw, const std::string& name) {
@@ -520,7 +520,7 @@ TEST(AlertsIntegration, IdleInTransactionPastLeakTimeoutOneConnectionLeakNamingP
   Sql hostile(stack->SuperDsn("app") + " application_name=<!channel>");
   hostile.Exec("BEGIN");
   hostile.Exec("SELECT '" + std::string(10 * 1024, 'q') + "' AS x");
-  ASSERT_TRUE(testing::WaitUntil([&] { return !WithText(rx, "ConnectionLeak").empty(); }, 30s))
+  ASSERT_TRUE(support::WaitUntil([&] { return !WithText(rx, "ConnectionLeak").empty(); }, 30s))
       << pw.Logs();
   std::this_thread::sleep_for(3s);
   auto msgs = WithText(rx, "ConnectionLeak");

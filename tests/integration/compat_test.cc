@@ -1,4 +1,4 @@
-// Drop-in compatibility (issue 11): the third-party dashboards and alert rules written for
+// Drop-in compatibility: the third-party dashboards and alert rules written for
 // postgres_exporter and pgbouncer_exporter, run unchanged against poolwatch. A real Prometheus
 // scrapes a real poolwatch watching the real PostgreSQL + PgBouncer under a little load; every
 // panel query (Grafana JSON `targets[].expr`, template variables substituted) and every rule
@@ -35,18 +35,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testing::HttpGet;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Process;
-using testing::Prometheus;
-using testing::PromResult;
-using testing::ReadFile;
-using testing::RunCommand;
-using testing::SourceDir;
-using testing::Sql;
-using testing::WaitUntil;
-using testing::WriteFile;
+using support::HttpGet;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Process;
+using support::Prometheus;
+using support::PromResult;
+using support::ReadFile;
+using support::RunCommand;
+using support::SourceDir;
+using support::Sql;
+using support::WaitUntil;
+using support::WriteFile;
 using namespace std::chrono_literals;
 
 constexpr char kJob[] = "poolwatch";

@@ -1,4 +1,4 @@
-// Live verification of dashboards/ (issue 5): a real Prometheus scrapes a real poolwatch watching
+// Live verification of dashboards/: a real Prometheus scrapes a real poolwatch watching
 // the real PostgreSQL + PgBouncer under a small induced load. Every panel query of both Grafana
 // dashboards (variables substituted) must parse and return series through Prometheus' HTTP API,
 // and the shipped alert rules, loaded into Prometheus, must fire on an induced saturation.
@@ -19,16 +19,16 @@ namespace poolwatch {
 namespace {
 
 using nlohmann::json;
-using testing::HttpGet;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Process;
-using testing::Prometheus;
-using testing::PromResult;
-using testing::ReadFile;
-using testing::SourceDir;
-using testing::Sql;
-using testing::WaitUntil;
+using support::HttpGet;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Process;
+using support::Prometheus;
+using support::PromResult;
+using support::ReadFile;
+using support::SourceDir;
+using support::Sql;
+using support::WaitUntil;
 using namespace std::chrono_literals;
 
 constexpr char kJob[] = "poolwatch";

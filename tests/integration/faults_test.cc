@@ -1,4 +1,4 @@
-// Faults against a real PostgreSQL 15 + PgBouncer (issue 7): a silent listener, PostgreSQL
+// Faults against a real PostgreSQL 15 + PgBouncer: a silent listener, PostgreSQL
 // restarted, PgBouncer killed and restarted, PAUSE/RESUME, max_client_conn reached. Nothing
 // hangs, nothing leaks, every fault is a metric with a reason and a log line, and it recovers.
 #include <arpa/inet.h>
@@ -23,18 +23,18 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::SilentListener;
+using support::Sql;
 using ::testing::HasSubstr;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::SilentListener;
-using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {{"PGB_MAX_CLIENT_CONN", "12"}}));
+    new support::StackEnvironment(&stack, {{"PGB_MAX_CLIENT_CONN", "12"}}));
 
 std::string AdminDsn() {
   return "host=127.0.0.1 port=" + std::to_string(stack->pgb_port()) +
@@ -149,9 +149,9 @@ TEST(FaultsIntegration, PgBouncerKilledAndRestarted) {
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(pw.WaitMetric([](const std::string& m) { return Up(m, "pgbouncer_up", "local"); },
                             5s));
-  int pid = std::stoi(testing::ReadFile(stack->dir() + "/pgbouncer.pid"));
+  int pid = std::stoi(support::ReadFile(stack->dir() + "/pgbouncer.pid"));
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(testing::WaitUntil([&] { return ::kill(pid, 0) != 0; }, 5s));
+  ASSERT_TRUE(support::WaitUntil([&] { return ::kill(pid, 0) != 0; }, 5s));
   std::remove((stack->dir() + "/pgbouncer.pid").c_str());
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {
@@ -256,7 +256,7 @@ TEST(FaultsIntegration, MaxClientConnReachedRefusesAppsButNotPoolwatch) {
 TEST(FaultsIntegration, SighupWithABrokenConfigKeepsSamplingTheRealTargets) {
   PoolwatchProcess pw(Config());
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
-  testing::WriteFile(pw.config_path(), "targets: [\n");
+  support::WriteFile(pw.config_path(), "targets: [\n");
   pw.process().Signal(SIGHUP);
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) {

@@ -1,4 +1,4 @@
-// Issue 13's acceptance: a fleet of three poolwatch processes (the real binary) as three pods of
+// A fleet of three poolwatch processes (the real binary) as three pods of
 // one application: each with its own PgBouncer, all watching one shared PostgreSQL (`shared:
 // true`), all posting to one Slack-like receiver. Exactly one holder; PostgreSQL sees the
 // sampling statements of one instance only; a PostgreSQL incident gives one firing and one
@@ -23,19 +23,19 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::ReceivedRequest;
+using support::SlackReceiver;
+using support::Sql;
 using ::testing::HasSubstr;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::ReceivedRequest;
-using testing::SlackReceiver;
-using testing::Sql;
 using Clock = std::chrono::steady_clock;
 
 PgStack* stack = nullptr;
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
 
 // sampling.interval 500ms: the election's idle_session_timeout is 3 x 500ms = 1.5s.
 constexpr auto kInterval = 500ms;
@@ -135,7 +135,7 @@ class Fleet {
   /// Waits until exactly one answering pod holds, other than `not_this`; returns it (0: none).
   int WaitOneHolder(std::chrono::milliseconds timeout, int not_this = 0) {
     int holder = 0;
-    testing::WaitUntil(
+    support::WaitUntil(
         [&] {
           auto h = Holders();
           holder = h.size() == 1 && h[0] != not_this ? h[0] : 0;
@@ -170,11 +170,11 @@ class StatementLog {
     super.Exec("SELECT pg_reload_conf()");
     std::this_thread::sleep_for(300ms);
   }
-  std::size_t Mark() const { return testing::ReadFile(Path()).size(); }
+  std::size_t Mark() const { return support::ReadFile(Path()).size(); }
   /// application_name -> statements logged since `from`; `election` counts the election's own
   /// statements (lock tries, heartbeats, LISTEN, SET, NOTIFY) separately.
   std::map<std::string, int> Since(std::size_t from, std::map<std::string, int>* election) const {
-    std::string text = testing::ReadFile(Path()).substr(from);
+    std::string text = support::ReadFile(Path()).substr(from);
     std::map<std::string, int> out;
     std::regex re("^([^|\\n]*)\\|LOG:  statement: (.*)$");
     std::istringstream in(text);
@@ -412,7 +412,7 @@ TEST(Fleet, TheElectionNeedsNoPrivilegeAndNoWrite) {
   auto value = [&](int i, const std::vector<std::string>& labels, const char* family) {
     return MetricValue(pods[i]->Metrics(), family, labels);
   };
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         double a = value(0, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role");
         double b = value(1, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role");
@@ -421,12 +421,13 @@ TEST(Fleet, TheElectionNeedsNoPrivilegeAndNoWrite) {
       10s))
       << pods[0]->Logs() << pods[1]->Logs();
   int standby = value(0, {"target=\"db\"", "role=\"holder\""}, "poolwatch_target_role") == 1;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         return value(standby, {"target=\"db\""}, "poolwatch_election_handoffs_received_total") > 0;
       },
       5s))
-      << "NOTIFY from a read-only session reached the standby\n" << pods[standby]->Logs();
+      << "NOTIFY from a read-only session reached the standby\n"
+      << pods[standby]->Logs();
   super.Exec("ALTER ROLE nopriv RESET default_transaction_read_only");
 }
 
@@ -441,7 +442,7 @@ TEST(Fleet, AReloadOfALoneHolderWhileFiringNeitherAnnouncesAgainNorLosesTheResol
   tx.Exec("SELECT 1");
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << one.Logs();
   one.pod(1).process().Signal(SIGHUP);
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return one.pod(1).Logs().find("configuration reloaded") != std::string::npos; }, 5s));
   ASSERT_EQ(one.WaitOneHolder(10s), 1) << one.Logs();
   std::this_thread::sleep_for(3s);

@@ -1,4 +1,4 @@
-// Issue 7: database strings of every shape (control characters, invalid UTF-8, a 100 KB query,
+// Database strings of every shape (control characters, invalid UTF-8, a 100 KB query,
 // Slack control sequences) reach labels, /status JSON and Slack messages escaped, valid and
 // bounded, against the real PostgreSQL 15 and the real poolwatch binary.
 //
@@ -24,16 +24,16 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::SlackReceiver;
+using support::Sql;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::SlackReceiver;
-using testing::Sql;
 
 PgStack* stack = nullptr;
 const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack, {}));
+    ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack, {}));
 
 // No quote or backslash (so it can be quoted in SQL and in a conninfo string as is); under
 // PostgreSQL's 63-byte name limit.
@@ -141,16 +141,16 @@ TEST(HostileStringsIntegration, DatabaseStringsReachMetricsStatusAndSlackEscaped
       EXPECT_LT(line.size(), 8 * kMaxLabelValueBytes) << line.substr(0, 200);
     }
   }
-  testing::TempDir d;
-  testing::WriteFile(d.File("scrape.prom"), exposition);
+  support::TempDir d;
+  support::WriteFile(d.File("scrape.prom"), exposition);
   std::string promtool_out;
-  int rc = testing::RunCommand(
+  int rc = support::RunCommand(
       {"/bin/sh", "-c", "promtool check metrics < " + d.File("scrape.prom")}, &promtool_out);
   EXPECT_NE(rc, 1) << "promtool: the exposition must parse\n" << promtool_out;
   EXPECT_THAT(promtool_out, Not(HasSubstr("error"))) << promtool_out;
 
   // --- /status: valid JSON, the offender present, every field bounded. ---
-  auto status = testing::HttpGet(pw.Url("/status"));
+  auto status = support::HttpGet(pw.Url("/status"));
   ASSERT_EQ(status.status, 200) << status.body.substr(0, 2000);
   // JSON escapes control characters (DEL needs no escape); no raw one but pretty-printing's.
   for (unsigned char c : status.body) EXPECT_FALSE(c < 0x20 && c != '\n') << int(c);
@@ -176,7 +176,7 @@ TEST(HostileStringsIntegration, DatabaseStringsReachMetricsStatusAndSlackEscaped
 
   // --- Slack: the LongTransaction message names the session, escaped, valid and bounded. ---
   std::string body;
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] {
         for (const auto& r : rx.Delivered()) {
           if (r.body.find("LongTransaction") != std::string::npos &&

@@ -1,4 +1,4 @@
-// Issue 10's acceptance: five incidents against the real PostgreSQL 15 + PgBouncer, the real
+// Five incidents against the real PostgreSQL 15 + PgBouncer, the real
 // poolwatch binary and a Slack-like receiver. Each, from a calm start, gives exactly one firing
 // and one resolved message; the firing one names the culprit before any victim and no pid twice;
 // the resolved one claims nothing still holds. Windows are scaled down (interval 500ms, `for` 1s,
@@ -20,18 +20,18 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::HttpGet;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::ReceivedRequest;
+using support::SlackReceiver;
+using support::Sql;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::HttpGet;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::ReceivedRequest;
-using testing::SlackReceiver;
-using testing::Sql;
 using Clock = std::chrono::steady_clock;
 
 PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(
     &stack, {{"PGB_POOL_SIZE", "2"}, {"PGB_ALIAS", "tiny:postgres"}}));
 
 struct Config {
@@ -211,7 +211,7 @@ TEST(Incidents, PoolSaturationThroughAnAliasPoolOneFiringOneResolvedHoldersFirst
   EXPECT_EQ(status_pids, std::set<int>(holders.begin(), holders.end())) << status.dump(1);
   // --once shows the same holder chain (a separate process: its own sample of the same stack).
   std::string once;
-  ASSERT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", pw.config_path()}, &once),
+  ASSERT_EQ(support::RunCommand({support::PoolwatchBin(), "--once", "-c", pw.config_path()}, &once),
             0)
       << once;
   EXPECT_THAT(once, HasSubstr("pool tiny/app (database postgres): 2/2 servers in use"));

@@ -17,18 +17,17 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 // Every collector of `kind` switched on, whatever its default.
 std::string AllCollectors(TargetKind kind) {
@@ -67,8 +66,8 @@ TEST(LeastPrivilegeIntegration, PgMonitorAndStatsUsersAreEnoughForEveryCollector
   Sql app(stack->SuperDsn("app"));
   app.Exec("BEGIN");
   app.Exec("SELECT 1");
-  testing::TempDir d;
-  testing::WriteFile(d.File("statspass"), "statspass\n");
+  support::TempDir d;
+  support::WriteFile(d.File("statspass"), "statspass\n");
   PoolwatchProcess pw(
       "sampling: {interval: 1s, timeout: 900ms}\n"
       "targets:\n"
@@ -168,16 +167,16 @@ TEST(LeastPrivilegeIntegration, PasswordsFromEnvAndFileNeverFromTheCommandLine) 
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) { return MetricValue(m, "pg_up", {"target=\"env\""}) == 1; }, 10s))
       << pw.Metrics();
-  std::string cmdline = testing::ReadFile("/proc/" + std::to_string(pw.process().pid()) +
-                                          "/cmdline");
+  std::string cmdline =
+      support::ReadFile("/proc/" + std::to_string(pw.process().pid()) + "/cmdline");
   EXPECT_THAT(cmdline, Not(HasSubstr(secret)));
   // --once in every output format: the target is up and the password is nowhere.
   ::setenv("PW_SECRET", secret.c_str(), 1);
   for (const char* fmt : {"text", "json", "prometheus"}) {
     std::string out;
-    int rc = testing::RunCommand({testing::PoolwatchBin(), "--once", std::string("--output=") + fmt,
-                                  "-c", pw.config_path()},
-                                 &out);
+    int rc = support::RunCommand(
+        {support::PoolwatchBin(), "--once", std::string("--output=") + fmt, "-c", pw.config_path()},
+        &out);
     EXPECT_EQ(rc, 0) << out;
     EXPECT_THAT(out, Not(HasSubstr(secret))) << fmt;
   }

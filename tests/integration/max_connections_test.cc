@@ -1,4 +1,4 @@
-// Issue 12 item 8 against a real PostgreSQL 15 at a small max_connections, filled by other
+// At max_connections, against a real PostgreSQL 15 at a small max_connections, filled by other
 // sessions: the down reason is named too_many_connections (SQLSTATE 53300), and a running
 // poolwatch keeps its only probe session past pool.max_lifetime instead of dropping it for a
 // replacement the server cannot give.
@@ -16,17 +16,17 @@
 namespace poolwatch {
 namespace {
 
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using ::testing::HasSubstr;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
 using namespace std::chrono_literals;
 
 // 8 slots, 3 of them reserved for superusers (PostgreSQL's default): 5 for everyone else.
 PgStack* stack = nullptr;
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {{"PG_MAX_CONNECTIONS", "8"}}));
+    new support::StackEnvironment(&stack, {{"PG_MAX_CONNECTIONS", "8"}}));
 
 std::string Config() {
   return "sampling: {interval: 300ms, timeout: 250ms}\n"
@@ -61,11 +61,11 @@ TEST(MaxConnectionsIntegration, AFullServerIsNamedAndTheLastProbeSessionIsKept) 
                                       {"target=\"main\"", "reason=\"lifetime\""});
 
   // A fresh poolwatch cannot get in: the reason says why.
-  testing::TempDir d;
-  testing::WriteFile(d.File("once.yaml"), Config());
+  support::TempDir d;
+  support::WriteFile(d.File("once.yaml"), Config());
   std::string out;
-  EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("once.yaml")}, &out),
-            1)
+  EXPECT_EQ(
+      support::RunCommand({support::PoolwatchBin(), "--once", "-c", d.File("once.yaml")}, &out), 1)
       << out;
   EXPECT_THAT(out, HasSubstr("too_many_connections")) << out;
 

@@ -1,4 +1,4 @@
-// The PostgreSQL collectors against a real PostgreSQL 15 (issue 3's PostgreSQL acceptance items):
+// The PostgreSQL collectors against a real PostgreSQL 15:
 // each test induces the condition with real sessions and reads poolwatch's /metrics and /status.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,16 +13,15 @@
 namespace poolwatch {
 namespace {
 
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 constexpr double kInterval = 0.5;  // seconds, the sampling interval of every test below
 
@@ -51,7 +50,7 @@ nlohmann::json Offenders(const PoolwatchProcess& pw) {
 }
 
 // postgres_exporter's identity, limit and health names against the real server's own answers
-// (issue 11): the values a dashboard divides by must be the server's, in postgres_exporter's
+//: the values a dashboard divides by must be the server's, in postgres_exporter's
 // units.
 TEST(PgCollectorsIntegration, SettingsVersionStartTimeAndExporterHealthMatchTheServer) {
   PoolwatchProcess pw(Config(""));
@@ -359,7 +358,7 @@ TEST(PgCollectorsIntegration, RoleWithoutPgMonitorDegradesAndStaysUp) {
 // Transactions of a database as pg_stat_database counts them, once every backend in it is gone
 // (a backend flushes its counts when it exits).
 double XactsOf(Sql& probe, const std::string& db) {
-  EXPECT_TRUE(testing::WaitUntil(
+  EXPECT_TRUE(support::WaitUntil(
       [&] {
         return probe.Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db + "'") ==
                "0";
@@ -370,7 +369,7 @@ double XactsOf(Sql& probe, const std::string& db) {
       "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '" + db + "'"));
 }
 
-// pg_settings is read once per connection and again after a reload (issue 16): a changed
+// pg_settings is read once per connection and again after a reload: a changed
 // parameter shows up within a sample or two of pg_reload_conf(), and goes back likewise.
 TEST(PgCollectorsIntegration, SettingsAreReReadAfterAReload) {
   PoolwatchProcess pw(Config(""));
@@ -402,7 +401,7 @@ TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
   probe.Exec("GRANT CONNECT ON DATABASE costdb TO poolwatch");
   const std::vector<std::string> names = {"pg_stat_activity", "pg_long_transactions", "pg_locks",
                                           "pg_stat_database"};
-  testing::TempDir d;
+  support::TempDir d;
   // Runs `poolwatch --once` with the given collectors on; returns the transactions it caused.
   auto cost = [&](const std::vector<std::string>& on) {
     std::string collectors = "{";
@@ -411,12 +410,12 @@ TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
       collectors += (i ? ", " : "") + names[i] + ": " + (enabled ? "true" : "false");
     }
     collectors += "}";
-    testing::WriteFile(d.File("c.yaml"),
+    support::WriteFile(d.File("c.yaml"),
                        Config("      collectors: " + collectors + "\n", stack->PgDsn("costdb")));
     double before = XactsOf(probe, "costdb");
     std::string out;
     EXPECT_EQ(
-        testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("c.yaml")}, &out), 0)
+        support::RunCommand({support::PoolwatchBin(), "--once", "-c", d.File("c.yaml")}, &out), 0)
         << out;
     return XactsOf(probe, "costdb") - before;
   };
@@ -424,7 +423,7 @@ TEST(PgCollectorsIntegration, EachCollectorIsOneRoundTripPerSample) {
   for (const auto& n : names) EXPECT_EQ(cost({n}) - base, 1) << n;
   // All four together: three round trips. pg_long_transactions reads the rows the
   // pg_stat_activity collector's statement returned for it (one scan of pg_stat_activity per
-  // sample, issue 16).
+  // sample).
   EXPECT_EQ(cost(names) - base, 3);
   EXPECT_EQ(cost({"pg_stat_activity", "pg_long_transactions"}) - base, 1);
 }
@@ -440,10 +439,10 @@ TEST(PgCollectorsIntegration, LiveScrapePassesPromtoolWithOnlyCompatibilityNameL
       },
       5s))
       << pw.Metrics();
-  testing::TempDir d;
-  testing::WriteFile(d.File("scrape.prom"), pw.Metrics());
+  support::TempDir d;
+  support::WriteFile(d.File("scrape.prom"), pw.Metrics());
   std::string out;
-  int rc = testing::RunCommand(
+  int rc = support::RunCommand(
       {"/bin/sh", "-c", "promtool check metrics < " + d.File("scrape.prom")}, &out);
   EXPECT_NE(rc, 1) << out;
   // postgres_exporter's names are kept on purpose: *_count gauges and counters without _total.

@@ -14,18 +14,18 @@
 namespace poolwatch {
 namespace {
 
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using namespace std::chrono_literals;
 
 // PGB_POOL_SIZE=2 (the stack's default, said here because the tests depend on it): two held
 // transactions fill the app pool.
 PgStack* stack = nullptr;
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new testing::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
 
 std::string Config(const std::string& sampling, const std::string& target_extra = "") {
   return "sampling: {" + sampling +
@@ -200,7 +200,7 @@ TEST(PgBouncerCollectorsIntegration, FastSamplingCatchesAWaitShorterThanTheMainI
             2);
 }
 
-// Issue 12 item 12: Prometheus scraping less often than poolwatch samples (here every 3 s against
+// Prometheus scraping less often than poolwatch samples (here every 3 s against
 // 500 ms sampling) still sees a wait that came and went between two scrapes, through the window
 // peaks (sampling.peak_window), and the saturated seconds counted meanwhile.
 TEST(PgBouncerCollectorsIntegration, PeaksSurviveAScrapeIntervalLongerThanSampling) {

@@ -1,6 +1,6 @@
-// Reliability against a real PostgreSQL 15 and PgBouncer. Issue 12 item 13: the protective session
+// Reliability against a real PostgreSQL 15 and PgBouncer: the protective session
 // timeouts on poolwatch's own probe sessions, the idle-connection health check before a
-// connection is reused, and the overall health level of `--once`. Issue 15: a password_file
+// connection is reused, and the overall health level of `--once`; and a password_file
 // rotated the way the kubelet updates a mounted Secret is used without a SIGHUP.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,17 +21,16 @@
 namespace poolwatch {
 namespace {
 
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 // The production connector (the one every probe pool uses) opens a session whose own settings,
 // read back on that very session, are the guards: a query poolwatch gave up on must not linger
@@ -138,16 +137,16 @@ TEST(ReliabilityIntegration, IdleConnectionsAreHealthCheckedBeforeReuse) {
 // `--once` prints the overall level: ok with both targets up, down when nothing is reachable,
 // degraded when one of two is down (exit 1 then: a target is down).
 TEST(ReliabilityIntegration, OnceReportsTheOverallHealthLevel) {
-  testing::TempDir d;
-  const std::string gone = "host=127.0.0.1 port=" + std::to_string(testing::FreePort()) +
+  support::TempDir d;
+  const std::string gone = "host=127.0.0.1 port=" + std::to_string(support::FreePort()) +
                            " dbname=pgbouncer connect_timeout=2";
   auto cfg = [&](const std::string& pgb_dsn) {
     return "targets:\n  postgres:\n    - name: main\n      dsn: \"" + stack->PgDsn() +
            "\"\n  pgbouncer:\n    - name: local\n      dsn: \"" + pgb_dsn + "\"\n";
   };
-  testing::WriteFile(d.File("ok.yaml"), cfg(stack->PgbDsn()));
-  testing::WriteFile(d.File("half.yaml"), cfg(gone));
-  testing::WriteFile(d.File("none.yaml"),
+  support::WriteFile(d.File("ok.yaml"), cfg(stack->PgbDsn()));
+  support::WriteFile(d.File("half.yaml"), cfg(gone));
+  support::WriteFile(d.File("none.yaml"),
                      "targets:\n  pgbouncer:\n    - {name: gone, dsn: \"" + gone + "\"}\n");
   std::string out;
   // The JSON document is the lines from "{" to "}" (log lines on stderr come before or after).
@@ -161,9 +160,8 @@ TEST(ReliabilityIntegration, OnceReportsTheOverallHealthLevel) {
   };
   auto once = [&](const std::string& file, const std::string& output) {
     out.clear();
-    return testing::RunCommand({testing::PoolwatchBin(), "--once", "--output=" + output, "-c",
-                                d.File(file)},
-                               &out);
+    return support::RunCommand(
+        {support::PoolwatchBin(), "--once", "--output=" + output, "-c", d.File(file)}, &out);
   };
   ASSERT_EQ(once("ok.yaml", "json"), 0) << out;
   auto j = parse();
@@ -189,7 +187,7 @@ void PublishSecret(const std::string& dir, int gen, const std::string& key,
   namespace fs = std::filesystem;
   const std::string g = "..gen" + std::to_string(gen);
   fs::create_directory(dir + "/" + g);
-  testing::WriteFile(dir + "/" + g + "/" + key, content);
+  support::WriteFile(dir + "/" + g + "/" + key, content);
   if (!fs::is_symlink(dir + "/" + key)) fs::create_symlink("..data/" + key, dir + "/" + key);
   fs::create_symlink(g, dir + "/..data_tmp");
   ASSERT_EQ(::rename((dir + "/..data_tmp").c_str(), (dir + "/..data").c_str()), 0);
@@ -203,7 +201,7 @@ TEST(ReliabilityIntegration, RotatedPasswordFileIsUsedWithoutASighup) {
     Sql& s;
     ~Restore() { s.Exec("ALTER ROLE pwsecret PASSWORD 'S3cr3t-pw!'"); }
   } restore{super};
-  testing::TempDir secrets;
+  support::TempDir secrets;
   PublishSecret(secrets.path(), 1, "password", "S3cr3t-pw!\n");
   PoolwatchProcess pw(
       "sampling: {interval: 300ms, timeout: 250ms}\n"

@@ -1,4 +1,4 @@
-// The walking skeleton against a real PostgreSQL 15 and PgBouncer (issue 2's acceptance list).
+// The walking skeleton against a real PostgreSQL 15 and PgBouncer.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,18 +11,17 @@
 namespace poolwatch {
 namespace {
 
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::Sql;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::Sql;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 std::string Config(const std::string& interval = "500ms", const std::string& extra_pg = "") {
   return "sampling: {interval: " + interval + ", timeout: 400ms}\n"
@@ -209,17 +208,19 @@ TEST(SkeletonIntegration, PasswordsNeverAppearInLogsStatusOrErrors) {
   std::string status = HttpGet(pw.Url("/status")).body;
   EXPECT_THAT(status, HasSubstr("password authentication failed"));
   std::string once_out;
-  testing::RunCommand({testing::PoolwatchBin(), "--once", "--output=json", "-c", pw.config_path()},
+  support::RunCommand({support::PoolwatchBin(), "--once", "--output=json", "-c", pw.config_path()},
                       &once_out);
   std::string once_text;
-  testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", pw.config_path()}, &once_text);
+  support::RunCommand({support::PoolwatchBin(), "--once", "-c", pw.config_path()}, &once_text);
   // A config problem echoes nothing secret either.
-  testing::TempDir d;
-  testing::WriteFile(d.File("bad.yaml"), "targets:\n  postgres:\n    - {name: x, dsn: \"host=a password=" +
-                                             wrong + " bogus=1\"}\n");
+  support::TempDir d;
+  support::WriteFile(
+      d.File("bad.yaml"),
+      "targets:\n  postgres:\n    - {name: x, dsn: \"host=a password=" + wrong + " bogus=1\"}\n");
   std::string check_out;
-  EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--check-config", "-c", d.File("bad.yaml")},
-                                &check_out), 2);
+  EXPECT_EQ(support::RunCommand(
+                {support::PoolwatchBin(), "--check-config", "-c", d.File("bad.yaml")}, &check_out),
+            2);
   for (const std::string& where : {pw.Logs(), status, pw.Metrics(), once_out, once_text, check_out}) {
     EXPECT_THAT(where, Not(HasSubstr(secret)));
     EXPECT_THAT(where, Not(HasSubstr(wrong)));
@@ -227,10 +228,11 @@ TEST(SkeletonIntegration, PasswordsNeverAppearInLogsStatusOrErrors) {
 }
 
 TEST(SkeletonIntegration, OnceTextIsAReadableTableAndExitCodeFollowsHealth) {
-  testing::TempDir d;
-  testing::WriteFile(d.File("pw.yaml"), Config());
+  support::TempDir d;
+  support::WriteFile(d.File("pw.yaml"), Config());
   std::string out;
-  EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("pw.yaml")}, &out), 0)
+  EXPECT_EQ(support::RunCommand({support::PoolwatchBin(), "--once", "-c", d.File("pw.yaml")}, &out),
+            0)
       << out;
   std::vector<std::string> lines;
   std::istringstream in(out);
@@ -242,21 +244,22 @@ TEST(SkeletonIntegration, OnceTextIsAReadableTableAndExitCodeFollowsHealth) {
                             "main +postgres +yes +- +[0-9.]+ +connections: [0-9]+/97 .*"));
   EXPECT_THAT(lines[2], ::testing::MatchesRegex(
                             "local +pgbouncer +yes +- +[0-9.]+ +pools: [0-9]+ pools; clients active .*"));
-  testing::WriteFile(d.File("down.yaml"),
+  support::WriteFile(d.File("down.yaml"),
                      "targets:\n  pgbouncer:\n    - {name: gone, dsn: \"host=127.0.0.1 port=" +
-                         std::to_string(testing::FreePort()) + " dbname=pgbouncer\"}\n");
-  EXPECT_EQ(testing::RunCommand({testing::PoolwatchBin(), "--once", "-c", d.File("down.yaml")}, &out), 1);
+                         std::to_string(support::FreePort()) + " dbname=pgbouncer\"}\n");
+  EXPECT_EQ(
+      support::RunCommand({support::PoolwatchBin(), "--once", "-c", d.File("down.yaml")}, &out), 1);
   EXPECT_THAT(out, HasSubstr("gone            pgbouncer  NO    refused"));
 }
 
 TEST(SkeletonIntegration, LiveScrapePassesPromtool) {
   PoolwatchProcess pw(Config());
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
-  testing::TempDir d;
-  testing::WriteFile(d.File("scrape.prom"), pw.Metrics());
+  support::TempDir d;
+  support::WriteFile(d.File("scrape.prom"), pw.Metrics());
   std::string out;
-  int rc = testing::RunCommand({"/bin/sh", "-c", "promtool check metrics < " + d.File("scrape.prom")},
-                               &out);
+  int rc = support::RunCommand(
+      {"/bin/sh", "-c", "promtool check metrics < " + d.File("scrape.prom")}, &out);
   // promtool exits 1 on a format error and 3 on naming lints. The only lints we accept are those
   // postgres_exporter's own names carry (kept for compatibility): the *_count gauges and
   // pg_stat_database's counters without _total.

@@ -20,11 +20,10 @@ constexpr const char* kRssCheck = "SOAK_RSS_CHECK=1";
 
 TEST(SoakIntegration, TwoMinutesOfChurnAndRestartsKeepResourcesFlat) {
   std::string out;
-  int rc = testing::RunCommand(
-      {"/usr/bin/env", "SOAK_RESTART_EVERY=40", "SOAK_RECORD_EVERY=3", kRssCheck,
-       "POOLWATCH_BIN=" + testing::PoolwatchBin(), "bash", testing::SourceDir() + "/bench/soak",
-       "120"},
-      &out, std::chrono::seconds(200));
+  int rc = support::RunCommand({"/usr/bin/env", "SOAK_RESTART_EVERY=40", "SOAK_RECORD_EVERY=3",
+                                kRssCheck, "POOLWATCH_BIN=" + support::PoolwatchBin(), "bash",
+                                support::SourceDir() + "/bench/soak", "120"},
+                               &out, std::chrono::seconds(200));
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, ::testing::HasSubstr("soak: PASS")) << out;
   std::cout << out;

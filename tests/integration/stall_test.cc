@@ -1,4 +1,4 @@
-// Issue 12 item 1: one stuck target must not stall the others. PgBouncer stopped with SIGSTOP,
+// One stuck target must not stall the others. PgBouncer stopped with SIGSTOP,
 // and separately a PostgreSQL target whose logins hang (a listener that accepts and never
 // answers) with pool.min: 2: the healthy target's samples stay fresh (age under interval +
 // timeout), /healthz stays 200 for 30 s, and SIGTERM in the middle of it exits within 1 s.
@@ -28,16 +28,15 @@
 namespace poolwatch {
 namespace {
 
-using testing::HttpGet;
-using testing::MetricValue;
-using testing::PgStack;
-using testing::PoolwatchProcess;
-using testing::SilentListener;
+using support::HttpGet;
+using support::MetricValue;
+using support::PgStack;
+using support::PoolwatchProcess;
+using support::SilentListener;
 using namespace std::chrono_literals;
 
 PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new testing::StackEnvironment(&stack));
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
 
 constexpr double kInterval = 2.0;
 constexpr double kTimeout = 1.5;
@@ -107,7 +106,7 @@ TEST(StallIntegration, StoppedPgBouncerDoesNotStallTheHealthyTarget) {
   ASSERT_TRUE(pw.WaitMetric(
       [](const std::string& m) { return MetricValue(m, "pgbouncer_up", {"target=\"stuck\""}) == 1; },
       10s));
-  const int pgb = std::stoi(testing::ReadFile(stack->dir() + "/pgbouncer.pid"));
+  const int pgb = std::stoi(support::ReadFile(stack->dir() + "/pgbouncer.pid"));
   ASSERT_EQ(::kill(pgb, SIGSTOP), 0);
   Watch w = WatchHealthy(pw, 30);
   std::string m = pw.Metrics();
@@ -151,10 +150,10 @@ std::string ReloadConfig(const std::string& interval, const std::string& timeout
          "  route: {group_wait: 0s, group_interval: 1s}\n";
 }
 
-// Issue 12 item 6: 100 SIGHUPs in 2 s publish no false down and send no notification (even with
+// 100 SIGHUPs in 2 s publish no false down and send no notification (even with
 // target_down's `for: 0s`), and /healthz stays 200 throughout.
 TEST(StallIntegration, SighupStormPublishesNoFalseDownAndNotifiesNobody) {
-  testing::SlackReceiver slack;
+  support::SlackReceiver slack;
   PoolwatchProcess pw(ReloadConfig("500ms", "400ms", slack.Url()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   ASSERT_TRUE(pw.WaitMetric(
@@ -200,15 +199,15 @@ TEST(StallIntegration, SighupStormPublishesNoFalseDownAndNotifiesNobody) {
   EXPECT_TRUE(pw.process().Running());
 }
 
-// Issue 12 item 7: /healthz judges by the running configuration's interval: raising it from
+// /healthz judges by the running configuration's interval: raising it from
 // 500ms to 10s on reload must not make the liveness probe fail between the slower samples.
 TEST(StallIntegration, HealthzFollowsTheReloadedInterval) {
-  testing::SlackReceiver slack;
+  support::SlackReceiver slack;
   PoolwatchProcess pw(ReloadConfig("500ms", "400ms", slack.Url()));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
-  testing::WriteFile(pw.config_path(), ReloadConfig("10s", "1s", slack.Url()));
+  support::WriteFile(pw.config_path(), ReloadConfig("10s", "1s", slack.Url()));
   pw.process().Signal(SIGHUP);
-  ASSERT_TRUE(testing::WaitUntil(
+  ASSERT_TRUE(support::WaitUntil(
       [&] { return pw.Logs().find("configuration reloaded") != std::string::npos; }, 5s));
   int bad = 0, polls = 0;
   auto until = std::chrono::steady_clock::now() + 6s;  // past 3 x 500ms + 400ms, twice over

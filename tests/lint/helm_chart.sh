@@ -96,7 +96,7 @@ has slack "webhook_url_file: /etc/poolwatch/slack/webhook-url"
 hasnt slack "hooks.slack.example"         # the URL only appears base64-encoded in the Secret
 has alertmanager "http://alertmanager-1.alertmanager-operated:9093"
 hasnt alertmanager "kind: PrometheusRule"   # each condition reaches Alertmanager once
-# Many replicas (issue 13): a shared PostgreSQL target with an election key equal in every pod,
+# Many replicas: a shared PostgreSQL target with an election key equal in every pod,
 # namespace/pod from the downward API into external_labels, a metrics port not named "http".
 has multi-replica-inject "shared: true"
 has multi-replica-inject "election_key:"
@@ -220,7 +220,7 @@ for name in "${scenarios[@]}"; do
   node "$tmp/extract.js" "$v" "$tmp/$name.yaml" > "$tmp/$name.poolwatch.yaml"
   [ -s "$tmp/$name.poolwatch.yaml" ] || continue
   if grep -q '^alerts:' "$tmp/$name.poolwatch.yaml" && [ $knows_alerts = 0 ]; then
-    echo "$name: config check skipped: this poolwatch build has no alerting yet (issue 4)"
+    echo "$name: config check skipped: this poolwatch build has no alerting yet"
     continue
   fi
   for f in $(grep -oE '/etc/poolwatch/[^" ]+' "$tmp/$name.poolwatch.yaml" | sort -u); do

@@ -2,7 +2,7 @@
 
 #include <signal.h>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 using namespace std::chrono_literals;
 
@@ -44,4 +44,4 @@ std::string Alertmanager::Alerts() const {
   return r.status == 200 ? r.body : "";
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -5,7 +5,7 @@
 
 #include "tests/support/util.h"
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// A real Alertmanager (Debian's prometheus-alertmanager) on 127.0.0.1:`port`, with one receiver
 /// that notifies nobody: tests read what it holds through /api/v2/alerts. It can be started late
@@ -34,4 +34,4 @@ class Alertmanager {
   std::unique_ptr<Process> proc_;
 };
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -11,7 +11,7 @@
 #include "base/clock.h"
 #include "collectors/connection.h"
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// A settable clock for state machines and pools.
 class FakeClock final : public Clock {
@@ -93,4 +93,4 @@ inline QueryResult Rows(std::vector<std::string> cols, std::vector<std::vector<s
   return QueryResult(std::move(cols), std::move(cells));
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -69,4 +69,4 @@ PromResult Prometheus::Query(const std::string& promql) const {
   return q;
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

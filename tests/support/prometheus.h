@@ -6,7 +6,7 @@
 
 #include "tests/support/util.h"
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// The answer of one instant query: `result` is `data.result` when `ok`; otherwise `error` says
 /// whether the transport, the body or PromQL failed.
@@ -46,4 +46,4 @@ class Prometheus {
 /// Percent-encodes `s` for a query string (libcurl's escaping).
 std::string UrlEncode(const std::string& s);
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

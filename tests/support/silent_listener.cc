@@ -8,7 +8,7 @@
 
 #include <stdexcept>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 SilentListener::SilentListener() {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -61,4 +61,4 @@ int SilentListener::StillOpen() {
   return open;
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

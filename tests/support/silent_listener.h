@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// Accepts TCP connections on 127.0.0.1 (a free port) and never says a word: a PostgreSQL or
 /// PgBouncer whose logins hang. Counts the connections it took and how many the peer still holds.
@@ -30,4 +30,4 @@ class SilentListener {
   std::vector<int> accepted_;
 };
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 namespace {
 std::once_flag g_init;
@@ -206,4 +206,4 @@ int SlackReceiver::Serve(mg_connection* c) {
   return answer.status;
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -11,7 +11,7 @@
 struct mg_context;
 struct mg_connection;
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// One scripted answer of the Slack-like receiver.
 struct ScriptedAnswer {
@@ -110,4 +110,4 @@ class SlackReceiver {
   bool stopping_ = false;
 };
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -7,7 +7,7 @@
 
 #include <stdexcept>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 PgStack::PgStack(std::map<std::string, std::string> env) {
   Run("start", env);
@@ -167,4 +167,4 @@ bool PoolwatchProcess::WaitMetric(const std::function<bool(const std::string&)>&
   return WaitUntil([&] { return pred(Metrics()); }, timeout);
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

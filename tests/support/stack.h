@@ -12,7 +12,7 @@
 
 struct pg_conn;
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// A real PostgreSQL 15 + PgBouncer on loopback, started by scripts/pgstack in a temp dir on free
 /// ports (as the unprivileged `postgres` account when we are root), torn down on destruction.
@@ -118,4 +118,4 @@ class PoolwatchProcess {
   std::unique_ptr<Process> proc_;
 };
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "poolwatch-test-XXXXXX").string();
@@ -226,4 +226,4 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out,
   return rc;
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

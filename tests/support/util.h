@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// A directory removed (recursively) when the object dies, unless POOLWATCH_KEEP_TMP is set.
 class TempDir {
@@ -72,4 +72,4 @@ class Process {
 int RunCommand(const std::vector<std::string>& argv, std::string* out = nullptr,
                std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

@@ -19,11 +19,11 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::AddUtilization;
+using support::FakeClock;
+using support::MakeSnapshot;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::AddUtilization;
-using testing::FakeClock;
-using testing::MakeSnapshot;
 
 struct Harness {
   AlertsConfig cfg;
@@ -33,7 +33,7 @@ struct Harness {
   std::vector<Notification> sent;
 
   Harness() {
-    cfg = testing::TestAlertsConfig();
+    cfg = support::TestAlertsConfig();
     cfg.route.group_wait = 2s;
     cfg.route.group_interval = 5s;
     cfg.incidents.resolve_after = 10s;
@@ -342,9 +342,9 @@ TEST(IncidentTest, StateSurvivesARoundTripAndAnOldStateFileLoads) {
   EXPECT_EQ(back.incidents[0].peaks, due[0].incidents[0].peaks);
 
   // A state file from before incidents (no "incidents", no locus) and garbage in the new key.
-  testing::FakeClock clock;
+  support::FakeClock clock;
   std::vector<std::unique_ptr<AlertSink>> sinks;
-  sinks.push_back(std::make_unique<testing::ScriptedSink>("oncall"));
+  sinks.push_back(std::make_unique<support::ScriptedSink>("oncall"));
   Alerter a(h.cfg, clock, std::move(sinks));
   nlohmann::json old = {{"version", 1},
                         {"alerts", {{"records", nlohmann::json::array()}}},

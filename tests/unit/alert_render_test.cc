@@ -63,9 +63,9 @@ Notification Group(std::vector<Alert> alerts) {
 
 void CheckGolden(const std::string& name, const std::string& rendered) {
   std::string pretty = nlohmann::json::parse(rendered).dump(2) + "\n";
-  std::string path = testing::SourceDir() + "/tests/unit/golden/" + name;
-  if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) testing::WriteFile(path, pretty);
-  EXPECT_EQ(pretty, testing::ReadFile(path))
+  std::string path = support::SourceDir() + "/tests/unit/golden/" + name;
+  if (!support::Env("POOLWATCH_UPDATE_GOLDEN").empty()) support::WriteFile(path, pretty);
+  EXPECT_EQ(pretty, support::ReadFile(path))
       << "golden " << path << " (POOLWATCH_UPDATE_GOLDEN=1 rewrites it)";
 }
 

@@ -12,10 +12,10 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::AddUtilization;
-using testing::FakeClock;
-using testing::MakeSnapshot;
-using testing::TestAlertsConfig;
+using support::AddUtilization;
+using support::FakeClock;
+using support::MakeSnapshot;
+using support::TestAlertsConfig;
 
 /// Per-rule mode (alerts.incidents.enabled: false): Slack and log receivers get Alertmanager-style
 /// groups. The incident model has its own tests (alert_incidents_test.cc).
@@ -91,7 +91,7 @@ TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
   ASSERT_EQ(leak.offenders.size(), 1u);
   EXPECT_EQ(leak.offenders[0].pid, 4711);
   // Below min_events (20 by default): no error-rate alert, whatever the ratio. The observation
-  // only holds an alert that already exists (issue 10: neither fires nor resolves on noise).
+  // only holds an alert that already exists.
   for (const auto& [id, o2] : by) {
     if (id.find("ErrorRateHigh") != std::string::npos) {
       EXPECT_TRUE(o2.hold) << id;
@@ -203,7 +203,7 @@ TEST(AlertStateTest, PendingThenFiringAfterFor) {
 }
 
 // Snapshots arrive at the sampling interval give or take the sample's duration: a snapshot 1 ms
-// early must not push firing out by a whole interval (issue 6: alert latency <= interval + for).
+// early must not push firing out by a whole interval.
 TEST(AlertStateTest, ForToleratesSnapshotJitterOfLessThanHalfAnInterval) {
   AlertsConfig cfg = TestAlertsConfig();
   cfg.rules["pool_utilization"].for_duration = 3s;
@@ -465,12 +465,12 @@ namespace poolwatch {
 namespace {
 
 TEST(AlerterTest, SamplerStaleFiresWithoutSnapshotsAndHoldsTheRest) {
-  testing::FakeClock clock;
-  AlertsConfig cfg = testing::TestAlertsConfig();
+  support::FakeClock clock;
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.rules["target_down"].for_duration = 0s;
   cfg.eval_interval = 5s;  // stale after max(30s, 3 x 5s)
   std::vector<std::unique_ptr<AlertSink>> sinks;
-  sinks.push_back(std::make_unique<testing::ScriptedSink>("oncall"));
+  sinks.push_back(std::make_unique<support::ScriptedSink>("oncall"));
   Alerter a(cfg, clock, std::move(sinks));  // threads not started: evaluation only
   a.Evaluate(MakeSnapshot({{"pgb", false}}));
   auto states = [&] {

@@ -10,7 +10,7 @@
 #include "alerts/alert_config.h"
 #include "collectors/snapshot.h"
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 /// A snapshot with the given targets up (or down) and nothing else.
 inline Snapshot MakeSnapshot(const std::vector<std::pair<std::string, bool>>& targets) {
@@ -103,4 +103,4 @@ inline AlertsConfig TestAlertsConfig() {
   return c;
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

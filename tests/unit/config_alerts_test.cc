@@ -30,8 +30,8 @@ std::string Joined(const ConfigError& e) {
 }
 
 TEST(ConfigAlertsTest, TheIssueExampleParses) {
-  testing::TempDir dir;
-  testing::WriteFile(dir.File("hook"), "https://hooks.slack.com/services/T1/B2/sekrit\n");
+  support::TempDir dir;
+  support::WriteFile(dir.File("hook"), "https://hooks.slack.com/services/T1/B2/sekrit\n");
   std::string yaml = kTargets + R"(alerts:
   state_file: /var/lib/poolwatch/alerts.json
   dashboard_url: "https://grafana.example/d/poolwatch"

@@ -134,8 +134,8 @@ TEST(ConfigTest, EnvExpansionAndMissingVariable) {
 }
 
 TEST(ConfigTest, PasswordFileIsReadAndUnreadableFileIsAnError) {
-  testing::TempDir dir;
-  testing::WriteFile(dir.File("pw"), "s3cret\n");
+  support::TempDir dir;
+  support::WriteFile(dir.File("pw"), "s3cret\n");
   Config c;
   ConfigError e;
   ASSERT_TRUE(LoadConfigString("targets:\n  postgres:\n    - {name: a, dsn: \"host=x\", "

@@ -1,4 +1,4 @@
-// Issue 10: the session error ratio's numerator. A PgBouncer restart or server_lifetime recycle
+// The session error ratio's numerator. A PgBouncer restart or server_lifetime recycle
 // ends PostgreSQL sessions "abandoned" (the client vanished without a Terminate message): not a
 // session error. Fatal and killed sessions are.
 #include <gtest/gtest.h>
@@ -10,9 +10,9 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeClock;
-using testing::FakeConnection;
-using testing::Rows;
+using support::FakeClock;
+using support::FakeConnection;
+using support::Rows;
 
 TEST(SessionErrorRatio, AbandonedSessionsAreNotErrorsFatalAndKilledAre) {
   FakeClock clock;

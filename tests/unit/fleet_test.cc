@@ -1,4 +1,4 @@
-// Issue 13 (fleet): identity (${POD_NAME} in target names, external_labels), the election of a
+// Identity (${POD_NAME} in target names, external_labels), the election of a
 // shared target's holder over a scripted session, and the alert-state handoff between replicas.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -107,7 +107,7 @@ targets:
 }
 
 TEST(FleetLabelsTest, ExternalLabelsJoinEveryAlertButPodOnASharedTarget) {
-  AlertsConfig cfg = testing::TestAlertsConfig();
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.external_labels = {{"namespace", "shop"}, {"pod", "app-2"}, {"kind", "ignored"}};
   cfg.shared_targets = {"db"};
   Observation mine, shared, stale;
@@ -133,7 +133,7 @@ TEST(FleetLabelsTest, ExternalLabelsJoinEveryAlertButPodOnASharedTarget) {
 }
 
 TEST(FleetLabelsTest, SlackMessagesNameThePodThatSpoke) {
-  Notification n = testing::FiringNotification("PoolUtilizationHigh");
+  Notification n = support::FiringNotification("PoolUtilizationHigh");
   n.external_labels = {{"namespace", "shop"}, {"pod", "app-2"}};
   std::string body = RenderSlack(n, std::chrono::system_clock::now(), 40000);
   auto j = nlohmann::json::parse(body);
@@ -161,7 +161,7 @@ class ElectionConn final : public Connection {
       throw DbError("server closed the connection", DownReason::kOther, "", true);
     }
     if (sql.find("pg_try_advisory_lock") != std::string_view::npos) {
-      return testing::Rows({"locked"}, {{s_.locked ? "t" : "f"}});
+      return support::Rows({"locked"}, {{s_.locked ? "t" : "f"}});
     }
     return {};
   }
@@ -182,7 +182,7 @@ class ElectionConn final : public Connection {
 };
 
 struct ElectionHarness {
-  testing::FakeClock clock;
+  support::FakeClock clock;
   ElectionConn::Shared db;
   int connects = 0;
   bool reachable = true;
@@ -288,11 +288,11 @@ TEST(ElectionTest, PublishedStateArrivesInChunksAndIsReassembled) {
 // The handoff: what the old holder announced is not announced again by the new one, and the
 // resolve it owed is sent by the new one.
 struct Replica {
-  testing::FakeClock& clock;
+  support::FakeClock& clock;
   AlertsConfig cfg;
   std::unique_ptr<Alerter> alerter;
-  Replica(testing::FakeClock& c, const std::string& pod) : clock(c) {
-    cfg = testing::TestAlertsConfig();
+  Replica(support::FakeClock& c, const std::string& pod) : clock(c) {
+    cfg = support::TestAlertsConfig();
     cfg.route.group_wait = 1s;
     cfg.incidents.resolve_after = 2s;
     for (auto& [key, rule] : cfg.rules) {
@@ -302,7 +302,7 @@ struct Replica {
     cfg.external_labels = {{"namespace", "shop"}, {"pod", pod}};
     cfg.shared_targets = {"db"};
     std::vector<std::unique_ptr<AlertSink>> sinks;
-    sinks.push_back(std::make_unique<testing::ScriptedSink>("oncall"));
+    sinks.push_back(std::make_unique<support::ScriptedSink>("oncall"));
     alerter = std::make_unique<Alerter>(cfg, clock, std::move(sinks));
   }
   /// Notifications queued (the notifier is not started: nothing is delivered).
@@ -310,13 +310,13 @@ struct Replica {
 };
 
 Snapshot Busy(const std::string& target, double v) {
-  Snapshot s = testing::MakeSnapshot({{target, true}, {"pgbouncer-mine", true}});
-  testing::AddUtilization(s, target, "app", v);
+  Snapshot s = support::MakeSnapshot({{target, true}, {"pgbouncer-mine", true}});
+  support::AddUtilization(s, target, "app", v);
   return s;
 }
 
 TEST(FleetHandoffTest, TheNewHolderNeitherAnnouncesAgainNorForgetsTheResolve) {
-  testing::FakeClock clock;
+  support::FakeClock clock;
   Replica old_holder(clock, "app-1"), next(clock, "app-2");
   for (int i = 0; i < 4; ++i) {
     old_holder.alerter->Evaluate(Busy("db", 0.95));
@@ -329,9 +329,9 @@ TEST(FleetHandoffTest, TheNewHolderNeitherAnnouncesAgainNorForgetsTheResolve) {
   state["queued"] = nlohmann::json::array();  // as if delivered before the holder died
 
   // The standby has its own pod's alert (not handed over, not overwritten).
-  Snapshot mine = testing::MakeSnapshot({{"db", true}, {"pgbouncer-mine", true}});
+  Snapshot mine = support::MakeSnapshot({{"db", true}, {"pgbouncer-mine", true}});
   mine.targets[0].role = "standby";
-  testing::AddUtilization(mine, "pgbouncer-mine", "app", 0.95);
+  support::AddUtilization(mine, "pgbouncer-mine", "app", 0.95);
   for (int i = 0; i < 4; ++i) {
     next.alerter->Evaluate(mine);
     clock.Advance(1s);
@@ -341,7 +341,7 @@ TEST(FleetHandoffTest, TheNewHolderNeitherAnnouncesAgainNorForgetsTheResolve) {
   // The condition still holds under the new holder: nothing new is announced.
   for (int i = 0; i < 10; ++i) {
     Snapshot s = Busy("db", 0.95);
-    testing::AddUtilization(s, "pgbouncer-mine", "app", 0.95);
+    support::AddUtilization(s, "pgbouncer-mine", "app", 0.95);
     next.alerter->Evaluate(s);
     clock.Advance(1s);
   }
@@ -349,7 +349,7 @@ TEST(FleetHandoffTest, TheNewHolderNeitherAnnouncesAgainNorForgetsTheResolve) {
   // It clears: exactly one resolve, from the new holder.
   for (int i = 0; i < 6; ++i) {
     Snapshot s = Busy("db", 0.1);
-    testing::AddUtilization(s, "pgbouncer-mine", "app", 0.95);
+    support::AddUtilization(s, "pgbouncer-mine", "app", 0.95);
     next.alerter->Evaluate(s);
     clock.Advance(1s);
   }
@@ -373,7 +373,7 @@ TEST(FleetHandoffTest, TheNewHolderNeitherAnnouncesAgainNorForgetsTheResolve) {
   }
   std::size_t before = demoted.Queued();
   demoted.alerter->AdoptTargetState("db", "");
-  Snapshot standby = testing::MakeSnapshot({{"db", true}});
+  Snapshot standby = support::MakeSnapshot({{"db", true}});
   standby.targets[0].role = "standby";
   for (int i = 0; i < 6; ++i) {
     demoted.alerter->Evaluate(standby);

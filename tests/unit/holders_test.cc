@@ -10,8 +10,8 @@
 namespace poolwatch {
 namespace {
 
-using testing::Project;
-using testing::Row;
+using support::Project;
+using support::Row;
 
 const std::vector<std::string> kServerCols = {
     "type", "user", "database", "state", "addr", "port", "local_addr", "local_port",

@@ -13,10 +13,10 @@
 namespace poolwatch {
 namespace {
 
+using support::FakeConnection;
+using support::Rows;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FakeConnection;
-using testing::Rows;
 
 bool ValidUtf8(const std::string& s) {
   try {

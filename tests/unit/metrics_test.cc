@@ -85,7 +85,7 @@ TEST(MetricSetTest, GzipRoundTrips) {
   EXPECT_EQ(out, text);
 }
 
-// ---- Every family declared once (issue 11): MetricFamilies() decides name, type, HELP, labels.
+// ---- Every family declared once: MetricFamilies() decides name, type, HELP, labels.
 
 TEST(MetricFamiliesTest, TableIsSortedUniqueAndWellFormed) {
   const auto& table = MetricFamilies();
@@ -182,11 +182,11 @@ std::string Unescape(const std::string& help) {
 TEST(MetricFamiliesTest, GoldenFilesAgreeWithTheTable) {
   int files = 0;
   for (const auto& e :
-       std::filesystem::directory_iterator(testing::SourceDir() + "/tests/unit/golden")) {
+       std::filesystem::directory_iterator(support::SourceDir() + "/tests/unit/golden")) {
     if (e.path().extension() != ".prom") continue;
     ++files;
     SCOPED_TRACE(e.path().filename().string());
-    std::istringstream in(testing::ReadFile(e.path().string()));
+    std::istringstream in(support::ReadFile(e.path().string()));
     for (std::string line; std::getline(in, line);) {
       std::smatch m;
       if (std::regex_match(line, m, std::regex(R"(# HELP (\S+) (.*))"))) {

@@ -1,4 +1,4 @@
-// The notifier and alerter at their seams under faults and at shutdown (issue 7): a cancelled
+// The notifier and alerter at their seams under faults and at shutdown: a cancelled
 // attempt stays queued, a notification in flight is pending, failures are counted by reason,
 // Drain delivers within a grace period, and Alerter::Shutdown persists what is left for the next
 // start, which sends it exactly once.
@@ -20,12 +20,12 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using support::FakeClock;
+using support::Retryable;
+using support::ScriptedSink;
 using ::testing::HasSubstr;
-using testing::FakeClock;
-using testing::Retryable;
-using testing::ScriptedSink;
 
-Notification N(const std::string& name) { return testing::FiringNotification(name); }
+Notification N(const std::string& name) { return support::FiringNotification(name); }
 
 SendResult Cancelled() {
   return SendResult{SendResult::Status::kRetryable, "cancelled (shutting down)",
@@ -149,22 +149,22 @@ TEST(NotifierFaultsTest, DrainEndsAtTheGraceAndKeepsWhatIsLeft) {
 }
 
 nlohmann::json Queued(const std::string& state_file) {
-  return nlohmann::json::parse(testing::ReadFile(state_file)).at("queued");
+  return nlohmann::json::parse(support::ReadFile(state_file)).at("queued");
 }
 
 /// Undelivered at shutdown -> saved; the next start sends it once and never a delivered resolve
 /// again.
 TEST(AlerterShutdownTest, WhatIsUndeliveredAtShutdownIsSentOnceAfterTheRestart) {
-  testing::TempDir dir;
+  support::TempDir dir;
   FakeClock clock;
-  AlertsConfig cfg = testing::TestAlertsConfig();
+  AlertsConfig cfg = support::TestAlertsConfig();
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;
   cfg.route.group_interval = 1s;
   cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
   cfg.rules["target_down"].for_duration = 0s;
-  Snapshot down = testing::MakeSnapshot({{"pgb", false}});
-  Snapshot up = testing::MakeSnapshot({{"pgb", true}});
+  Snapshot down = support::MakeSnapshot({{"pgb", false}});
+  Snapshot up = support::MakeSnapshot({{"pgb", true}});
   auto make = [&](ScriptedSink*& raw) {
     auto s = std::make_unique<ScriptedSink>("oncall", false, true);
     raw = s.get();
@@ -178,7 +178,7 @@ TEST(AlerterShutdownTest, WhatIsUndeliveredAtShutdownIsSentOnceAfterTheRestart) 
     sink->script = {Retryable()};  // then waits for its backoff on a clock that never moves
     a->Start();
     a->Evaluate(down);
-    ASSERT_TRUE(testing::WaitUntil([&] { return a->notifier().Generation() > 0; }, 5s));
+    ASSERT_TRUE(support::WaitUntil([&] { return a->notifier().Generation() > 0; }, 5s));
     a->Shutdown(200ms);
   }
   ASSERT_EQ(Queued(cfg.state_file).size(), 1u);
@@ -186,12 +186,12 @@ TEST(AlerterShutdownTest, WhatIsUndeliveredAtShutdownIsSentOnceAfterTheRestart) 
   {
     auto a = make(sink);
     a->Start();
-    ASSERT_TRUE(testing::WaitUntil([&] { return a->notifier().Generation() > 0; }, 5s));
+    ASSERT_TRUE(support::WaitUntil([&] { return a->notifier().Generation() > 0; }, 5s));
     clock.Advance(2s);
     a->Evaluate(down);  // still firing: nothing new to say
     clock.Advance(2s);
     a->Evaluate(up);  // the resolve goes out
-    ASSERT_TRUE(testing::WaitUntil([&] { return a->notifier().Generation() > 1; }, 5s));
+    ASSERT_TRUE(support::WaitUntil([&] { return a->notifier().Generation() > 1; }, 5s));
     a->Shutdown(1s);
     ASSERT_EQ(sink->sent.size(), 2u);
     EXPECT_EQ(sink->sent[0].Firing(), 1u);

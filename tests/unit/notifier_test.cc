@@ -11,13 +11,13 @@ namespace poolwatch {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeClock;
-using testing::Permanent;
-using testing::RateLimitedFor;
-using testing::Retryable;
-using testing::ScriptedSink;
+using support::FakeClock;
+using support::Permanent;
+using support::RateLimitedFor;
+using support::Retryable;
+using support::ScriptedSink;
 
-Notification N(const std::string& name) { return testing::FiringNotification(name); }
+Notification N(const std::string& name) { return support::FiringNotification(name); }
 
 struct QueueHarness {
   FakeClock clock;

@@ -14,10 +14,10 @@
 namespace poolwatch {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeConnection;
+using support::FakeClock;
+using support::FakeConnection;
+using support::Rows;
 using ::testing::HasSubstr;
-using testing::Rows;
 using namespace std::chrono_literals;
 
 TargetSample NewSample() {
@@ -298,7 +298,7 @@ TEST(PgStatDatabaseTest, CountersAndSlidingRollbackAndSessionRatios) {
 }
 
 // Every pg_stat_database column postgres_exporter exports, from the same query, with its names,
-// types and labels (issue 11).
+// types and labels.
 TEST(PgStatDatabaseTest, EveryPostgresExporterColumnFromTheOneQuery) {
   const std::vector<std::string> counters = {
       "xact_commit", "xact_rollback", "blks_read",  "blks_hit",      "tup_returned",
@@ -360,7 +360,7 @@ TEST(PgStatActivityTest, SettingsInBaseUnitsVersionAndStartTimeInTheSameQuery) {
   EXPECT_EQ(conn.queries, 1);
   EXPECT_THAT(sql, HasSubstr("'max_locks_per_transaction'"));
   EXPECT_THAT(sql, HasSubstr("pg_postmaster_start_time()"));
-  // One scan of pg_stat_activity (its function, pg_stat_get_activity), the CTE (issue 16): the
+  // One scan of pg_stat_activity (its function, pg_stat_get_activity), the CTE: the
   // settings part scans no more of it, and the invisible-backend count reads the same CTE.
   std::size_t scans = 0;
   for (const char* scan : {"FROM pg_stat_activity", "pg_stat_get_activity("}) {
@@ -394,7 +394,7 @@ std::size_t Count(const std::string& text, const std::string& what) {
   return n;
 }
 
-// The default PostgreSQL collectors read pg_stat_activity once per sample (issue 16): the
+// The default PostgreSQL collectors read pg_stat_activity once per sample: the
 // pg_stat_activity collector's statement also returns pg_long_transactions' rows (kind "long"),
 // which that collector reads from the sample instead of querying; pg_stat_database counts
 // poolwatch's own backends without it. Each collector still has its own success.

@@ -21,11 +21,11 @@
 namespace poolwatch {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeConnection;
+using support::FakeClock;
+using support::FakeConnection;
+using support::PgbVersionFixture;
+using support::Rows;
 using ::testing::HasSubstr;
-using testing::PgbVersionFixture;
-using testing::Rows;
 using namespace std::chrono_literals;
 
 class PgBouncerCollectorsTest : public ::testing::Test {
@@ -63,22 +63,22 @@ std::string GoldenPath(const std::string& version) {
   for (auto& ch : v) {
     if (ch == '.') ch = '_';
   }
-  return testing::SourceDir() + "/tests/unit/golden/pgbouncer_" + v + ".prom";
+  return support::SourceDir() + "/tests/unit/golden/pgbouncer_" + v + ".prom";
 }
 
 TEST_F(PgBouncerCollectorsTest, EveryVersionMatchesItsGoldenFile) {
-  for (const PgbVersionFixture& f : testing::PgbVersionFixtures()) {
+  for (const PgbVersionFixture& f : support::PgbVersionFixtures()) {
     SCOPED_TRACE("PgBouncer " + f.name);
-    auto conn = testing::PgbFake(f);
+    auto conn = support::PgbFake(f);
     std::map<std::string, std::string> failures;
     TargetSample s = RunAll(*conn, {}, &failures);
     EXPECT_TRUE(failures.empty()) << failures.begin()->first << ": " << failures.begin()->second;
     EXPECT_THAT(s.metrics.DeclarationProblems(), ::testing::IsEmpty());
     std::string text = RenderText(s.metrics);
-    if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
-      testing::WriteFile(GoldenPath(f.name), text);
+    if (!support::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
+      support::WriteFile(GoldenPath(f.name), text);
     }
-    EXPECT_EQ(text, testing::ReadFile(GoldenPath(f.name)))
+    EXPECT_EQ(text, support::ReadFile(GoldenPath(f.name)))
         << "regenerate with POOLWATCH_UPDATE_GOLDEN=1 after checking the difference";
   }
 }
@@ -86,23 +86,23 @@ TEST_F(PgBouncerCollectorsTest, EveryVersionMatchesItsGoldenFile) {
 // Without the pre-v0.11 names (compatibility.legacy_pgbouncer_stats_names: false), pinned and
 // promtool-checked like the rest.
 TEST_F(PgBouncerCollectorsTest, CurrentNamesOnlyMatchTheirGoldenFile) {
-  auto f = testing::PgbVersionFixtures().at(3);
+  auto f = support::PgbVersionFixtures().at(3);
   ASSERT_EQ(f.name, "1.18");
-  auto conn = testing::PgbFake(f);
+  auto conn = support::PgbFake(f);
   CollectorOptions current;
   current.legacy_stats_names = false;
   std::string text = RenderText(RunAll(*conn, current).metrics);
-  if (!testing::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
-    testing::WriteFile(GoldenPath("1.18_current_names"), text);
+  if (!support::Env("POOLWATCH_UPDATE_GOLDEN").empty()) {
+    support::WriteFile(GoldenPath("1.18_current_names"), text);
   }
-  EXPECT_EQ(text, testing::ReadFile(GoldenPath("1.18_current_names")));
+  EXPECT_EQ(text, support::ReadFile(GoldenPath("1.18_current_names")));
 }
 
 // The right numbers, whatever the version (the goldens pin the rest).
 TEST_F(PgBouncerCollectorsTest, EveryVersionYieldsTheSameCoreSignals) {
-  for (const PgbVersionFixture& f : testing::PgbVersionFixtures()) {
+  for (const PgbVersionFixture& f : support::PgbVersionFixtures()) {
     SCOPED_TRACE("PgBouncer " + f.name);
-    auto conn = testing::PgbFake(f);
+    auto conn = support::PgbFake(f);
     TargetSample s = RunAll(*conn);
     const MetricSet& m = s.metrics;
     const Labels app = {{"database", "app"}, {"user", "app"}};
@@ -165,7 +165,7 @@ TEST_F(PgBouncerCollectorsTest, EveryVersionYieldsTheSameCoreSignals) {
 }
 
 TEST_F(PgBouncerCollectorsTest, OldPgBouncerFallsBackToShowStatsOnce) {
-  auto f = testing::PgbVersionFixtures().at(0);  // 1.7
+  auto f = support::PgbVersionFixtures().at(0);  // 1.7
   ASSERT_EQ(f.name, "1.7");
   int totals_asked = 0;
   auto answers = f.answers;
@@ -195,8 +195,8 @@ TEST_F(PgBouncerCollectorsTest, OldPgBouncerFallsBackToShowStatsOnce) {
 
 // On by default: Grafana's pgbouncer-mixin reads the pre-v0.11 names (README, "Compatibility").
 TEST_F(PgBouncerCollectorsTest, LegacyNamesAreOnByDefaultAndCanBeTurnedOff) {
-  auto f = testing::PgbVersionFixtures().at(3);  // 1.18
-  auto conn = testing::PgbFake(f);
+  auto f = support::PgbVersionFixtures().at(3);  // 1.18
+  auto conn = support::PgbFake(f);
   CollectorOptions current;
   current.legacy_stats_names = false;
   TargetSample plain = RunAll(*conn, current);
@@ -215,13 +215,13 @@ TEST_F(PgBouncerCollectorsTest, LegacyNamesAreOnByDefaultAndCanBeTurnedOff) {
 }
 
 TEST_F(PgBouncerCollectorsTest, UnknownAndMissingColumnsNeitherCrashNorFail) {
-  auto f = testing::PgbVersionFixtures().at(3);
+  auto f = support::PgbVersionFixtures().at(3);
   // A future PgBouncer: two new columns in SHOW POOLS, one list more; cl_waiting gone.
   f.answers["SHOW POOLS"] =
       Rows({"database", "user", "cl_active", "sv_active", "cl_future", "sv_future"},
            {{"app", "app", "1", "1", "9", "9"}});
   f.answers["SHOW LISTS"] = Rows({"list", "items"}, {{"pools", "1"}, {"tls_contexts", "4"}});
-  auto conn = testing::PgbFake(f);
+  auto conn = support::PgbFake(f);
   std::map<std::string, std::string> failures;
   TargetSample s = RunAll(*conn, {}, &failures);
   EXPECT_TRUE(failures.empty());
@@ -233,9 +233,9 @@ TEST_F(PgBouncerCollectorsTest, UnknownAndMissingColumnsNeitherCrashNorFail) {
 }
 
 TEST_F(PgBouncerCollectorsTest, ServerUtilizationFallsBackToDefaultPoolSize) {
-  auto f = testing::PgbVersionFixtures().at(3);
+  auto f = support::PgbVersionFixtures().at(3);
   f.answers.erase("SHOW DATABASES");  // e.g. the stats user may not run it, or it is disabled
-  auto conn = testing::PgbFake(f);
+  auto conn = support::PgbFake(f);
   std::map<std::string, std::string> failures;
   TargetSample s = RunAll(*conn, {}, &failures);
   EXPECT_EQ(failures.count("pgbouncer_databases"), 1u);
@@ -246,9 +246,9 @@ TEST_F(PgBouncerCollectorsTest, ServerUtilizationFallsBackToDefaultPoolSize) {
 }
 
 TEST_F(PgBouncerCollectorsTest, DerivedSaysWhichInputIsMissing) {
-  auto f = testing::PgbVersionFixtures().at(3);
+  auto f = support::PgbVersionFixtures().at(3);
   f.answers.erase("SHOW CLIENTS");
-  auto conn = testing::PgbFake(f);
+  auto conn = support::PgbFake(f);
   std::map<std::string, std::string> failures;
   TargetSample s = RunAll(*conn, {}, &failures);
   EXPECT_THAT(failures["pgbouncer_derived"], HasSubstr("SHOW CLIENTS"));
@@ -258,8 +258,8 @@ TEST_F(PgBouncerCollectorsTest, DerivedSaysWhichInputIsMissing) {
 }
 
 TEST_F(PgBouncerCollectorsTest, LeakTimeoutIsTheTargets) {
-  auto f = testing::PgbVersionFixtures().at(3);
-  auto conn = testing::PgbFake(f);
+  auto f = support::PgbVersionFixtures().at(3);
+  auto conn = support::PgbFake(f);
   CollectorOptions opts;
   opts.leak_timeout = 3s;  // the "api" client's request 5 s ago now counts too
   EXPECT_EQ(RunAll(*conn, opts).metrics.Value("poolwatch_connection_leaks"), 2);
@@ -268,15 +268,15 @@ TEST_F(PgBouncerCollectorsTest, LeakTimeoutIsTheTargets) {
 }
 
 TEST_F(PgBouncerCollectorsTest, WaitingOffendersAreCapped) {
-  auto f = testing::PgbVersionFixtures().at(3);
-  std::vector<testing::Row> rows;
+  auto f = support::PgbVersionFixtures().at(3);
+  std::vector<support::Row> rows;
   for (int i = 0; i < 25; ++i) {
-    rows.push_back(testing::Socket("C", "app", "app", "waiting", std::to_string(41000 + i),
+    rows.push_back(support::Socket("C", "app", "app", "waiting", std::to_string(41000 + i),
                                    "2027-01-15 07:59:59 UTC", std::to_string(i), "0",
                                    "0xd" + std::to_string(10 + i), "", "w" + std::to_string(i)));
   }
-  f.answers["SHOW CLIENTS"] = testing::Project(f.answers["SHOW CLIENTS"].Columns(), rows);
-  auto conn = testing::PgbFake(f);
+  f.answers["SHOW CLIENTS"] = support::Project(f.answers["SHOW CLIENTS"].Columns(), rows);
+  auto conn = support::PgbFake(f);
   TargetSample s = RunAll(*conn);
   ASSERT_EQ(s.offenders.size(), static_cast<std::size_t>(kMaxWaitingOffenders));
   EXPECT_EQ(s.offenders.front().application_name, "w24");
@@ -336,7 +336,7 @@ TEST(PoolWaitTrackerTest, MainSamplesAloneCountWhatTheySee) {
   EXPECT_NEAR(t.TakePeaks().at({"app", "app"}).waiting_seconds_total, 7.0, 1e-9);
 }
 
-// Issue 12 item 12: the window peaks outlive the per-sample ones for peak_window (a scrape at any
+// The window peaks outlive the per-sample ones for peak_window (a scrape at any
 // interval up to it sees the peak), and saturated seconds count a full pool as well as waits.
 TEST(PoolWaitTrackerTest, WindowPeaksOutliveSamplesAndSaturationIsCounted) {
   PoolWaitTracker t(std::chrono::seconds(10));
@@ -381,7 +381,7 @@ TEST(PoolWaitTrackerTest, VanishedPoolsAreForgotten) {
 TEST(PgBouncerSamplerTest, OneFailingShowMarksOnlyItsCollector) {
   setenv("TZ", "UTC", 1);
   tzset();
-  auto f = testing::PgbVersionFixtures().at(3);
+  auto f = support::PgbVersionFixtures().at(3);
   f.answers.erase("SHOW LISTS");
   FakeClock clock;
   TargetConfig target;

@@ -4,7 +4,7 @@
 // 1.18, 1.24 and 1.25.
 //
 // Column lists: 1.18 as Debian 12's PgBouncer answers (checked against the real server); the
-// others from PgBouncer's changelog and usage docs and REFERENCE.md section 3: 1.8 added
+// others from PgBouncer's changelog and usage docs: 1.8 added
 // maxwait_us, wait/wait_us, paused/disabled, SHOW STATS_TOTALS (before: SHOW STATS with
 // total_requests); 1.9 close_needed; min_pool_size by 1.12; 1.12 SHOW VERSION as a row (a NOTICE
 // before); 1.18 the cancel columns and application_name, SHOW CONFIG's `default`; 1.21
@@ -20,7 +20,7 @@
 
 #include "tests/support/fakes.h"
 
-namespace poolwatch::testing {
+namespace poolwatch::support {
 
 using Row = std::map<std::string, std::string>;
 
@@ -417,4 +417,4 @@ inline std::unique_ptr<FakeConnection> PgbFake(const PgbVersionFixture& f) {
        }}});
 }
 
-}  // namespace poolwatch::testing
+}  // namespace poolwatch::support

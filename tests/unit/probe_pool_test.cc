@@ -11,8 +11,8 @@
 namespace poolwatch {
 namespace {
 
-using testing::FakeClock;
-using testing::FakeConnection;
+using support::FakeClock;
+using support::FakeConnection;
 using namespace std::chrono_literals;
 
 struct Counter {
@@ -193,7 +193,7 @@ TEST(ProbePoolTest, IdleAndLifetimeExpiryCloseConnections) {
   EXPECT_EQ(c.opened, 3);  // pool 1's one, pool 2's first, and its recycled successor
 }
 
-// Issue 12 item 8: at max_connections a replacement cannot be had. The last connection past
+// At max_connections a replacement cannot be had. The last connection past
 // max_lifetime is replaced only once a new one is open, so the only working session is kept.
 TEST(ProbePoolTest, TheLastConnectionIsKeptPastItsLifetimeWhenNoReplacementOpens) {
   FakeClock clock;
@@ -254,7 +254,7 @@ TEST(ProbePoolTest, MaintainTopsUpToMin) {
   EXPECT_EQ(pool.Stats().idle, 1);
 }
 
-// Issue 12 item 1: the top-up runs on the target's worker within the sampling budget, never
+// The top-up runs on the target's worker within the sampling budget, never
 // connect_timeout past it; a spent budget skips it (no connect, no failure, no backoff).
 TEST(ProbePoolTest, MaintainTopUpIsBoundedByTheCallersDeadline) {
   SystemClock clock;

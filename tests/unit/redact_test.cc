@@ -51,7 +51,7 @@ TEST(RedactTest, KnownSecretsAreScrubbedAnywhere) {
   EXPECT_EQ(RedactSecrets("a b", {"a"}), "a b");
 }
 
-// Issue 12 item 4: the candidates come from the DSN text as written, malformed or not.
+// The candidates come from the DSN text as written, malformed or not.
 TEST(RedactTest, DsnSecretCandidatesCoverWhatLibpqMisparses) {
   auto c = DsnSecretCandidates("host=x password=Pass Words-SecretH user=u");
   EXPECT_THAT(c, ::testing::Contains("Pass Words-SecretH"));

@@ -1,4 +1,4 @@
-// Rotated secrets (issue 15): password_file and webhook_url_file replaced on disk the way the
+// Rotated secrets: password_file and webhook_url_file replaced on disk the way the
 // kubelet updates a mounted Secret (a new timestamped directory, then an atomic rename of the
 // `..data` symlink), re-read without a SIGHUP; a bad new file keeps the old value.
 #include "base/files.h"
@@ -35,7 +35,7 @@ class KubeletVolume {
       if (content == "<dir>") {
         fs::create_directory(dir_ + "/" + gen + "/" + key);
       } else {
-        testing::WriteFile(dir_ + "/" + gen + "/" + key, content);
+        support::WriteFile(dir_ + "/" + gen + "/" + key, content);
       }
       if (!fs::is_symlink(dir_ + "/" + key)) fs::create_symlink("..data/" + key, dir_ + "/" + key);
     }
@@ -53,7 +53,7 @@ class KubeletVolume {
 };
 
 TEST(SecretFileTest, FollowsAnAtomicSymlinkSwapAndKeepsTheOldValueOnABadFile) {
-  testing::TempDir d;
+  support::TempDir d;
   KubeletVolume vol(d.path());
   vol.Publish({{"password", "first-pw\n"}});
   SecretFile f(vol.Path("password"), "first-pw", "\n\r");
@@ -90,7 +90,7 @@ TEST(SecretFileTest, FollowsAnAtomicSymlinkSwapAndKeepsTheOldValueOnABadFile) {
   EXPECT_EQ(f.errors(), 4);
   // Rewritten in place (same inode, new contents and mtime) is a change too.
   const std::string real = fs::canonical(vol.Path("password"));
-  testing::WriteFile(real, "fourth-pw-longer\n");
+  support::WriteFile(real, "fourth-pw-longer\n");
   EXPECT_EQ(f.Get().value, "fourth-pw-longer");
   std::printf("secret file: 3 rotations taken, %d bad generations + 1 removal kept the old value\n",
               rejected);
@@ -109,7 +109,7 @@ class RecordingHttp final : public HttpClient {
 };
 
 TEST(SecretFileTest, SlackUsesTheRotatedWebhookUrlFromTheNextMessageOn) {
-  testing::TempDir d;
+  support::TempDir d;
   KubeletVolume vol(d.path());
   vol.Publish({{"url", "http://127.0.0.1:1/hooks/one\n"}});
   ReceiverConfig rc;
@@ -118,7 +118,7 @@ TEST(SecretFileTest, SlackUsesTheRotatedWebhookUrlFromTheNextMessageOn) {
   rc.webhook_url = "http://127.0.0.1:1/hooks/one";
   rc.webhook_url_file = vol.Path("url");
   RecordingHttp http;
-  testing::FakeClock clock;
+  support::FakeClock clock;
   auto sink = MakeSink(rc, http, clock);
   Notification n;
   n.test = true;
@@ -134,13 +134,13 @@ TEST(SecretFileTest, SlackUsesTheRotatedWebhookUrlFromTheNextMessageOn) {
   MetricSet m;
   sink->AddMetrics(m);
   const std::string text = RenderText(m);
-  EXPECT_EQ(testing::MetricValue(text, "poolwatch_secret_file_reloads_total",
+  EXPECT_EQ(support::MetricValue(text, "poolwatch_secret_file_reloads_total",
                                  {"owner=\"team\"", "key=\"webhook_url_file\""}),
             1)
       << text;
-  EXPECT_EQ(testing::MetricValue(text, "poolwatch_secret_file_reload_errors_total",
-                                 {"owner=\"team\""}),
-            1)
+  EXPECT_EQ(
+      support::MetricValue(text, "poolwatch_secret_file_reload_errors_total", {"owner=\"team\""}),
+      1)
       << text;
 }
 

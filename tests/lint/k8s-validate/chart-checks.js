@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Structured checks of the chart's single-replica fixes (issue 15) on the rendered scenarios:
+// Structured checks of the chart's single-replica fixes on the rendered scenarios:
 //   chart-checks.js NODE_MODULES_DIR RENDER_DIR SCENARIO...   (RENDER_DIR/SCENARIO.yaml each)
 "use strict";
 const fs = require("fs");
