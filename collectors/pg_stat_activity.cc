@@ -370,16 +370,6 @@ class PgStatActivityCollector final : public Collector {
 
 }  // namespace
 
-const std::vector<std::string>& PgActivityStates() {
-  static const std::vector<std::string> states = {"active",
-                                                  "idle",
-                                                  "idle in transaction",
-                                                  "idle in transaction (aborted)",
-                                                  "fastpath function call",
-                                                  "disabled"};
-  return states;
-}
-
 std::unique_ptr<Collector> MakePgStatActivityCollector(const CollectorOptions& options) {
   return std::make_unique<PgStatActivityCollector>(options);
 }

@@ -22,9 +22,6 @@ std::unique_ptr<Collector> MakePgStatActivityCollector(const CollectorOptions& o
 /// The shared_results key of the pg_stat_activity statement's result, for pg_long_transactions.
 inline constexpr std::string_view kPgActivityFeed = "pg_stat_activity";
 
-/// The states postgres_exporter exports, in its order.
-const std::vector<std::string>& PgActivityStates();
-
 /// `'{1,2}'::int[]`: poolwatch's own backend pids as an SQL literal (ints only, so no quoting
 /// issue).
 std::string OwnPidsArray(const std::vector<int>& own_pids);

@@ -182,12 +182,19 @@ void ProbePool::Return(std::uint64_t id, bool healthy) {
   cv_.notify_all();
 }
 
+void ProbePool::AddIdleLocked(std::unique_ptr<Connection> conn) {
+  Slot s;
+  s.id = next_id_++;
+  s.conn = std::move(conn);
+  s.opened = s.last_used = clock_.Now();
+  slots_.push_back(std::move(s));
+  cv_.notify_all();
+}
+
 void ProbePool::Maintain(SteadyTime deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (closed_) return;
   SteadyTime now = clock_.Now();
-  int idle = 0;
-  for (const auto& s : slots_) idle += s.in_use ? 0 : 1;
   std::uint64_t renew = 0;
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (it->in_use) {
@@ -214,7 +221,6 @@ void ProbePool::Maintain(SteadyTime deadline) {
     if (expired || surplus) {
       (expired ? stats_.closed_lifetime : stats_.closed_idle) += 1;
       it = slots_.erase(it);
-      --idle;
       continue;
     }
     ++it;
@@ -232,12 +238,7 @@ void ProbePool::Maintain(SteadyTime deadline) {
         slots_.erase(old);
         stats_.closed_lifetime += 1;
       }
-      Slot s;
-      s.id = next_id_++;
-      s.conn = std::move(conn);
-      s.opened = s.last_used = clock_.Now();
-      slots_.push_back(std::move(s));
-      cv_.notify_all();
+      AddIdleLocked(std::move(conn));
     } catch (const DbError&) {
       // Kept the old one (at max_connections, say); counted in stats, retried after backoff.
     }
@@ -251,12 +252,7 @@ void ProbePool::Maintain(SteadyTime deadline) {
         conn->Abort();
         return;
       }
-      Slot s;
-      s.id = next_id_++;
-      s.conn = std::move(conn);
-      s.opened = s.last_used = clock_.Now();
-      slots_.push_back(std::move(s));
-      cv_.notify_all();
+      AddIdleLocked(std::move(conn));
     } catch (const DbError&) {
       // Recorded in stats; the sampler reports the target's state.
     }
@@ -286,7 +282,6 @@ ProbePoolStats ProbePool::Stats() const {
     (slot.in_use ? s.in_use : s.idle) += 1;
     if (slot.leaked) s.leaked_now += 1;
   }
-  s.connecting = connecting_;
   return s;
 }
 

@@ -24,7 +24,6 @@ using ConnectFn =
 struct ProbePoolStats {
   int idle = 0;
   int in_use = 0;
-  int connecting = 0;
   int max = 0;
   double connects_ok = 0;
   double connects_failed = 0;
@@ -114,6 +113,8 @@ class ProbePool {
   std::unique_ptr<Connection> OpenLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline,
                                          bool leftover = false);
   void NoteFailureLocked(const DbError& e);
+  /// A freshly opened connection joins the pool idle; a waiting Acquire is woken.
+  void AddIdleLocked(std::unique_ptr<Connection> conn);
   int TotalLocked() const { return static_cast<int>(slots_.size()) + connecting_; }
 
   const std::string target_;

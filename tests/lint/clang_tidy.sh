@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # clang-tidy (.clang-tidy: bugprone, performance, concurrency, selected cert and analyzer checks)
-# on the project's own sources, using the build's compile_commands.json. Bounded in time: two
-# parallel jobs, and the whole run must finish within POOLWATCH_TIDY_BUDGET seconds (default 600;
-# the 20 files take about 2 minutes on 2 cores).
+# on the project's own sources, using the build's compile_commands.json. Two parallel jobs; the
+# run is cut off after POOLWATCH_TIDY_BUDGET seconds (default 1400), a bound against a hang, not a
+# speed target: the 60-odd files take 8 to 10 minutes of both cores on a loaded 2-core machine.
 set -euo pipefail
 src=${POOLWATCH_SOURCE_DIR:?}
 build=${POOLWATCH_BUILD_DIR:?}
-budget=${POOLWATCH_TIDY_BUDGET:-600}
+budget=${POOLWATCH_TIDY_BUDGET:-1400}
 tidy=$(command -v clang-tidy-14 || command -v clang-tidy || true)
 if [ -z "$tidy" ]; then echo "clang-tidy not installed (scripts/install-deps)"; exit 1; fi
 [ -f "$build/compile_commands.json" ] || { echo "no $build/compile_commands.json"; exit 1; }
