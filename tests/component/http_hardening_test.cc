@@ -498,20 +498,7 @@ TEST(WebConfigTest, ParsesAndRejectsWithPositions) {
 
 TEST(WebConfigTest, BasicAuthChecksBcryptAndRejectsEverythingElse) {
   std::map<std::string, std::string> users = {{"alice", Bcrypt("right pw:with colon")}};
-  auto basic = [](const std::string& up) {
-    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned v = 0;
-    int bits = 0;
-    for (unsigned char c : up) {
-      v = (v << 8) | c;
-      bits += 8;
-      while (bits >= 6) out.push_back(k[(v >> (bits -= 6)) & 63]);
-    }
-    if (bits > 0) out.push_back(k[(v << (6 - bits)) & 63]);
-    while (out.size() % 4) out.push_back('=');
-    return "Basic " + out;
-  };
+  const auto basic = support::BasicAuthHeader;
   EXPECT_TRUE(CheckBasicAuth(users, basic("alice:right pw:with colon")));
   EXPECT_TRUE(CheckBasicAuth(users, "basic " + basic("alice:right pw:with colon").substr(6)));
   EXPECT_FALSE(CheckBasicAuth(users, basic("alice:wrong")));

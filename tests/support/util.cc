@@ -226,4 +226,19 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out,
   return rc;
 }
 
+std::string BasicAuthHeader(const std::string& user_password) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned v = 0;
+  int bits = 0;
+  for (unsigned char c : user_password) {
+    v = (v << 8) | c;
+    bits += 8;
+    while (bits >= 6) out.push_back(k[(v >> (bits -= 6)) & 63]);
+  }
+  if (bits > 0) out.push_back(k[(v << (6 - bits)) & 63]);
+  while (out.size() % 4) out.push_back('=');
+  return "Basic " + out;
+}
+
 }  // namespace poolwatch::support

@@ -24,6 +24,8 @@ void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);
 /// A TCP port free on 127.0.0.1 right now.
 int FreePort();
+/// An Authorization header value for HTTP basic auth: "Basic " + base64(`user_password`).
+std::string BasicAuthHeader(const std::string& user_password);
 /// Polls `pred` every 50ms until it is true or `timeout` passes; returns its last value.
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 std::string Env(const char* name, const std::string& fallback = "");

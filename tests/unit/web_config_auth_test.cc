@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exporter/web_config.h"
+#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
@@ -20,20 +21,6 @@ std::string Bcrypt(const std::string& password) {
   return crypt_rn(password.c_str(), salt, &data, sizeof(data));
 }
 
-std::string Basic(const std::string& user_password) {
-  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned v = 0;
-  int bits = 0;
-  for (unsigned char c : user_password) {
-    v = (v << 8) | c;
-    bits += 8;
-    while (bits >= 6) out.push_back(k[(v >> (bits -= 6)) & 63]);
-  }
-  if (bits > 0) out.push_back(k[(v << (6 - bits)) & 63]);
-  while (out.size() % 4) out.push_back('=');
-  return "Basic " + out;
-}
 
 // The reference vectors of SipHash-2-4 (64-bit output), key 00..0f, message 00..(n-1).
 TEST(SipHashTest, ReferenceVectors) {
@@ -51,36 +38,36 @@ TEST(SipHashTest, ReferenceVectors) {
 TEST(BasicAuthCacheTest, AGoodPasswordCostsOneBcryptAWrongOneAlwaysOneAnd401) {
   BasicAuthCache cache;
   const std::map<std::string, std::string> users = {{"prom", Bcrypt("scrape-pw")}};
-  EXPECT_TRUE(cache.Check(users, Basic("prom:scrape-pw")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 1u);
   EXPECT_EQ(cache.Size(), 1u);
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cache.Check(users, Basic("prom:scrape-pw")));
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 1u) << "verified once, then from the cache";
   // A wrong password is never cached as good (nor as bad): bcrypt every time, and false.
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(cache.Check(users, Basic("prom:scrape-pX")));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pX")));
   EXPECT_EQ(cache.BcryptRuns(), 4u);
   EXPECT_EQ(cache.Size(), 1u);
   // Neither is an unknown user, even with a cached user's password.
-  EXPECT_FALSE(cache.Check(users, Basic("mallory:scrape-pw")));
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("mallory:scrape-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 5u);
-  EXPECT_FALSE(cache.Check(users, Basic("prom:")));
-  EXPECT_FALSE(cache.Check(users, Basic("prom:scrape-pw\n")));
-  EXPECT_FALSE(cache.Check(users, Basic("prom")));
-  EXPECT_FALSE(cache.Check(users, "Bearer " + Basic("prom:scrape-pw").substr(6)));
-  EXPECT_TRUE(cache.Check(users, "basic  " + Basic("prom:scrape-pw").substr(6) + " "));
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:")));
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw\n")));
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom")));
+  EXPECT_FALSE(cache.Check(users, "Bearer " + support::BasicAuthHeader("prom:scrape-pw").substr(6)));
+  EXPECT_TRUE(cache.Check(users, "basic  " + support::BasicAuthHeader("prom:scrape-pw").substr(6) + " "));
 }
 
 TEST(BasicAuthCacheTest, AnEntryIsBoundToTheHashItWasVerifiedAgainst) {
   BasicAuthCache cache;
   std::map<std::string, std::string> users = {{"prom", Bcrypt("old-pw")}};
-  EXPECT_TRUE(cache.Check(users, Basic("prom:old-pw")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:old-pw")));
   users["prom"] = Bcrypt("new-pw");  // a new web config with the password changed
-  EXPECT_FALSE(cache.Check(users, Basic("prom:old-pw"))) << "the old password is not cached as good";
-  EXPECT_TRUE(cache.Check(users, Basic("prom:new-pw")));
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:old-pw"))) << "the old password is not cached as good";
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:new-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 3u);
   // Two users with the same password: each verified against its own hash.
   users["other"] = Bcrypt("new-pw");
-  EXPECT_TRUE(cache.Check(users, Basic("other:new-pw")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("other:new-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 4u);
 }
 
@@ -88,20 +75,20 @@ TEST(BasicAuthCacheTest, BoundedLeastRecentlyUsedGoesFirst) {
   BasicAuthCache cache(2);
   const std::map<std::string, std::string> users = {
       {"a", Bcrypt("pa")}, {"b", Bcrypt("pb")}, {"c", Bcrypt("pc")}};
-  EXPECT_TRUE(cache.Check(users, Basic("a:pa")));
-  EXPECT_TRUE(cache.Check(users, Basic("b:pb")));
-  EXPECT_TRUE(cache.Check(users, Basic("a:pa")));  // a is now the most recent
-  EXPECT_TRUE(cache.Check(users, Basic("c:pc")));  // evicts b
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("a:pa")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("b:pb")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("a:pa")));  // a is now the most recent
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("c:pc")));  // evicts b
   EXPECT_EQ(cache.Size(), 2u);
   EXPECT_EQ(cache.BcryptRuns(), 3u);
-  EXPECT_TRUE(cache.Check(users, Basic("a:pa")));
-  EXPECT_TRUE(cache.Check(users, Basic("c:pc")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("a:pa")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("c:pc")));
   EXPECT_EQ(cache.BcryptRuns(), 3u);
-  EXPECT_TRUE(cache.Check(users, Basic("b:pb")));
+  EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("b:pb")));
   EXPECT_EQ(cache.BcryptRuns(), 4u) << "b was evicted";
   BasicAuthCache none(0);
-  EXPECT_TRUE(none.Check(users, Basic("a:pa")));
-  EXPECT_TRUE(none.Check(users, Basic("a:pa")));
+  EXPECT_TRUE(none.Check(users, support::BasicAuthHeader("a:pa")));
+  EXPECT_TRUE(none.Check(users, support::BasicAuthHeader("a:pa")));
   EXPECT_EQ(none.BcryptRuns(), 2u);
   EXPECT_EQ(none.Size(), 0u);
 }
@@ -113,7 +100,7 @@ TEST(BasicAuthCacheTest, ConcurrentFirstRequestsShareOneBcrypt) {
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] { ok += cache.Check(users, Basic("prom:scrape-pw")) ? 1 : 0; });
+    threads.emplace_back([&] { ok += cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")) ? 1 : 0; });
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 8);
@@ -123,9 +110,9 @@ TEST(BasicAuthCacheTest, ConcurrentFirstRequestsShareOneBcrypt) {
 TEST(BasicAuthCacheTest, CheckBasicAuthGoesThroughTheGlobalCache) {
   const std::map<std::string, std::string> users = {{"g", Bcrypt("global-pw")}};
   const std::uint64_t before = BasicAuthCache::Global().BcryptRuns();
-  EXPECT_TRUE(CheckBasicAuth(users, Basic("g:global-pw")));
-  EXPECT_TRUE(CheckBasicAuth(users, Basic("g:global-pw")));
-  EXPECT_FALSE(CheckBasicAuth(users, Basic("g:wrong")));
+  EXPECT_TRUE(CheckBasicAuth(users, support::BasicAuthHeader("g:global-pw")));
+  EXPECT_TRUE(CheckBasicAuth(users, support::BasicAuthHeader("g:global-pw")));
+  EXPECT_FALSE(CheckBasicAuth(users, support::BasicAuthHeader("g:wrong")));
   EXPECT_EQ(BasicAuthCache::Global().BcryptRuns() - before, 2u);
 }
 
