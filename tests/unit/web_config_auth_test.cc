@@ -21,7 +21,6 @@ std::string Bcrypt(const std::string& password) {
   return crypt_rn(password.c_str(), salt, &data, sizeof(data));
 }
 
-
 // The reference vectors of SipHash-2-4 (64-bit output), key 00..0f, message 00..(n-1).
 TEST(SipHashTest, ReferenceVectors) {
   const std::uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
@@ -41,10 +40,12 @@ TEST(BasicAuthCacheTest, AGoodPasswordCostsOneBcryptAWrongOneAlwaysOneAnd401) {
   EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 1u);
   EXPECT_EQ(cache.Size(), 1u);
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")));
+  for (int i = 0; i < 10; ++i)
+    EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 1u) << "verified once, then from the cache";
   // A wrong password is never cached as good (nor as bad): bcrypt every time, and false.
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pX")));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pX")));
   EXPECT_EQ(cache.BcryptRuns(), 4u);
   EXPECT_EQ(cache.Size(), 1u);
   // Neither is an unknown user, even with a cached user's password.
@@ -53,8 +54,10 @@ TEST(BasicAuthCacheTest, AGoodPasswordCostsOneBcryptAWrongOneAlwaysOneAnd401) {
   EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:")));
   EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:scrape-pw\n")));
   EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom")));
-  EXPECT_FALSE(cache.Check(users, "Bearer " + support::BasicAuthHeader("prom:scrape-pw").substr(6)));
-  EXPECT_TRUE(cache.Check(users, "basic  " + support::BasicAuthHeader("prom:scrape-pw").substr(6) + " "));
+  EXPECT_FALSE(
+      cache.Check(users, "Bearer " + support::BasicAuthHeader("prom:scrape-pw").substr(6)));
+  EXPECT_TRUE(
+      cache.Check(users, "basic  " + support::BasicAuthHeader("prom:scrape-pw").substr(6) + " "));
 }
 
 TEST(BasicAuthCacheTest, AnEntryIsBoundToTheHashItWasVerifiedAgainst) {
@@ -62,7 +65,8 @@ TEST(BasicAuthCacheTest, AnEntryIsBoundToTheHashItWasVerifiedAgainst) {
   std::map<std::string, std::string> users = {{"prom", Bcrypt("old-pw")}};
   EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:old-pw")));
   users["prom"] = Bcrypt("new-pw");  // a new web config with the password changed
-  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:old-pw"))) << "the old password is not cached as good";
+  EXPECT_FALSE(cache.Check(users, support::BasicAuthHeader("prom:old-pw")))
+      << "the old password is not cached as good";
   EXPECT_TRUE(cache.Check(users, support::BasicAuthHeader("prom:new-pw")));
   EXPECT_EQ(cache.BcryptRuns(), 3u);
   // Two users with the same password: each verified against its own hash.
@@ -100,7 +104,8 @@ TEST(BasicAuthCacheTest, ConcurrentFirstRequestsShareOneBcrypt) {
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) {
-    threads.emplace_back([&] { ok += cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")) ? 1 : 0; });
+    threads.emplace_back(
+        [&] { ok += cache.Check(users, support::BasicAuthHeader("prom:scrape-pw")) ? 1 : 0; });
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 8);
