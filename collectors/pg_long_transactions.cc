@@ -100,72 +100,86 @@ class PgLongTransactionsCollector final : public Collector {
   }
 
  private:
-  // Reads `r`'s rows, or only those of `kind` (the pg_stat_activity collector's statement).
-  void Read(const QueryResult& r, const char* kind, TargetSample& out) {
-    const double compat_threshold = Seconds(lt_.threshold);
-    const double leak_seconds = Seconds(leak_timeout_);
+  /// What one sample's rows add up to.
+  struct Tally {
     std::map<std::string, DbAges> dbs;
-    std::vector<double> over(lt_.thresholds.size(), 0);
-    double compat_count = 0;
+    std::vector<double> over;  // per lt_.thresholds
+    double compat_count = 0;   // postgres_exporter's pg_long_running_transactions
     double compat_oldest = 0;
     double leaks = 0;
     std::vector<Offender> long_tx, idle_tx, blockers, blocked;
+  };
+
+  // Reads `r`'s rows, or only those of `kind` (the pg_stat_activity collector's statement).
+  void Read(const QueryResult& r, const char* kind, TargetSample& out) {
+    Tally t;
+    t.over.assign(lt_.thresholds.size(), 0);
     for (int i = 0; i < r.Rows(); ++i) {
       if (kind != nullptr && r.Text(i, "kind") != kind) continue;
-      if (auto db = r.Text(i, "db")) dbs[std::string(*db)];
-      auto pid = r.Number(i, "pid");
-      if (!pid) continue;  // a database with no such backend
-      if (Excluded(r.String(i, "backend_type"), r.String(i, "application_name"))) continue;
-      const std::string datname = r.String(i, "datname");
-      const std::string state = r.String(i, "state");
-      const auto xact_age = r.Number(i, "xact_age");
-      const double state_age = r.Number(i, "state_age").value_or(0);
-      const bool idle_in_tx = state.rfind("idle in transaction", 0) == 0;
-      DbAges* ages = datname.empty() ? nullptr : &dbs[datname];
-      if (xact_age) {
-        for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
-          if (*xact_age > Seconds(lt_.thresholds[k])) ++over[k];
-        }
-        if (*xact_age > compat_threshold && state != "idle") {
-          ++compat_count;
-          compat_oldest = std::max(compat_oldest, *xact_age);
-        }
-        if (ages) ages->oldest_xact = std::max(ages->oldest_xact, *xact_age);
-      }
-      if (idle_in_tx) {
-        if (ages) ages->oldest_idle_in_xact = std::max(ages->oldest_idle_in_xact, state_age);
-        if (state_age > leak_seconds) ++leaks;
-      }
-      if (state == "active" && ages) {
-        ages->oldest_active = std::max(ages->oldest_active, r.Number(i, "query_age").value_or(0));
-      }
-      if (auto xmin = r.Number(i, "xmin_age"); xmin && ages) {
-        ages->oldest_xmin = std::max(ages->oldest_xmin, *xmin);
-      }
+      Count(r, i, t, out);
+    }
+    Export(t, out);
+    Summarize(t, out);
+    AddOffenders(std::move(t), out);
+  }
 
-      Offender o = MakeOffender(r, i);
-      o.pid = static_cast<int>(*pid);
-      out.backends.push_back(o);  // for the holder chain (collectors/holders.h)
-      if (xact_age) long_tx.push_back(o);
-      if (idle_in_tx) idle_tx.push_back(o);
-      if (r.String(i, "blocker") == "t") blockers.push_back(o);
-      if (!o.blocked_by.empty()) blocked.push_back(o);
+  /// One row: a database (every database has a row) and, when it has one, a backend.
+  void Count(const QueryResult& r, int i, Tally& t, TargetSample& out) const {
+    if (auto db = r.Text(i, "db")) t.dbs[std::string(*db)];
+    auto pid = r.Number(i, "pid");
+    if (!pid) return;  // a database with no such backend
+    if (Excluded(r.String(i, "backend_type"), r.String(i, "application_name"))) return;
+    const std::string datname = r.String(i, "datname");
+    const std::string state = r.String(i, "state");
+    const auto xact_age = r.Number(i, "xact_age");
+    const double state_age = r.Number(i, "state_age").value_or(0);
+    const bool idle_in_tx = state.rfind("idle in transaction", 0) == 0;
+    DbAges* ages = datname.empty() ? nullptr : &t.dbs[datname];
+    if (xact_age) {
+      for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
+        if (*xact_age > Seconds(lt_.thresholds[k])) ++t.over[k];
+      }
+      if (*xact_age > Seconds(lt_.threshold) && state != "idle") {
+        ++t.compat_count;
+        t.compat_oldest = std::max(t.compat_oldest, *xact_age);
+      }
+      if (ages) ages->oldest_xact = std::max(ages->oldest_xact, *xact_age);
+    }
+    if (idle_in_tx) {
+      if (ages) ages->oldest_idle_in_xact = std::max(ages->oldest_idle_in_xact, state_age);
+      if (state_age > Seconds(leak_timeout_)) ++t.leaks;
+    }
+    if (state == "active" && ages) {
+      ages->oldest_active = std::max(ages->oldest_active, r.Number(i, "query_age").value_or(0));
+    }
+    if (auto xmin = r.Number(i, "xmin_age"); xmin && ages) {
+      ages->oldest_xmin = std::max(ages->oldest_xmin, *xmin);
     }
 
-    const Labels t = {{"target", out.target}};
+    Offender o = MakeOffender(r, i);
+    o.pid = static_cast<int>(*pid);
+    out.backends.push_back(o);  // for the holder chain (collectors/holders.h)
+    if (xact_age) t.long_tx.push_back(o);
+    if (idle_in_tx) t.idle_tx.push_back(o);
+    if (r.String(i, "blocker") == "t") t.blockers.push_back(o);
+    if (!o.blocked_by.empty()) t.blocked.push_back(o);
+  }
+
+  void Export(const Tally& t, TargetSample& out) const {
+    const Labels target = {{"target", out.target}};
     auto& m = out.metrics;
     m.Gauge("pg_long_running_transactions",
-            "Current number of long running transactions (over long_transactions.threshold).", t,
-            compat_count);
+            "Current number of long running transactions (over long_transactions.threshold).",
+            target, t.compat_count);
     m.Gauge("pg_long_running_transactions_oldest_timestamp_seconds",
-            "The current maximum transaction age in seconds (an age, despite the name).", t,
-            compat_oldest);
+            "The current maximum transaction age in seconds (an age, despite the name).", target,
+            t.compat_oldest);
     for (std::size_t k = 0; k < lt_.thresholds.size(); ++k) {
       m.Gauge("poolwatch_pg_transactions_over_threshold",
               "Transactions open longer than the threshold (exclusions applied).",
-              {{"target", out.target}, {"threshold", DurationLabel(lt_.thresholds[k])}}, over[k]);
+              {{"target", out.target}, {"threshold", DurationLabel(lt_.thresholds[k])}}, t.over[k]);
     }
-    for (const auto& [db, a] : dbs) {
+    for (const auto& [db, a] : t.dbs) {
       Labels l = {{"target", out.target}, {"datname", db}};
       m.Gauge("poolwatch_pg_oldest_transaction_age_seconds",
               "Age of the oldest open transaction (0 when none).", l, a.oldest_xact);
@@ -179,27 +193,30 @@ class PgLongTransactionsCollector final : public Collector {
               a.oldest_xmin);
     }
     m.Gauge("poolwatch_connection_leaks", Help("poolwatch_connection_leaks"),
-            {{"target", out.target}, {"kind", "idle_in_transaction"}}, leaks);
+            {{"target", out.target}, {"kind", "idle_in_transaction"}}, t.leaks);
+  }
 
-    AddTop(std::move(long_tx), "long_transaction", &Offender::xact_age_seconds, out);
-    AddTop(std::move(idle_tx), "idle_in_transaction", &Offender::state_age_seconds, out);
-    // Every blocker and blocked backend (a blocking chain is short; its whole is the story).
-    for (auto& o : blockers) {
-      o.category = "blocker";
-      out.offenders.push_back(o);
-    }
-    for (auto& o : blocked) {
-      o.category = "blocked";
-      out.offenders.push_back(o);
-    }
+  void Summarize(const Tally& t, TargetSample& out) const {
     std::ostringstream s;
-    s << compat_count << " over " << DurationLabel(lt_.threshold) << ", " << leaks
-      << " idle in tx over " << DurationLabel(leak_timeout_) << ", " << blocked.size()
+    s << t.compat_count << " over " << DurationLabel(lt_.threshold) << ", " << t.leaks
+      << " idle in tx over " << DurationLabel(leak_timeout_) << ", " << t.blocked.size()
       << " blocked";
     out.summary["long transactions"] = s.str();
   }
 
- private:
+  void AddOffenders(Tally t, TargetSample& out) const {
+    AddTop(std::move(t.long_tx), "long_transaction", &Offender::xact_age_seconds, out);
+    AddTop(std::move(t.idle_tx), "idle_in_transaction", &Offender::state_age_seconds, out);
+    // Every blocker and blocked backend (a blocking chain is short; its whole is the story).
+    for (auto& o : t.blockers) {
+      o.category = "blocker";
+      out.offenders.push_back(std::move(o));
+    }
+    for (auto& o : t.blocked) {
+      o.category = "blocked";
+      out.offenders.push_back(std::move(o));
+    }
+  }
 
   bool Excluded(const std::string& backend_type, const std::string& app) const {
     for (const auto& b : lt_.exclude_backend_types) {

@@ -81,83 +81,11 @@ std::unique_ptr<Connection> ProbePool::OpenLocked(std::unique_lock<std::mutex>& 
 ProbePool::Lease ProbePool::Acquire(const std::string& holder, SteadyTime deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   const SteadyTime start = clock_.Now();
-  auto hand_out = [&](Slot& s, bool fresh) {
-    s.in_use = true;
-    s.leaked = false;
-    s.checked_out = clock_.Now();
-    s.holder = holder;
-    stats_.acquires += 1;
-    stats_.acquire_wait_seconds += Seconds(s.checked_out - start);
-    Lease l;
-    l.pool_ = this;
-    l.conn_ = s.conn.get();
-    l.id_ = s.id;
-    l.fresh_ = fresh;
-    return l;
-  };
   for (;;) {
-    if (closed_) throw DbError("probe pool is closed", DownReason::kOther, "", true);
-    SteadyTime now = clock_.Now();
-    // 1. Reuse an idle connection, newest first; drop expired or unhealthy ones.
-    for (auto it = slots_.rbegin(); it != slots_.rend(); ++it) {
-      if (it->in_use) continue;
-      // The last connection past max_lifetime is renewed by Maintain (make before break): at
-      // max_connections a replacement may not be had, and the session we hold is the only view.
-      const bool last = slots_.size() == 1 && connecting_ == 0;
-      if ((now - it->opened > config_.max_lifetime && !last) || !it->conn->Healthy()) {
-        (now - it->opened > config_.max_lifetime ? stats_.closed_lifetime : stats_.closed_broken) +=
-            1;
-        slots_.erase(std::next(it).base());
-        cv_.notify_all();
-        break;  // iterators invalid; rescan
-      }
-      if (!health_query_.empty() && now - it->last_used > config_.health_check_interval) {
-        it->in_use = true;
-        std::uint64_t id = it->id;
-        Connection* c = it->conn.get();
-        lock.unlock();
-        bool ok = true;
-        try {
-          c->SetDeadline(std::min(deadline, clock_.Now() + config_.connect_timeout));
-          c->Query(health_query_);
-        } catch (const DbError&) {
-          ok = false;
-        }
-        lock.lock();
-        auto s = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& x) { return x.id == id; });
-        if (s == slots_.end()) break;
-        if (!ok) {
-          stats_.health_checks_failed += 1;
-          slots_.erase(s);
-          cv_.notify_all();
-          break;
-        }
-        return hand_out(*s, false);
-      }
-      return hand_out(*it, false);
-    }
-    bool any_idle = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.in_use; });
-    if (any_idle) continue;  // an idle slot was dropped above; look again
-    // 2. Open a new one when below max (and not backing off).
-    if (TotalLocked() < config_.max) {
-      if (now < retry_after_) {
-        throw DbError(stats_.last_error.empty() ? "backing off after connect failure"
-                                                : stats_.last_error,
-                      stats_.last_error_reason, "", true);
-      }
-      auto conn = OpenLocked(lock, deadline);
-      if (closed_) {
-        conn->Abort();
-        throw DbError("probe pool is closed", DownReason::kOther, "", true);
-      }
-      Slot s;
-      s.id = next_id_++;
-      s.conn = std::move(conn);
-      s.opened = s.last_used = clock_.Now();
-      slots_.push_back(std::move(s));
-      return hand_out(slots_.back(), true);
-    }
-    // 3. Wait for a return.
+    // 1. Reuse an idle connection; 2. open a new one below max; 3. wait for a return.
+    if (Slot* idle = ReuseIdleLocked(lock, deadline)) return HandOutLocked(*idle, holder, start);
+    if (TotalLocked() < config_.max)
+      return HandOutLocked(OpenSlotLocked(lock, deadline), holder, start, /*fresh=*/true);
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && clock_.Now() >= deadline) {
       stats_.acquire_timeouts += 1;
       throw DbError("no probe connection became free in time (all " +
@@ -165,6 +93,93 @@ ProbePool::Lease ProbePool::Acquire(const std::string& holder, SteadyTime deadli
                     DownReason::kTimeout, "", false);
     }
   }
+}
+
+ProbePool::Slot* ProbePool::ReuseIdleLocked(std::unique_lock<std::mutex>& lock,
+                                            SteadyTime deadline) {
+  for (;;) {
+    if (closed_) throw DbError("probe pool is closed", DownReason::kOther, "", true);
+    const SteadyTime now = clock_.Now();
+    // Newest first; an expired or unhealthy one is dropped and the scan starts again.
+    auto it = std::find_if(slots_.rbegin(), slots_.rend(), [](const Slot& s) { return !s.in_use; });
+    if (it == slots_.rend()) return nullptr;
+    // The last connection past max_lifetime is renewed by Maintain (make before break): at
+    // max_connections a replacement may not be had, and the session we hold is the only view.
+    const bool last = slots_.size() == 1 && connecting_ == 0;
+    const bool expired = now - it->opened > config_.max_lifetime && !last;
+    if (expired || !it->conn->Healthy()) {
+      (expired ? stats_.closed_lifetime : stats_.closed_broken) += 1;
+      slots_.erase(std::next(it).base());
+      cv_.notify_all();
+      continue;
+    }
+    if (health_query_.empty() || now - it->last_used <= config_.health_check_interval) return &*it;
+    if (Slot* checked = HealthCheckLocked(lock, it->id, deadline)) return checked;
+  }
+}
+
+ProbePool::Slot* ProbePool::HealthCheckLocked(std::unique_lock<std::mutex>& lock, std::uint64_t id,
+                                              SteadyTime deadline) {
+  auto find = [&] {
+    return std::find_if(slots_.begin(), slots_.end(), [&](const Slot& x) { return x.id == id; });
+  };
+  auto it = find();
+  it->in_use = true;  // nobody else takes it while the lock is released
+  Connection* c = it->conn.get();
+  lock.unlock();
+  bool ok = true;
+  try {
+    c->SetDeadline(std::min(deadline, clock_.Now() + config_.connect_timeout));
+    c->Query(health_query_);
+  } catch (const DbError&) {
+    ok = false;
+  }
+  lock.lock();
+  it = find();  // slots_ may have changed meanwhile
+  if (it == slots_.end()) return nullptr;
+  if (!ok) {
+    stats_.health_checks_failed += 1;
+    slots_.erase(it);
+    cv_.notify_all();
+    return nullptr;
+  }
+  return &*it;
+}
+
+ProbePool::Slot& ProbePool::OpenSlotLocked(std::unique_lock<std::mutex>& lock,
+                                           SteadyTime deadline) {
+  if (clock_.Now() < retry_after_) {
+    throw DbError(
+        stats_.last_error.empty() ? "backing off after connect failure" : stats_.last_error,
+        stats_.last_error_reason, "", true);
+  }
+  auto conn = OpenLocked(lock, deadline);
+  if (closed_) {
+    conn->Abort();
+    throw DbError("probe pool is closed", DownReason::kOther, "", true);
+  }
+  Slot s;
+  s.id = next_id_++;
+  s.conn = std::move(conn);
+  s.opened = s.last_used = clock_.Now();
+  slots_.push_back(std::move(s));
+  return slots_.back();
+}
+
+ProbePool::Lease ProbePool::HandOutLocked(Slot& s, const std::string& holder, SteadyTime start,
+                                          bool fresh) {
+  s.in_use = true;
+  s.leaked = false;
+  s.checked_out = clock_.Now();
+  s.holder = holder;
+  stats_.acquires += 1;
+  stats_.acquire_wait_seconds += Seconds(s.checked_out - start);
+  Lease l;
+  l.pool_ = this;
+  l.conn_ = s.conn.get();
+  l.id_ = s.id;
+  l.fresh_ = fresh;
+  return l;
 }
 
 void ProbePool::Return(std::uint64_t id, bool healthy) {

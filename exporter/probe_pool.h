@@ -108,6 +108,17 @@ class ProbePool {
   };
 
   void Return(std::uint64_t id, bool healthy);
+  // The steps of Acquire().
+  /// An idle connection fit to hand out, newest first, after dropping expired and broken ones
+  /// (and a health check when it was idle long); null when none is idle. Throws when closed.
+  Slot* ReuseIdleLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline);
+  /// Runs the health query on slot `id` without the lock; null when it failed (the slot is
+  /// dropped) or the slot went away meanwhile.
+  Slot* HealthCheckLocked(std::unique_lock<std::mutex>& lock, std::uint64_t id,
+                          SteadyTime deadline);
+  /// Opens a connection into a new slot (throws while backing off after a connect failure).
+  Slot& OpenSlotLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline);
+  Lease HandOutLocked(Slot& s, const std::string& holder, SteadyTime start, bool fresh = false);
   /// `leftover`: a background connect on what is left of a sample's budget (Maintain); its
   /// running out of that budget is not counted as a connect failure.
   std::unique_ptr<Connection> OpenLocked(std::unique_lock<std::mutex>& lock, SteadyTime deadline,

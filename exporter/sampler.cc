@@ -116,41 +116,55 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   status.kind = s.kind;
   status.up = false;
   status.reason = DownReason::kNone;
-  if (election_) {
-    // Only the holder samples a shared target; the election costs one statement here.
-    ElectionRole role = election_->Check(deadline);
-    if (role != last_role_ && hooks_ != nullptr) {
-      if (role == ElectionRole::kHolder && hooks_->adopt) {
-        hooks_->adopt(target_.name, election_->LastHandoff());
-      } else if (role == ElectionRole::kStandby && hooks_->forget) {
-        hooks_->forget(target_.name);
-      }
+  if (election_ && StandBy(deadline, s, status)) {
+    status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
+    status.sample_duration_seconds = Seconds(clock_.Now() - start);
+    return s;
+  }
+  std::map<std::string, double> durations;
+  RunCollectors(deadline, s, status, durations);
+  status.sample_duration_seconds = Seconds(clock_.Now() - start);
+  status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
+  LogTransition(status);
+  Finish(s, status, durations);
+  return s;
+}
+
+bool TargetSampler::StandBy(SteadyTime deadline, TargetSample& s, TargetStatus& status) {
+  // Only the holder samples a shared target; the election costs one statement here.
+  ElectionRole role = election_->Check(deadline);
+  if (role != last_role_ && hooks_ != nullptr) {
+    if (role == ElectionRole::kHolder && hooks_->adopt) {
+      hooks_->adopt(target_.name, election_->LastHandoff());
+    } else if (role == ElectionRole::kStandby && hooks_->forget) {
+      hooks_->forget(target_.name);
     }
-    last_role_ = role;
-    status.role = ElectionRoleName(role);
-    if (role == ElectionRole::kStandby) {
-      // Nothing is known wrong: the holder speaks for the target. No pg_* series, so
-      // dashboards and alerts see the holder's numbers once, not once per replica.
-      status.up = true;
-      if (pool_->Stats().idle + pool_->Stats().in_use > 0) {  // was the holder: let go
-        std::unique_ptr<ProbePool> fresh = make_pool_();
-        std::lock_guard<std::mutex> lock(swap_mutex_);
-        pool_->Close();
-        std::swap(pool_, fresh);
-      }
-      AddElectionMetrics(s, role);
-      status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
-      status.sample_duration_seconds = Seconds(clock_.Now() - start);
-      return s;
-    }
+  }
+  last_role_ = role;
+  status.role = ElectionRoleName(role);
+  if (role == ElectionRole::kHolder) {
     if (hooks_ != nullptr && hooks_->state_of) {
       election_->Publish(hooks_->state_of(target_.name), deadline);
     }
+    return false;
   }
-  for (const auto& c : collectors_) status.collector_success[std::string(c->Name())] = false;
+  // Nothing is known wrong: the holder speaks for the target. No pg_* series, so dashboards and
+  // alerts see the holder's numbers once, not once per replica.
+  status.up = true;
+  if (pool_->Stats().idle + pool_->Stats().in_use > 0) {  // was the holder: let go
+    std::unique_ptr<ProbePool> fresh = make_pool_();
+    std::lock_guard<std::mutex> lock(swap_mutex_);
+    pool_->Close();
+    std::swap(pool_, fresh);
+  }
+  AddElectionMetrics(s, role);
+  return true;
+}
 
-  std::map<std::string, double> durations;
-  std::size_t next = 0;  // first collector not yet run successfully in this sample
+void TargetSampler::RunCollectors(SteadyTime deadline, TargetSample& s, TargetStatus& status,
+                                  std::map<std::string, double>& durations) {
+  for (const auto& c : collectors_) status.collector_success[std::string(c->Name())] = false;
+  std::size_t next = 0;  // first collector not yet run in this sample
   // A pooled connection can have died since the last sample (PgBouncer restarted): then retry
   // once on a fresh one instead of reporting the target down.
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -160,70 +174,17 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
     } catch (const DbError& e) {
       status.reason = e.reason();
       status.error = e.what();
-      break;
+      return;
     } catch (const std::exception& e) {
       status.reason = DownReason::kOther;
       status.error = RedactSecrets(e.what(), Passwords());
-      break;
+      return;
     }
     lease->SetDeadline(deadline);
     status.server_version = lease->ServerVersion();
     s.own_pids = pool_->BackendPids();
-    bool lost = false;
-    // The connection answered in this sample (it was just opened, or a collector succeeded on
-    // it): running out of budget on it is then that collector's failure, not the target's.
-    bool live = lease.fresh();
-    for (; next < collectors_.size(); ++next) {
-      auto& c = collectors_[next];
-      std::string name(c->Name());
-      SteadyTime t0 = clock_.Now();
-      probe_queries_ += 1;
-      try {
-        c->Collect(*lease, s);
-        status.collector_success[name] = true;
-        live = true;
-      } catch (const DbError& e) {
-        probe_query_failures_ += 1;
-        if (e.connection_lost() && live && e.reason() == DownReason::kTimeout &&
-            !lease->Healthy()) {
-          // A slow sample is not a dead target. The session is dropped (a
-          // timed-out query may still answer later); the rest of this sample's collectors have
-          // no budget left and fail with it.
-          durations[name] = Seconds(clock_.Now() - t0);
-          for (std::size_t k = next; k < collectors_.size(); ++k) {
-            std::string n(collectors_[k]->Name());
-            collector_errors_[n] += 1;
-            collector_timeouts_[n] += 1;
-          }
-          if (!timing_out_) {
-            spdlog::warn("target {}: collector {} ran out of the sampling budget ({}) on a live "
-                         "connection; the target stays up, {} collector(s) failed this sample",
-                         target_.name, name, FormatDuration(sample_budget_),
-                         collectors_.size() - next);
-          }
-          timing_out_ = true;
-          next = collectors_.size();
-          break;
-        }
-        if (e.connection_lost()) {
-          lost = true;
-          status.reason = e.reason();
-          status.error = e.what();
-          durations[name] = Seconds(clock_.Now() - t0);
-          break;
-        }
-        collector_errors_[name] += 1;
-        spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
-      } catch (const std::exception& e) {
-        probe_query_failures_ += 1;
-        collector_errors_[name] += 1;
-        spdlog::debug("target {}: collector {} failed: {}", target_.name, name,
-                      RedactSecrets(e.what(), Passwords()));
-      }
-      durations[name] = Seconds(clock_.Now() - t0);
-    }
-    if (!lost) {
-      if (next == collectors_.size() && status.collector_success.size() == collectors_.size()) {
+    if (!RunOnLease(lease, next, s, status, durations)) {
+      if (next == collectors_.size()) {
         bool all = true;
         for (const auto& [n, ok] : status.collector_success) all = all && ok;
         if (all) timing_out_ = false;
@@ -231,31 +192,90 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
       status.up = true;
       status.reason = DownReason::kNone;
       status.error.clear();
-      break;
+      return;
     }
-    bool retry = !lease.fresh() && status.reason != DownReason::kTimeout &&
-                 clock_.Now() < deadline;
-    if (!retry) break;
+    bool retry = !lease.fresh() && status.reason != DownReason::kTimeout && clock_.Now() < deadline;
+    if (!retry) return;
   }
+}
 
-  const SteadyTime end = clock_.Now();
-  status.sample_duration_seconds = Seconds(end - start);
-  status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
-  status.summary = s.summary;
-  status.offenders = s.offenders;
+bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, TargetSample& s,
+                               TargetStatus& status, std::map<std::string, double>& durations) {
+  // The connection answered in this sample (it was just opened, or a collector succeeded on it):
+  // running out of budget on it is then that collector's failure, not the target's.
+  bool live = lease.fresh();
+  for (; next < collectors_.size(); ++next) {
+    auto& c = collectors_[next];
+    std::string name(c->Name());
+    SteadyTime t0 = clock_.Now();
+    probe_queries_ += 1;
+    try {
+      c->Collect(*lease, s);
+      status.collector_success[name] = true;
+      live = true;
+    } catch (const DbError& e) {
+      probe_query_failures_ += 1;
+      if (e.connection_lost() && live && e.reason() == DownReason::kTimeout && !lease->Healthy()) {
+        durations[name] = Seconds(clock_.Now() - t0);
+        OutOfBudget(next, name);
+        next = collectors_.size();
+        return false;
+      }
+      if (e.connection_lost()) {
+        durations[name] = Seconds(clock_.Now() - t0);
+        status.reason = e.reason();
+        status.error = e.what();
+        return true;
+      }
+      collector_errors_[name] += 1;
+      spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
+    } catch (const std::exception& e) {
+      probe_query_failures_ += 1;
+      collector_errors_[name] += 1;
+      spdlog::debug("target {}: collector {} failed: {}", target_.name, name,
+                    RedactSecrets(e.what(), Passwords()));
+    }
+    durations[name] = Seconds(clock_.Now() - t0);
+  }
+  return false;
+}
 
-  // Log transitions, not every failed sample.
+void TargetSampler::OutOfBudget(std::size_t from, const std::string& name) {
+  // A slow sample is not a dead target. The session is dropped (a timed-out query may still
+  // answer later); the rest of this sample's collectors have no budget left and fail with it.
+  for (std::size_t k = from; k < collectors_.size(); ++k) {
+    std::string n(collectors_[k]->Name());
+    collector_errors_[n] += 1;
+    collector_timeouts_[n] += 1;
+  }
+  if (!timing_out_) {
+    spdlog::warn(
+        "target {}: collector {} ran out of the sampling budget ({}) on a live "
+        "connection; the target stays up, {} collector(s) failed this sample",
+        target_.name, name, FormatDuration(sample_budget_), collectors_.size() - from);
+  }
+  timing_out_ = true;
+}
+
+void TargetSampler::LogTransition(const TargetStatus& status) {
+  // Transitions, not every failed sample.
   if (status.up && (!was_up_ || first_)) {
-    if (!first_) spdlog::info("target {} ({}) is back up", target_.name, s.kind);
+    if (!first_) spdlog::info("target {} ({}) is back up", target_.name, status.kind);
   } else if (!status.up && (was_up_ || first_ || status.reason != last_reason_)) {
-    spdlog::warn("target {} ({}) is down: {}: {}", target_.name, s.kind,
+    spdlog::warn("target {} ({}) is down: {}: {}", target_.name, status.kind,
                  DownReasonName(status.reason), status.error);
   }
   first_ = false;
   was_up_ = status.up;
   last_reason_ = status.reason;
+}
 
-  if (!status.up) {
+void TargetSampler::Finish(TargetSample& s, TargetStatus& status,
+                           const std::map<std::string, double>& durations) {
+  if (status.up) {
+    status.summary = s.summary;
+    status.offenders = s.offenders;
+  } else {
     // Whatever a half-finished sample collected would be a partial truth: drop it.
     s.metrics = MetricSet();
     s.offenders.clear();
@@ -270,7 +290,6 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   }
   AddSelfMetrics(s, status);
   if (election_) AddElectionMetrics(s, last_role_);
-  return s;
 }
 
 void TargetSampler::AddElectionMetrics(TargetSample& s, ElectionRole role) {

@@ -67,6 +67,21 @@ class TargetSampler {
   const TargetConfig& config() const { return target_; }
 
  private:
+  // The steps of Sample(), in order.
+  /// A shared target's election: true when this replica is a standby (the sample is then done).
+  bool StandBy(SteadyTime deadline, TargetSample& s, TargetStatus& status);
+  /// Runs the collectors on a probe connection, once more on a fresh one if the pooled one died.
+  void RunCollectors(SteadyTime deadline, TargetSample& s, TargetStatus& status,
+                     std::map<std::string, double>& durations);
+  /// Runs collectors_[next...] on one lease; true when its connection was lost (retry).
+  bool RunOnLease(ProbePool::Lease& lease, std::size_t& next, TargetSample& s, TargetStatus& status,
+                  std::map<std::string, double>& durations);
+  /// collectors_[from...] fail this sample: the budget ran out on a live connection.
+  void OutOfBudget(std::size_t from, const std::string& name);
+  void LogTransition(const TargetStatus& status);
+  /// Keeps what a complete sample found (or drops a partial one) and adds the self-metrics.
+  void Finish(TargetSample& s, TargetStatus& status,
+              const std::map<std::string, double>& durations);
   void AddSelfMetrics(TargetSample& s, const TargetStatus& status);
   /// What to redact from error texts: the configured password and the current password_file's.
   std::vector<std::string> Passwords() const;
