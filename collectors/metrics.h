@@ -77,8 +77,9 @@ class MetricSet {
   std::set<std::string> problems_;
 };
 
-/// Renders families in the Prometheus text exposition format (0.0.4).
-std::string RenderText(const MetricSet& metrics);
+/// Renders families in the Prometheus text exposition format (0.0.4), byte for byte what
+/// prometheus-cpp's TextSerializer writes. `reserve`: the expected size (the last rendering's).
+std::string RenderText(const MetricSet& metrics, std::size_t reserve = 0);
 
 /// gzip-compresses `data` (for Accept-Encoding: gzip). Throws std::runtime_error on failure.
 /// Level 1 by default: once per snapshot, the exposition text's repetitive label sets compress

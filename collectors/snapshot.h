@@ -92,7 +92,8 @@ struct TargetStatus {
 };
 
 /// Everything poolwatch knows at one instant. Immutable once published (shared_ptr<const>):
-/// /metrics, /status and the alert evaluator all read the same one.
+/// The alert evaluator reads the whole; /metrics and /status read a copy without `metrics`
+/// (exporter/snapshot_store.h, whose Served() copies each field: a new field goes there too).
 struct Snapshot {
   std::uint64_t sequence = 0;
   std::chrono::system_clock::time_point taken_at;

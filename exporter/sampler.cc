@@ -468,7 +468,8 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   snap->external_labels = config_.external_labels;
   if (extra_) extra_(*snap);
   snap->sequence = ++sequence_;
-  snap->text = RenderText(snap->metrics);
+  snap->text = RenderText(snap->metrics, last_text_bytes_ + last_text_bytes_ / 16);
+  last_text_bytes_ = snap->text.size();
   snap->text_gzip = Gzip(snap->text);
   std::shared_ptr<const Snapshot> out = std::move(snap);
   completed_.fetch_add(1);

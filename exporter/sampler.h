@@ -160,6 +160,7 @@ class Sampler {
   std::atomic<std::uint64_t> completed_{0};
   std::atomic<std::int64_t> last_completed_ns_{0};
   std::uint64_t sequence_ = 0;
+  std::size_t last_text_bytes_ = 0;  // the last exposition's size, reserved for the next
   // Samples targets 1..n-1 while the sampling thread samples target 0; declared last so its
   // threads are joined before the targets they use are destroyed.
   std::unique_ptr<WorkerGroup> workers_;

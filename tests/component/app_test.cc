@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <thread>
 
+#include "collectors/metrics.h"
+#include "exporter/snapshot_store.h"
 #include "tests/support/fakes.h"
 #include "tests/support/util.h"
 
@@ -355,6 +357,37 @@ TEST_F(AppTest, StalledSamplerAnswers503OnHealthzAndIsDown) {
   EXPECT_EQ(Json(HttpGet(base_ + "/health"))["level"], "ok");
   std::printf("stalled sampler: /healthz 503 after %.2fs (bound 0.75s), back to 200 when unwedged\n",
               after);
+}
+
+TEST(SnapshotStoreTest, ServesTheTextAndStatusesWithoutTheMetricSet) {
+  auto full = std::make_shared<Snapshot>();
+  full->sequence = 7;
+  full->taken_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  full->metrics.Gauge("pg_up",
+                      "Whether the last scrape of metrics from PostgreSQL was able to "
+                      "connect to the server (1 for yes, 0 for no).",
+                      {{"target", "pg"}}, 1);
+  full->text = RenderText(full->metrics);
+  full->text_gzip = Gzip(full->text);
+  full->targets.push_back(TargetStatus{});
+  full->targets.back().name = "pg";
+  full->targets.back().health = "healthy";
+  full->external_labels = {{"cluster", "c1"}};
+  SnapshotStore store;
+  store.Publish(full);
+  std::shared_ptr<const Snapshot> served = store.Latest();
+  ASSERT_NE(served, nullptr);
+  EXPECT_NE(served.get(), full.get());
+  EXPECT_EQ(served->metrics.SeriesCount(), 0u) << "the evaluator's MetricSet is not kept";
+  EXPECT_EQ(full->metrics.SeriesCount(), 1u) << "the published one is left whole";
+  EXPECT_EQ(served->sequence, 7u);
+  EXPECT_EQ(served->taken_at, full->taken_at);
+  EXPECT_EQ(served->text, full->text);
+  EXPECT_EQ(served->text_gzip, full->text_gzip);
+  ASSERT_EQ(served->targets.size(), 1u);
+  EXPECT_EQ(served->targets[0].name, "pg");
+  EXPECT_EQ(served->targets[0].health, "healthy");
+  EXPECT_EQ(served->external_labels, full->external_labels);
 }
 
 TEST(HttpServerTest, PortInUseIsAClearError) {

@@ -50,7 +50,7 @@ TEST(MetricSetTest, MergeAndLookup) {
   EXPECT_FALSE(a.Value("g", {{"target", "c"}}).has_value());
 }
 
-TEST(MetricSetTest, RenderingFamilyByFamilyMatchesTheSerializerOverAllFamilies) {
+TEST(MetricSetTest, TheDirectWriterMatchesTheSerializerByteForByte) {
   MetricSet m;
   m.Declare("empty_family", "declared, no samples", prometheus::MetricType::Gauge);
   for (int i = 0; i < 50; ++i) {
@@ -63,6 +63,24 @@ TEST(MetricSetTest, RenderingFamilyByFamilyMatchesTheSerializerOverAllFamilies) 
   m.Gauge("odd_values", "odd", {{"k", "nan"}}, std::nan(""));
   m.Gauge("odd_values", "odd", {{"k", "tiny\"quoted\\"}}, 1.5e-300);
   m.Gauge("no_labels", "none", {}, -3);
+  const double values[] = {-std::numeric_limits<double>::infinity(),
+                           -0.0,
+                           1.0 / 3,
+                           1e20,
+                           1e-7,
+                           12345678901234567.0,
+                           0.1,
+                           0.30000000000000004,
+                           1700000000.123456,
+                           123456789012.0,
+                           1e16,
+                           -2.5,
+                           4.25,
+                           0};
+  for (double v : values) {
+    m.Gauge("formats", "every number format", {{"v", std::to_string(v)}, {"nl", "a\nb"}}, v);
+  }
+  m.Declare("no_help", "", prometheus::MetricType::Counter);
   std::ostringstream all;
   prometheus::TextSerializer().Serialize(all, m.Families());
   EXPECT_EQ(RenderText(m), all.str());
