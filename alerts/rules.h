@@ -12,7 +12,7 @@
 namespace poolwatch {
 
 /// The metric families the built-in rules read: the same numbers /metrics shows, each declared
-/// once in MetricFamilies() (collectors/metric_families.cc); alert_rule_families_test checks that
+/// once in MetricFamilies() (collectors/metric_families.cc); alerts_rule_families_test checks that
 /// every one of them is declared there with the labels the rules select on.
 namespace rule_metrics {
 inline constexpr const char* kUtilization = "poolwatch_pool_utilization_ratio";

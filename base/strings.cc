@@ -69,11 +69,10 @@ std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool repla
   return out;
 }
 
-std::string Trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n\v\f";
-  std::size_t b = s.find_first_not_of(kSpace);
+std::string Trim(std::string_view s, std::string_view space) {
+  std::size_t b = s.find_first_not_of(space);
   if (b == std::string_view::npos) return "";
-  std::size_t e = s.find_last_not_of(kSpace);
+  std::size_t e = s.find_last_not_of(space);
   return std::string(s.substr(b, e - b + 1));
 }
 

@@ -33,8 +33,12 @@ inline std::string TruncateUtf8(std::string_view s, std::size_t max_bytes) {
   return BoundedUtf8(s, max_bytes, false);
 }
 
-/// `s` without leading and trailing whitespace (space, tab, CR, LF, VT, FF).
-std::string Trim(std::string_view s);
+/// Whitespace in the C locale's sense: space, tab, CR, LF, VT, FF.
+inline constexpr std::string_view kAsciiSpace = " \t\r\n\v\f";
+/// HTTP's optional whitespace (RFC 9110 OWS): space and horizontal tab only.
+inline constexpr std::string_view kHttpSpace = " \t";
+/// `s` without leading and trailing characters from `space` (by default ASCII whitespace).
+std::string Trim(std::string_view s, std::string_view space = kAsciiSpace);
 /// One line: every run of newlines, tabs and carriage returns becomes one space, trailing
 /// spaces go (libpq's messages span lines; a log line or a label must not).
 std::string OneLine(std::string_view s);

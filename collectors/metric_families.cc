@@ -14,7 +14,7 @@ constexpr prometheus::MetricType kCounter = prometheus::MetricType::Counter;
 }  // namespace
 
 const std::vector<FamilyDesc>& MetricFamilies() {
-  // Sorted by name (FindFamily searches it; metrics_test checks the order).
+  // Sorted by name (FindFamily searches it; collectors_metrics_test checks the order).
   static const std::vector<FamilyDesc> table = {
     {"pg_exporter_last_scrape_duration_seconds", kGauge,
        "Duration of the last sample of the target, in seconds.",

@@ -24,6 +24,8 @@
 #include <system_error>
 #include <vector>
 
+#include "base/strings.h"
+
 namespace poolwatch {
 namespace {
 
@@ -34,12 +36,8 @@ std::string Lower(std::string s) {
   return s;
 }
 
-std::string Trim(const std::string& s) {
-  std::size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  std::size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
+// Header values and list items are trimmed of HTTP's optional whitespace only (RFC 9110 OWS).
+std::string TrimOws(std::string_view s) { return Trim(s, kHttpSpace); }
 
 bool HasToken(const std::string& value, const char* token) {
   std::size_t start = 0;
@@ -47,7 +45,7 @@ bool HasToken(const std::string& value, const char* token) {
   while (start <= v.size()) {
     std::size_t end = v.find(',', start);
     if (end == std::string::npos) end = v.size();
-    if (Trim(v.substr(start, end - start)) == token) return true;
+    if (TrimOws(v.substr(start, end - start)) == token) return true;
     start = end + 1;
   }
   return false;
@@ -133,7 +131,7 @@ Parsed Parse(const std::string& in, std::size_t max_head) {
     if (colon == std::string::npos || colon == 0) return p;
     std::string name = h.substr(0, colon);
     if (name.find_first_of(" \t") != std::string::npos) return p;
-    headers[Lower(name)].push_back(Trim(h.substr(colon + 1)));
+    headers[Lower(name)].push_back(TrimOws(h.substr(colon + 1)));
   }
   // Bodies: nobody reads one here. Refuse what could smuggle a second request, and answer the
   // rest without reading the body, closing the connection after.
@@ -194,16 +192,16 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   std::optional<bool> any;
   while (!accept_encoding.empty()) {
     std::size_t comma = accept_encoding.find(',');
-    std::string item = Lower(Trim(std::string(accept_encoding.substr(0, comma))));
+    std::string item = Lower(TrimOws(accept_encoding.substr(0, comma)));
     accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
                                                                   : comma + 1);
     std::size_t semi = item.find(';');
-    std::string coding = Trim(item.substr(0, semi));
+    std::string coding = TrimOws(item.substr(0, semi));
     bool acceptable = true;
     while (semi != std::string::npos) {
       std::size_t next = item.find(';', semi + 1);
-      std::string param = Trim(item.substr(semi + 1, next == std::string::npos ? std::string::npos
-                                                                             : next - semi - 1));
+      std::string param = TrimOws(
+          item.substr(semi + 1, next == std::string::npos ? std::string::npos : next - semi - 1));
       if (param.rfind("q=", 0) == 0) {
         // q is 0 to 1 with up to three decimals: zero when every digit is 0.
         acceptable = param.find_first_not_of("0.", 2) != std::string::npos;

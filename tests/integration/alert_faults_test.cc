@@ -12,26 +12,18 @@
 
 #include "base/time.h"
 #include "tests/support/alertmanager.h"
+#include "tests/support/integration.h"
 #include "tests/support/slack_receiver.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using namespace std::chrono_literals;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
 using support::ScriptedAnswer;
 using support::SlackReceiver;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using Fault = ScriptedAnswer::Fault;
 using Clock = std::chrono::steady_clock;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 const char kSecretPath[] = "/services/T000/B000/hush-hush-secret";
 

@@ -9,29 +9,20 @@
 #include <thread>
 
 #include "base/time.h"
+#include "tests/support/integration.h"
 #include "tests/support/slack_receiver.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using namespace std::chrono_literals;
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
+using support::CountWithText;
 using support::ReceivedRequest;
 using support::ScriptedAnswer;
+using support::SlackMessageText;
 using support::SlackReceiver;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+PgStack*& stack = support::SharedStack({{"PGB_POOL_SIZE", "2"}});
 
 /// A pgbouncer target nobody listens on: TargetDown, quickly and for real.
 std::string DeadTarget(const std::string& name, int port) {
@@ -68,17 +59,6 @@ std::string Yaml(const Opts& o) {
 std::string SlackReceiverYaml(const std::string& name, const std::string& url,
                               const std::string& extra = "") {
   return "    - name: " + name + "\n      slack: {webhook_url: \"" + url + "\"" + extra + "}\n";
-}
-
-std::string AllText(const std::string& body) {
-  auto j = nlohmann::json::parse(body);
-  std::string t = j.value("text", "");
-  for (const auto& att : j["attachments"]) {
-    for (const auto& b : att["blocks"]) {
-      if (b.contains("text")) t += "\n" + b["text"]["text"].get<std::string>();
-    }
-  }
-  return t;
 }
 
 int FiringCount(const std::string& body) {
@@ -140,7 +120,7 @@ TEST(AlertsIntegration, ServerErrorsAreRetriedAndDeliveredOnce) {
     EXPECT_GE(Seconds(reqs[i].arrival - reqs[i - 1].arrival), 0.35) << "backoff between attempts";
   }
   EXPECT_EQ(rx.Delivered().size(), 1u);
-  EXPECT_THAT(AllText(rx.Delivered()[0].body), HasSubstr("TargetDown"));
+  EXPECT_THAT(SlackMessageText(rx.Delivered()[0].body), HasSubstr("TargetDown"));
 }
 
 TEST(AlertsIntegration, NotFoundIsPermanentNotRetriedAndCounted) {
@@ -238,7 +218,7 @@ TEST(AlertsIntegration, HostileServerTextIsEscapedAndValidJson) {
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
   std::string body = rx.Delivered()[0].body;
   std::string text;
-  ASSERT_NO_THROW(text = AllText(body)) << body;
+  ASSERT_NO_THROW(text = SlackMessageText(body)) << body;
   EXPECT_THAT(text, HasSubstr("&lt;!channel&gt; &amp; &lt;b&gt;x")) << text;
   EXPECT_THAT(text, Not(HasSubstr("<!channel>")));
   EXPECT_LT(body.size(), 4000u);
@@ -261,7 +241,7 @@ TEST(AlertsIntegration, SendTestAlertReportsEachReceiver) {
   EXPECT_THAT(out, HasSubstr("receiver good: delivered"));
   EXPECT_THAT(out, Not(HasSubstr("goodsecret")));
   ASSERT_EQ(rx.Delivered().size(), 1u);
-  EXPECT_THAT(AllText(rx.Delivered()[0].body), HasSubstr("test notification"));
+  EXPECT_THAT(SlackMessageText(rx.Delivered()[0].body), HasSubstr("test notification"));
 
   o.receivers += SlackReceiverYaml("bad", broken.Url("/services/T/B/badsecret"));
   support::WriteFile(dir.File("bad.yaml"), Yaml(o));
@@ -302,9 +282,9 @@ TEST(AlertsIntegration, KillAndRestartWhileFiringNoSecondFiringAndResolveArrives
   }
   auto d = rx.Delivered();
   ASSERT_EQ(d.size(), 2u);
-  EXPECT_THAT(AllText(d[0].body), HasSubstr("FIRING"));
-  EXPECT_THAT(AllText(d[1].body), HasSubstr("RESOLVED"));
-  EXPECT_THAT(AllText(d[1].body), HasSubstr("lasted"));
+  EXPECT_THAT(SlackMessageText(d[0].body), HasSubstr("FIRING"));
+  EXPECT_THAT(SlackMessageText(d[1].body), HasSubstr("RESOLVED"));
+  EXPECT_THAT(SlackMessageText(d[1].body), HasSubstr("lasted"));
 }
 
 /// Saturates PgBouncer's pool (pool_size 2) so a third client waits: real maxwait.
@@ -344,7 +324,8 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
     sat.Wait();
     ASSERT_TRUE(support::WaitUntil([&] { return !WithText(rx, "ClientsWaiting").empty(); }, 20s))
         << pw.Logs();
-    EXPECT_THAT(AllText(WithText(rx, "ClientsWaiting")[0].body), HasSubstr("pool app/app"));
+    EXPECT_THAT(SlackMessageText(WithText(rx, "ClientsWaiting")[0].body),
+                HasSubstr("pool app/app"));
     auto t_down = Clock::now();
     stack->StopPgBouncer();
     ASSERT_TRUE(support::WaitUntil([&] { return !WithText(rx, "TargetDown").empty(); }, 20s))
@@ -356,7 +337,7 @@ TEST(AlertsIntegration, TargetDownHoldsThePoolAlertsNeitherResolvedNorRefired) {
     EXPECT_EQ(WithText(rx, "ClientsWaiting").size(), waiting_msgs) << "held: not re-sent";
     for (const auto& r : rx.Delivered()) {
       if (r.body.find("ClientsWaiting") != std::string::npos) {
-        EXPECT_THAT(AllText(r.body), Not(HasSubstr("RESOLVED")));
+        EXPECT_THAT(SlackMessageText(r.body), Not(HasSubstr("RESOLVED")));
       }
     }
     std::string st = HttpGet(pw.Url("/status")).body;
@@ -484,7 +465,7 @@ TEST(AlertsIntegration, SaturatedPoolOneFiringMessageNamingPoolAndHoldersThenOne
     auto first = rx.Delivered()[0];
     // interval (0.5s) + for (2s) + 1s, plus the collectors' own lag of one interval.
     EXPECT_LE(Seconds(first.arrival - saturated), 0.5 + 2 + 1 + 0.5);
-    std::string text = AllText(first.body);
+    std::string text = SlackMessageText(first.body);
     EXPECT_THAT(text, HasSubstr("PoolUtilizationHigh"));
     EXPECT_THAT(text, HasSubstr("database app"));
     EXPECT_THAT(text, HasSubstr("holder-"));
@@ -495,7 +476,7 @@ TEST(AlertsIntegration, SaturatedPoolOneFiringMessageNamingPoolAndHoldersThenOne
   std::this_thread::sleep_for(3s);
   auto d = rx.Delivered();
   ASSERT_EQ(d.size(), 2u);
-  EXPECT_THAT(AllText(d[1].body), HasSubstr("RESOLVED"));
+  EXPECT_THAT(SlackMessageText(d[1].body), HasSubstr("RESOLVED"));
 }
 
 TEST(AlertsIntegration, IdleInTransactionPastLeakTimeoutOneConnectionLeakNamingPidAndApp) {
@@ -525,7 +506,7 @@ TEST(AlertsIntegration, IdleInTransactionPastLeakTimeoutOneConnectionLeakNamingP
   std::this_thread::sleep_for(3s);
   auto msgs = WithText(rx, "ConnectionLeak");
   ASSERT_EQ(msgs.size(), 1u);
-  std::string text = AllText(msgs[0].body);
+  std::string text = SlackMessageText(msgs[0].body);
   EXPECT_THAT(text, HasSubstr("pid " + std::to_string(leaky.BackendPid())));
   EXPECT_THAT(text, HasSubstr("leaky-app"));
   EXPECT_THAT(text, Not(HasSubstr("<!channel>")));

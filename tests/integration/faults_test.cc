@@ -16,25 +16,15 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/integration.h"
 #include "tests/support/silent_listener.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
 using support::SilentListener;
-using support::Sql;
-using ::testing::HasSubstr;
-using namespace std::chrono_literals;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new support::StackEnvironment(&stack, {{"PGB_MAX_CLIENT_CONN", "12"}}));
+PgStack*& stack = support::SharedStack({{"PGB_MAX_CLIENT_CONN", "12"}});
 
 std::string AdminDsn() {
   return "host=127.0.0.1 port=" + std::to_string(stack->pgb_port()) +
@@ -42,16 +32,9 @@ std::string AdminDsn() {
 }
 
 std::string Config(const std::string& extra_pg = "") {
-  return "sampling: {interval: 500ms, timeout: 400ms}\n"
-         "targets:\n"
-         "  postgres:\n"
-         "    - name: main\n"
-         "      dsn: \"" + stack->PgDsn() + "\"\n"
-         "      pool: {backoff: {initial: 100ms, max: 200ms}}\n" + extra_pg +
-         "  pgbouncer:\n"
-         "    - name: local\n"
-         "      dsn: \"" + stack->PgbDsn() + "\"\n"
-         "      pool: {backoff: {initial: 100ms, max: 200ms}}\n";
+  return support::SamplingYaml() + "targets:\n  postgres:\n" +
+         support::TargetYaml("main", stack->PgDsn(), support::kQuickBackoff + extra_pg) +
+         "  pgbouncer:\n" + support::TargetYaml("local", stack->PgbDsn(), support::kQuickBackoff);
 }
 
 int OpenFds(int pid) {

@@ -15,55 +15,27 @@
 #include <regex>
 #include <thread>
 
+#include "tests/support/integration.h"
 #include "tests/support/slack_receiver.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using namespace std::chrono_literals;
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
+using support::CountWithText;
 using support::ReceivedRequest;
+using support::SlackMessageText;
 using support::SlackReceiver;
-using support::Sql;
-using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+PgStack*& stack = support::SharedStack({{"PGB_POOL_SIZE", "2"}});
 
 // sampling.interval 500ms: the election's idle_session_timeout is 3 x 500ms = 1.5s.
 constexpr auto kInterval = 500ms;
 constexpr auto kIdleSessionTimeout = 3 * kInterval;
 
-std::string AllText(const std::string& body) {
-  auto j = nlohmann::json::parse(body);
-  std::string t = j.value("text", "");
-  for (const auto& att : j["attachments"]) {
-    for (const auto& b : att["blocks"]) {
-      if (b.contains("text")) t += "\n" + b["text"]["text"].get<std::string>();
-      if (b.contains("elements")) {
-        for (const auto& e : b["elements"]) t += "\n" + e.value("text", "");
-      }
-    }
-  }
-  return t;
-}
-
-int Count(const std::vector<ReceivedRequest>& d, const std::string& needle) {
-  int n = 0;
-  for (const auto& r : d) n += AllText(r.body).find(needle) != std::string::npos;
-  return n;
-}
-
 std::string Dump(const std::vector<ReceivedRequest>& d) {
   std::string out;
-  for (const auto& r : d) out += "--- " + r.path + "\n" + AllText(r.body) + "\n";
+  for (const auto& r : d) out += "--- " + r.path + "\n" + SlackMessageText(r.body, true) + "\n";
   return out;
 }
 
@@ -292,11 +264,11 @@ TEST(Fleet, PostgresIncidentGivesOneFiringAndOneResolvedInTotal) {
   std::this_thread::sleep_for(3s);
   auto d = rx.Delivered();
   ASSERT_EQ(d.size(), 2u) << Dump(d);
-  EXPECT_EQ(Count(d, "FIRING"), 1) << Dump(d);
-  EXPECT_EQ(Count(d, "RESOLVED"), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "FIRING", true), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "RESOLVED", true), 1) << Dump(d);
   EXPECT_EQ(d[0].path, "/pod" + std::to_string(holder)) << "the holder speaks";
-  EXPECT_THAT(AllText(d[0].body), HasSubstr("namespace=shop"));
-  EXPECT_THAT(AllText(d[0].body), HasSubstr("pod=app-" + std::to_string(holder)));
+  EXPECT_THAT(SlackMessageText(d[0].body, true), HasSubstr("namespace=shop"));
+  EXPECT_THAT(SlackMessageText(d[0].body, true), HasSubstr("pod=app-" + std::to_string(holder)));
 }
 
 TEST(Fleet, PgBouncerIncidentInPod2GivesOneMessageNamingPod2) {
@@ -326,13 +298,13 @@ TEST(Fleet, PgBouncerIncidentInPod2GivesOneMessageNamingPod2) {
   std::this_thread::sleep_for(3s);
   auto d = rx.Delivered();
   ASSERT_EQ(d.size(), 2u) << Dump(d);
-  EXPECT_EQ(Count(d, "FIRING"), 1) << Dump(d);
-  EXPECT_EQ(Count(d, "RESOLVED"), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "FIRING", true), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "RESOLVED", true), 1) << Dump(d);
   for (const auto& r : d) {
     EXPECT_EQ(r.path, "/pod2") << Dump(d);
-    EXPECT_THAT(AllText(r.body), HasSubstr("pod=app-2"));
+    EXPECT_THAT(SlackMessageText(r.body, true), HasSubstr("pod=app-2"));
   }
-  EXPECT_THAT(AllText(d[0].body), HasSubstr("bouncer-app-2"));
+  EXPECT_THAT(SlackMessageText(d[0].body, true), HasSubstr("bouncer-app-2"));
 }
 
 /// Kill (-9) or hang (-STOP) the holder while a PostgreSQL incident is firing.
@@ -376,8 +348,8 @@ void TakeoverWhileFiring(int signal, std::chrono::milliseconds bound) {
   std::this_thread::sleep_for(3s);
   auto d = rx.Delivered();
   EXPECT_EQ(d.size(), 2u) << Dump(d);
-  EXPECT_EQ(Count(d, "FIRING"), 1) << Dump(d);
-  EXPECT_EQ(Count(d, "RESOLVED"), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "FIRING", true), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "RESOLVED", true), 1) << Dump(d);
   EXPECT_EQ(d.back().path, "/pod" + std::to_string(next)) << "the new holder resolves";
 }
 
@@ -452,7 +424,7 @@ TEST(Fleet, AReloadOfALoneHolderWhileFiringNeitherAnnouncesAgainNorLosesTheResol
   std::this_thread::sleep_for(2s);
   auto d = rx.Delivered();
   EXPECT_EQ(d.size(), 2u) << Dump(d);
-  EXPECT_EQ(Count(d, "RESOLVED"), 1) << Dump(d);
+  EXPECT_EQ(CountWithText(d, "RESOLVED", true), 1) << Dump(d);
 }
 
 }  // namespace

@@ -16,24 +16,15 @@
 #include <thread>
 
 #include "base/strings.h"
+#include "tests/support/integration.h"
 #include "tests/support/slack_receiver.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using namespace std::chrono_literals;
-using support::PgStack;
-using support::PoolwatchProcess;
 using support::SlackReceiver;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
 
-PgStack* stack = nullptr;
-const auto* const kEnv =
-    ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack, {}));
+PgStack*& stack = support::SharedStack();
 
 // No quote or backslash (so it can be quoted in SQL and in a conninfo string as is); under
 // PostgreSQL's 63-byte name limit.

@@ -12,27 +12,18 @@
 #include <thread>
 
 #include "base/time.h"
+#include "tests/support/integration.h"
 #include "tests/support/slack_receiver.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
-using namespace std::chrono_literals;
-using support::HttpGet;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::ReceivedRequest;
+using support::CountWithText;
+using support::SlackMessageText;
 using support::SlackReceiver;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(
-    &stack, {{"PGB_POOL_SIZE", "2"}, {"PGB_ALIAS", "tiny:postgres"}}));
+PgStack*& stack = support::SharedStack({{"PGB_POOL_SIZE", "2"}, {"PGB_ALIAS", "tiny:postgres"}});
 
 struct Config {
   std::string rules =
@@ -62,23 +53,6 @@ std::string Yaml(const SlackReceiver& rx, const Config& c) {
        "\"}\n"
        "  route:\n    group_wait: 500ms\n    group_interval: 2s\n";
   return y;
-}
-
-std::string AllText(const std::string& body) {
-  auto j = nlohmann::json::parse(body);
-  std::string t = j.value("text", "");
-  for (const auto& att : j["attachments"]) {
-    for (const auto& b : att["blocks"]) {
-      if (b.contains("text")) t += "\n" + b["text"]["text"].get<std::string>();
-    }
-  }
-  return t;
-}
-
-int Count(const std::vector<ReceivedRequest>& d, const std::string& needle) {
-  int n = 0;
-  for (const auto& r : d) n += AllText(r.body).find(needle) != std::string::npos;
-  return n;
 }
 
 
@@ -137,16 +111,16 @@ struct Incident {
     ASSERT_TRUE(rx.WaitForDelivered(1, 30s)) << pw.Logs();
     auto first = rx.Delivered()[0];
     latency = Seconds(first.arrival - induced);
-    firing = AllText(first.body);
+    firing = SlackMessageText(first.body);
   }
   void Resolved() {
     ASSERT_TRUE(rx.WaitForDelivered(2, 30s)) << pw.Logs();
     std::this_thread::sleep_for(3s);
     auto d = rx.Delivered();
     ASSERT_EQ(d.size(), 2u) << pw.Logs();
-    EXPECT_EQ(Count(d, "*FIRING*"), 1);
-    EXPECT_EQ(Count(d, "*RESOLVED*"), 1);
-    resolved = AllText(d[1].body);
+    EXPECT_EQ(CountWithText(d, "*FIRING*"), 1);
+    EXPECT_EQ(CountWithText(d, "*RESOLVED*"), 1);
+    resolved = SlackMessageText(d[1].body);
     CheckResolved(resolved);
   }
 };
@@ -170,7 +144,7 @@ TEST(Incidents, PoolSaturationThroughAnAliasPoolOneFiringOneResolvedHoldersFirst
   PoolwatchProcess pw(Yaml(rx, Config{}));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   std::this_thread::sleep_for(2s);  // calm start
-  ASSERT_TRUE(rx.Delivered().empty()) << AllText(rx.Delivered()[0].body);
+  ASSERT_TRUE(rx.Delivered().empty()) << SlackMessageText(rx.Delivered()[0].body);
   Sql super(stack->SuperDsn("postgres"));
   Incident run(rx, pw);
   std::vector<std::unique_ptr<Sql>> sessions;
@@ -358,7 +332,7 @@ TEST(Incidents, PgBouncerDownAndBackOneFiringOneResolvedThenCalm) {
   // message; the dropped server connections are not session errors.
   for (int i = 0; i < 10; ++i) Sql(stack->PgDsn("app")).Exec("SELECT 1");
   std::this_thread::sleep_for(20s);
-  EXPECT_EQ(rx.Delivered().size(), 2u) << AllText(rx.Delivered().back().body) << pw.Logs();
+  EXPECT_EQ(rx.Delivered().size(), 2u) << SlackMessageText(rx.Delivered().back().body) << pw.Logs();
   std::printf("[ figure ] sessions abandoned by the PgBouncer restart: %.0f\n",
               abandoned() - abandoned_before);
 }
@@ -381,19 +355,19 @@ TEST(Incidents, EscalationGivesOneFiringAndAtMostOneUpdate) {
   Sql a(TinyDsn("first"));
   a.Send("SELECT pg_sleep(12)");
   ASSERT_TRUE(rx.WaitForDelivered(1, 20s)) << pw.Logs();
-  EXPECT_THAT(AllText(rx.Delivered()[0].body), HasSubstr("(warning)"));
+  EXPECT_THAT(SlackMessageText(rx.Delivered()[0].body), HasSubstr("(warning)"));
   std::this_thread::sleep_for(2s);
   Sql b(TinyDsn("second"));
   b.Send("SELECT pg_sleep(7)");
   ASSERT_TRUE(rx.WaitForDelivered(2, 20s)) << pw.Logs();
-  EXPECT_THAT(AllText(rx.Delivered()[1].body), HasSubstr("ESCALATED to critical"));
+  EXPECT_THAT(SlackMessageText(rx.Delivered()[1].body), HasSubstr("ESCALATED to critical"));
   ASSERT_TRUE(rx.WaitForDelivered(3, 30s)) << pw.Logs();
   std::this_thread::sleep_for(3s);
   auto d = rx.Delivered();
   ASSERT_EQ(d.size(), 3u);
-  EXPECT_EQ(Count(d, "*FIRING*"), 1);
-  EXPECT_EQ(Count(d, "*ESCALATED to critical*"), 1);
-  EXPECT_EQ(Count(d, "*RESOLVED*"), 1);
+  EXPECT_EQ(CountWithText(d, "*FIRING*"), 1);
+  EXPECT_EQ(CountWithText(d, "*ESCALATED to critical*"), 1);
+  EXPECT_EQ(CountWithText(d, "*RESOLVED*"), 1);
 }
 
 }  // namespace

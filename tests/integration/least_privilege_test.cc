@@ -11,23 +11,12 @@
 #include <thread>
 
 #include "collectors/collector.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using namespace std::chrono_literals;
-
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 // Every collector of `kind` switched on, whatever its default.
 std::string AllCollectors(TargetKind kind) {

@@ -10,31 +10,19 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using ::testing::HasSubstr;
-using namespace std::chrono_literals;
-
 // 8 slots, 3 of them reserved for superusers (PostgreSQL's default): 5 for everyone else.
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new support::StackEnvironment(&stack, {{"PG_MAX_CONNECTIONS", "8"}}));
+PgStack*& stack = support::SharedStack({{"PG_MAX_CONNECTIONS", "8"}});
 
 std::string Config() {
-  return "sampling: {interval: 300ms, timeout: 250ms}\n"
-         "targets:\n"
-         "  postgres:\n"
-         "    - name: main\n"
-         "      dsn: \"" + stack->PgDsn() + "\"\n"
-         "      pool: {min: 1, max: 1, max_lifetime: 1s, backoff: {initial: 100ms, max: 300ms}}\n";
+  const std::string pool =
+      "      pool: {min: 1, max: 1, max_lifetime: 1s, backoff: {initial: 100ms, max: 300ms}}\n";
+  return support::SamplingYaml("300ms", "250ms") + "targets:\n  postgres:\n" +
+         support::TargetYaml("main", stack->PgDsn(), pool);
 }
 
 TEST(MaxConnectionsIntegration, AFullServerIsNamedAndTheLastProbeSessionIsKept) {

@@ -7,32 +7,19 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using namespace std::chrono_literals;
-
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 constexpr double kInterval = 0.5;  // seconds, the sampling interval of every test below
 
 // A PostgreSQL-only config; `extra` is indented target-level YAML.
 std::string Config(const std::string& extra, const std::string& dsn = "") {
-  return "sampling: {interval: 500ms, timeout: 400ms}\n"
-         "targets:\n"
-         "  postgres:\n"
-         "    - name: main\n"
-         "      dsn: \"" +
-         (dsn.empty() ? stack->PgDsn() : dsn) + "\"\n" + extra;
+  return support::SamplingYaml() + "targets:\n  postgres:\n" +
+         support::TargetYaml("main", dsn.empty() ? stack->PgDsn() : dsn, extra);
 }
 
 double Since(std::chrono::steady_clock::time_point t) {

@@ -8,33 +8,18 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using namespace std::chrono_literals;
-
 // PGB_POOL_SIZE=2 (the stack's default, said here because the tests depend on it): two held
 // transactions fill the app pool.
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
-    new support::StackEnvironment(&stack, {{"PGB_POOL_SIZE", "2"}}));
+PgStack*& stack = support::SharedStack({{"PGB_POOL_SIZE", "2"}});
 
 std::string Config(const std::string& sampling, const std::string& target_extra = "") {
-  return "sampling: {" + sampling +
-         "}\n"
-         "targets:\n"
-         "  pgbouncer:\n"
-         "    - name: local\n"
-         "      dsn: \"" +
-         stack->PgbDsn() + "\"\n" + target_extra;
+  return "sampling: {" + sampling + "}\ntargets:\n  pgbouncer:\n" +
+         support::TargetYaml("local", stack->PgbDsn(), target_extra);
 }
 
 std::string App(const std::string& application_name) {

@@ -15,22 +15,12 @@
 
 #include "exporter/config.h"
 #include "exporter/sampler.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using namespace std::chrono_literals;
-
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 // The production connector (the one every probe pool uses) opens a session whose own settings,
 // read back on that very session, are the guards: a query poolwatch gave up on must not linger

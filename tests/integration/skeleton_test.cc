@@ -5,34 +5,17 @@
 
 #include <thread>
 
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/integration.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
-using support::Sql;
-using ::testing::HasSubstr;
-using ::testing::Not;
-using namespace std::chrono_literals;
-
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 std::string Config(const std::string& interval = "500ms", const std::string& extra_pg = "") {
-  return "sampling: {interval: " + interval + ", timeout: 400ms}\n"
-         "targets:\n"
-         "  postgres:\n"
-         "    - name: main\n"
-         "      dsn: \"" + stack->PgDsn() + "\"\n" + extra_pg +
-         "  pgbouncer:\n"
-         "    - name: local\n"
-         "      dsn: \"" + stack->PgbDsn() + "\"\n"
-         "      pool: {backoff: {initial: 100ms, max: 200ms}}\n";
+  return support::SamplingYaml(interval) + "targets:\n  postgres:\n" +
+         support::TargetYaml("main", stack->PgDsn(), extra_pg) + "  pgbouncer:\n" +
+         support::TargetYaml("local", stack->PgbDsn(), support::kQuickBackoff);
 }
 
 TEST(SkeletonIntegration, BothTargetsUpWithRealMetrics) {

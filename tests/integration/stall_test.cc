@@ -20,23 +20,16 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/slack_receiver.h"
+#include "tests/support/integration.h"
 #include "tests/support/silent_listener.h"
-#include "tests/support/stack.h"
-#include "tests/support/util.h"
+#include "tests/support/slack_receiver.h"
 
 namespace poolwatch {
 namespace {
 
-using support::HttpGet;
-using support::MetricValue;
-using support::PgStack;
-using support::PoolwatchProcess;
 using support::SilentListener;
-using namespace std::chrono_literals;
 
-PgStack* stack = nullptr;
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new support::StackEnvironment(&stack));
+PgStack*& stack = support::SharedStack();
 
 constexpr double kInterval = 2.0;
 constexpr double kTimeout = 1.5;
@@ -45,11 +38,8 @@ constexpr double kTimeout = 1.5;
 constexpr double kPublishSlack = 0.25;
 
 std::string Config(const std::string& extra_targets) {
-  return "sampling: {interval: 2s, timeout: 1500ms}\n"
-         "targets:\n"
-         "  postgres:\n"
-         "    - name: healthy\n"
-         "      dsn: \"" + stack->PgDsn() + "\"\n" + extra_targets;
+  return support::SamplingYaml("2s", "1500ms") + "targets:\n  postgres:\n" +
+         support::TargetYaml("healthy", stack->PgDsn(), extra_targets);
 }
 
 struct Watch {

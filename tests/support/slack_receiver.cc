@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 namespace poolwatch::support {
 
 namespace {
@@ -204,6 +206,29 @@ int SlackReceiver::Serve(mg_connection* c) {
   }
   cv_.notify_all();
   return answer.status;
+}
+
+std::string SlackMessageText(const std::string& body, bool context) {
+  auto j = nlohmann::json::parse(body);
+  std::string t = j.value("text", "");
+  for (const auto& att : j["attachments"]) {
+    for (const auto& b : att["blocks"]) {
+      if (b.contains("text")) t += "\n" + b["text"]["text"].get<std::string>();
+      if (context && b.contains("elements")) {
+        for (const auto& e : b["elements"]) t += "\n" + e.value("text", "");
+      }
+    }
+  }
+  return t;
+}
+
+int CountWithText(const std::vector<ReceivedRequest>& requests, const std::string& needle,
+                  bool context) {
+  int n = 0;
+  for (const auto& r : requests) {
+    n += SlackMessageText(r.body, context).find(needle) != std::string::npos;
+  }
+  return n;
 }
 
 }  // namespace poolwatch::support

@@ -72,6 +72,13 @@ struct ReceivedRequest {
   bool Delivered() const { return !hung && answered_status == 200 && answered_body == "ok"; }
 };
 
+/// A Slack message body as a reader sees it: its `text`, then each attachment block's text and,
+/// with `context`, each context element's text, one per line.
+std::string SlackMessageText(const std::string& body, bool context = false);
+/// How many of `requests` carry `needle` in their SlackMessageText(body, context).
+int CountWithText(const std::vector<ReceivedRequest>& requests, const std::string& needle,
+                  bool context = false);
+
 /// A local HTTP server that behaves like a Slack incoming webhook (CivetWeb on 127.0.0.1, a free
 /// port): answers from a script (200 ok, 400 invalid_payload, 404 channel_not_found, 429 with
 /// Retry-After, 500, hang, slow, connection reset, not HTTP, truncated), then the default answer; records every request with its arrival

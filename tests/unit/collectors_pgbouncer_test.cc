@@ -15,8 +15,8 @@
 #include "collectors/pgbouncer_wait_tracker.h"
 #include "exporter/sampler.h"
 #include "tests/support/fakes.h"
+#include "tests/support/pgbouncer_fixtures.h"
 #include "tests/support/util.h"
-#include "tests/unit/pgbouncer_fixtures.h"
 
 namespace poolwatch {
 namespace {

@@ -1,6 +1,7 @@
 // The basic-auth cache (exporter/web_config.h): what it keeps, what it never keeps, its bound, and
 // that concurrent first requests cost one bcrypt. Bcrypt cost 4 keeps it fast; the component test
-// (tests/component/http_hardening_test.cc) uses a real web config file at the default cost.
+// (tests/component/exporter_http_hardening_test.cc) uses a real web config file at the default
+// cost.
 #include <crypt.h>
 #include <gtest/gtest.h>
 

@@ -13,8 +13,8 @@
 #include "alerts/rules.h"
 #include "exporter/config.h"
 #include "exporter/election.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {

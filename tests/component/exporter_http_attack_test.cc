@@ -20,53 +20,19 @@
 #include <vector>
 
 #include "exporter/http_server.h"
+#include "tests/support/raw_socket.h"
 #include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
+using support::ConnectLoopback;
 using support::HttpGet;
+using support::ReadAll;
+using support::SendAll;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using namespace std::chrono_literals;
-
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-void SendAll(int fd, const std::string& s) {
-  std::size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-// Everything the server sends until it closes or `timeout` passes.
-std::string ReadAll(int fd, std::chrono::milliseconds timeout) {
-  std::string out;
-  auto end = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < end) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 50) <= 0) continue;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
 
 class HttpAttackTest : public ::testing::Test {
  protected:
@@ -100,12 +66,12 @@ class HttpAttackTest : public ::testing::Test {
   void Slowloris(int n) {
     attackers_.emplace_back([this, n] {
       std::vector<int> fds;
-      for (int i = 0; i < n; ++i) fds.push_back(Connect(port_));
+      for (int i = 0; i < n; ++i) fds.push_back(ConnectLoopback(port_));
       while (!stop_) {
         for (int& fd : fds) {
           if (fd < 0 || ::send(fd, "X", 1, MSG_NOSIGNAL) <= 0) {
             if (fd >= 0) ::close(fd);
-            fd = Connect(port_);  // cut off: come back, as an attacker would
+            fd = ConnectLoopback(port_);  // cut off: come back, as an attacker would
             if (fd >= 0) SendAll(fd, "GET /metrics HTTP/1.1\r\nX-Slow: ");
           }
         }
@@ -117,12 +83,12 @@ class HttpAttackTest : public ::testing::Test {
   void BusyKeepAlive(int n) {
     for (int i = 0; i < n; ++i) {
       attackers_.emplace_back([this] {
-        int fd = Connect(port_);
+        int fd = ConnectLoopback(port_);
         const std::string get = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
         char buf[65536];
         while (!stop_) {
           if (fd < 0) {
-            fd = Connect(port_);
+            fd = ConnectLoopback(port_);
             continue;
           }
           SendAll(fd, get);
@@ -157,7 +123,7 @@ class HttpAttackTest : public ::testing::Test {
       while (!stop_) {
         for (int& fd : fds) {
           if (fd < 0) {
-            fd = Connect(port_);
+            fd = ConnectLoopback(port_);
             if (fd >= 0) {
               SendAll(fd, "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000\r\n\r\n");
             }
@@ -175,7 +141,7 @@ class HttpAttackTest : public ::testing::Test {
   }
   void Idle(int n) {
     for (int i = 0; i < n; ++i) {
-      int fd = Connect(port_);
+      int fd = ConnectLoopback(port_);
       if (fd >= 0) fds_.push_back(fd);
     }
     // Keep-alive idlers: each made one request, then sits.
@@ -263,7 +229,7 @@ TEST_F(HttpAttackTest, AllAtOnce) {
 
 TEST_F(HttpAttackTest, FramingAttacksAreRefusedOrAnswered) {
   auto exchange = [&](const std::string& req) {
-    int fd = Connect(port_);
+    int fd = ConnectLoopback(port_);
     SendAll(fd, req);
     std::string out = ReadAll(fd, 3s);
     ::close(fd);

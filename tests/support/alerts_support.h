@@ -1,9 +1,11 @@
 #pragma once
-// Shared helpers for the alerting unit tests: snapshots built by hand, a scripted sink.
+// Shared helpers for the alerting unit and component tests: snapshots built by hand, a scripted
+// sink.
 
 #include <deque>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "alerts/alert.h"
@@ -86,20 +88,39 @@ inline SendResult Permanent(std::string reason) {
   return SendResult{SendResult::Status::kPermanent, "HTTP 404: " + reason, std::move(reason), {}};
 }
 
+/// A Slack receiver `name` posting to `webhook_url`: a SlackReceiver's Url() in the tests that
+/// deliver, an address nobody listens on where a scripted sink or a fake HTTP client answers.
+inline ReceiverConfig SlackTestConfig(std::string webhook_url, std::string name = "oncall") {
+  ReceiverConfig r;
+  r.name = std::move(name);
+  r.type = ReceiverType::kSlack;
+  r.webhook_url = std::move(webhook_url);
+  return r;
+}
+
 /// Alert config with one slack-like receiver "oncall", short grouping timers.
 inline AlertsConfig TestAlertsConfig() {
   AlertsConfig c;
   c.enabled = true;
   c.rules = AlertsConfig::DefaultRules();
-  ReceiverConfig r;
-  r.name = "oncall";
-  r.type = ReceiverType::kSlack;
-  r.webhook_url = "http://127.0.0.1:1/hook";
-  c.receivers.push_back(r);
+  c.receivers.push_back(SlackTestConfig("http://127.0.0.1:1/hook"));
   c.route.receivers = {"oncall"};
   c.route.group_wait = std::chrono::seconds(30);
   c.route.group_interval = std::chrono::minutes(5);
   c.route.repeat_interval = std::chrono::hours(4);
+  return c;
+}
+
+/// TestAlertsConfig() for the restart tests: state saved to `state_file`, a down target fires and
+/// is sent at once (for 0s, group_wait 0s), changes go out every second and an incident resolves
+/// with its last symptom.
+inline AlertsConfig RestartTestConfig(std::string state_file) {
+  AlertsConfig c = TestAlertsConfig();
+  c.state_file = std::move(state_file);
+  c.route.group_wait = std::chrono::seconds(0);
+  c.route.group_interval = std::chrono::seconds(1);
+  c.incidents.resolve_after = std::chrono::seconds(0);
+  c.rules["target_down"].for_duration = std::chrono::seconds(0);
   return c;
 }
 

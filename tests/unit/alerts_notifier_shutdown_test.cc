@@ -12,9 +12,9 @@
 #include "alerts/alerter.h"
 #include "alerts/notifier.h"
 #include "exporter/config.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
 #include "tests/support/util.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {
@@ -157,12 +157,7 @@ nlohmann::json Queued(const std::string& state_file) {
 TEST(AlerterShutdownTest, WhatIsUndeliveredAtShutdownIsSentOnceAfterTheRestart) {
   support::TempDir dir;
   FakeClock clock;
-  AlertsConfig cfg = support::TestAlertsConfig();
-  cfg.state_file = dir.File("alerts.json");
-  cfg.route.group_wait = 0s;
-  cfg.route.group_interval = 1s;
-  cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
-  cfg.rules["target_down"].for_duration = 0s;
+  AlertsConfig cfg = support::RestartTestConfig(dir.File("alerts.json"));
   Snapshot down = support::MakeSnapshot({{"pgb", false}});
   Snapshot up = support::MakeSnapshot({{"pgb", true}});
   auto make = [&](ScriptedSink*& raw) {

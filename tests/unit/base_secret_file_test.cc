@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "alerts/sinks.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
 #include "tests/support/util.h"
 
@@ -112,10 +113,7 @@ TEST(SecretFileTest, SlackUsesTheRotatedWebhookUrlFromTheNextMessageOn) {
   support::TempDir d;
   KubeletVolume vol(d.path());
   vol.Publish({{"url", "http://127.0.0.1:1/hooks/one\n"}});
-  ReceiverConfig rc;
-  rc.name = "team";
-  rc.type = ReceiverType::kSlack;
-  rc.webhook_url = "http://127.0.0.1:1/hooks/one";
+  ReceiverConfig rc = support::SlackTestConfig("http://127.0.0.1:1/hooks/one", "team");
   rc.webhook_url_file = vol.Path("url");
   RecordingHttp http;
   support::FakeClock clock;

@@ -1,12 +1,13 @@
-// Rules, the alert state machine and Alertmanager-style grouping, driven with a fake clock.
+// The alert state machine (alerts/state.cc) and Alertmanager-style grouping (the dispatcher),
+// driven with a fake clock.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "alerts/alerter.h"
 #include "alerts/rules.h"
 #include "alerts/state.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {
@@ -18,7 +19,7 @@ using support::MakeSnapshot;
 using support::TestAlertsConfig;
 
 /// Per-rule mode (alerts.incidents.enabled: false): Slack and log receivers get Alertmanager-style
-/// groups. The incident model has its own tests (alert_incidents_test.cc).
+/// groups. The incident model has its own tests (alerts_incidents_test.cc).
 AlertsConfig PerRuleConfig() {
   AlertsConfig c = TestAlertsConfig();
   c.incidents.enabled = false;
@@ -62,126 +63,6 @@ Snapshot Util(double v, const std::string& target = "pgb", const std::string& db
   Snapshot s = MakeSnapshot({{target, true}});
   AddUtilization(s, target, db, v);
   return s;
-}
-
-TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
-  AlertsConfig cfg = TestAlertsConfig();
-  Snapshot s = MakeSnapshot({{"pg", true}});
-  s.targets[0].kind = "postgres";
-  Offender o;
-  o.category = "idle_in_transaction";
-  o.pid = 4711;
-  o.application_name = "billing";
-  o.datname = "app";
-  s.targets[0].offenders.push_back(o);
-  s.metrics.Gauge("poolwatch_connection_leaks", "h",
-                  {{"target", "pg"}, {"kind", "idle_in_transaction"}}, 2);
-  s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.5);
-  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
-                  5);
-  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h",
-                  {{"target", "pg"}, {"datname", "app"}}, 400);
-  RuleOutput out = EvaluateRules(s, cfg);
-  std::map<std::string, Observation> by;
-  for (const auto& o2 : out.observations) by[o2.alert.Identity()] = o2;
-  ASSERT_TRUE(
-      by.count("alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"));
-  const Alert& leak =
-      by["alertname=ConnectionLeak,kind=idle_in_transaction,severity=warning,target=pg"].alert;
-  ASSERT_EQ(leak.offenders.size(), 1u);
-  EXPECT_EQ(leak.offenders[0].pid, 4711);
-  // Below min_events (20 by default): no error-rate alert, whatever the ratio. The observation
-  // only holds an alert that already exists.
-  for (const auto& [id, o2] : by) {
-    if (id.find("ErrorRateHigh") != std::string::npos) {
-      EXPECT_TRUE(o2.hold) << id;
-    }
-  }
-  AlertStateMachine machine;
-  machine.Update(out.observations, out.down_targets, WallTime(std::chrono::seconds(1000)));
-  machine.Update(out.observations, out.down_targets, WallTime(std::chrono::seconds(2000)));
-  for (const auto& a : machine.Active()) {
-    EXPECT_NE(a.Label("alertname"), "ErrorRateHigh") << a.Identity();
-  }
-  EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=critical,target=pg"));
-  EXPECT_TRUE(by.count("alertname=LongTransaction,database=app,severity=warning,target=pg"));
-}
-
-TEST(AlertRulesTest, TheWhoOfADatabaseWithAHostileNameIsFound) {
-  // Labels are sanitized (invalid bytes and control characters become U+FFFD); the offender keeps
-  // the raw name. The long-transaction alert of that database must still name the session.
-  AlertsConfig cfg = TestAlertsConfig();
-  Snapshot s = MakeSnapshot({{"pg", true}});
-  s.targets[0].kind = "postgres";
-  const std::string raw = "<!channel> \x01\x1b[31m\xff & x";
-  Offender o;
-  o.category = "long_transaction";
-  o.pid = 4242;
-  o.datname = raw;
-  s.targets[0].offenders.push_back(o);
-  Offender other = o;
-  other.pid = 4343;
-  other.datname = "app";
-  s.targets[0].offenders.push_back(other);
-  s.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "h",
-                  {{"target", "pg"}, {"datname", raw}}, 400);
-  RuleOutput out = EvaluateRules(s, cfg);
-  bool found = false;
-  for (const auto& ob : out.observations) {
-    if (ob.alert.Label("alertname") != "LongTransaction") continue;
-    found = true;
-    EXPECT_NE(ob.alert.Label("database"), raw) << "the label is the sanitized form";
-    ASSERT_EQ(ob.alert.offenders.size(), 1u);
-    EXPECT_EQ(ob.alert.offenders[0].pid, 4242);
-  }
-  EXPECT_TRUE(found);
-}
-
-TEST(AlertRulesTest, ErrorRateNeedsMinimumEvents) {
-  AlertsConfig cfg = TestAlertsConfig();
-  Snapshot s = MakeSnapshot({{"pg", true}});
-  s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.06);
-  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
-                  20);
-  RuleOutput out = EvaluateRules(s, cfg);
-  ASSERT_EQ(out.observations.size(), 1u);
-  EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ErrorRateHigh");
-  EXPECT_TRUE(out.observations[0].above);
-}
-
-TEST(AlertRulesTest, ClientsWaitingPrefersTheFastSamplingPeak) {
-  AlertsConfig cfg = TestAlertsConfig();
-  Snapshot s = MakeSnapshot({{"pgb", true}});
-  Labels l = {{"target", "pgb"}, {"database", "app"}, {"user", "app"}};
-  s.metrics.Gauge("pgbouncer_pools_client_maxwait_seconds", "h", l, 0);  // missed by the scrape
-  s.metrics.Gauge("poolwatch_pgbouncer_maxwait_peak_seconds", "h", l, 7.5);
-  RuleOutput out = EvaluateRules(s, cfg);
-  ASSERT_EQ(out.observations.size(), 1u);
-  EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ClientsWaiting");
-  EXPECT_EQ(out.observations[0].alert.Label("severity"), "warning");
-  EXPECT_DOUBLE_EQ(out.observations[0].alert.value, 7.5);
-}
-
-TEST(AlertRulesTest, OverridesAndExclusions) {
-  AlertsConfig cfg = TestAlertsConfig();
-  RuleOverride o;
-  o.database = "batch";
-  o.enabled = false;
-  cfg.rules["pool_utilization"].overrides.push_back(o);
-  RuleOverride hi;
-  hi.target = "pgb";
-  hi.warning = 0.97;
-  hi.critical = 0.99;
-  cfg.rules["pool_utilization"].overrides.push_back(hi);
-  Snapshot s = MakeSnapshot({{"pgb", true}});
-  AddUtilization(s, "pgb", "batch", 1.0);
-  AddUtilization(s, "pgb", "app", 0.95);
-  RuleOutput out = EvaluateRules(s, cfg);
-  // batch is disabled; app is under its raised thresholds but within hysteresis of warning.
-  for (const auto& ob : out.observations) {
-    EXPECT_EQ(ob.alert.Label("database"), "app");
-    EXPECT_FALSE(ob.above);
-  }
 }
 
 TEST(AlertStateTest, PendingThenFiringAfterFor) {
@@ -456,47 +337,6 @@ TEST(AlertStateTest, StateSurvivesARoundTripThroughJson) {
   r.Run(Util(0.1), 301s);
   ASSERT_EQ(r.sent.size(), 1u);
   EXPECT_EQ(r.sent[0].Resolved(), 1u);
-}
-
-}  // namespace
-}  // namespace poolwatch
-
-namespace poolwatch {
-namespace {
-
-TEST(AlerterTest, SamplerStaleFiresWithoutSnapshotsAndHoldsTheRest) {
-  support::FakeClock clock;
-  AlertsConfig cfg = support::TestAlertsConfig();
-  cfg.rules["target_down"].for_duration = 0s;
-  cfg.eval_interval = 5s;  // stale after max(30s, 3 x 5s)
-  std::vector<std::unique_ptr<AlertSink>> sinks;
-  sinks.push_back(std::make_unique<support::ScriptedSink>("oncall"));
-  Alerter a(cfg, clock, std::move(sinks));  // threads not started: evaluation only
-  a.Evaluate(MakeSnapshot({{"pgb", false}}));
-  auto states = [&] {
-    std::map<std::string, std::string> out;
-    for (const auto& j : a.StatusJson()) {
-      out[j["labels"]["alertname"].get<std::string>()] =
-          j["state"].get<std::string>() + (j["held"].get<bool>() ? "+held" : "");
-    }
-    return out;
-  };
-  EXPECT_EQ(states()["TargetDown"], "firing");
-  clock.Advance(29s);
-  a.Tick();
-  EXPECT_EQ(states().count("SamplerStale"), 0u);
-  clock.Advance(2s);
-  a.Tick();
-  auto s = states();
-  EXPECT_EQ(s["SamplerStale"], "firing");
-  EXPECT_EQ(s["TargetDown"], "firing+held") << "not resolved for lack of snapshots";
-  MetricSet m;
-  a.AddMetrics(m);
-  EXPECT_EQ(m.Value("poolwatch_alerts", {{"alertname", "SamplerStale"}, {"state", "firing"}}), 1);
-  a.Evaluate(MakeSnapshot({{"pgb", false}}));
-  s = states();
-  EXPECT_EQ(s.count("SamplerStale"), 0u);
-  EXPECT_EQ(s["TargetDown"], "firing");
 }
 
 }  // namespace

@@ -21,14 +21,18 @@
 #include "exporter/http_loop.h"
 #include "exporter/http_server.h"
 #include "exporter/web_config.h"
+#include "tests/support/raw_socket.h"
 #include "tests/support/stack.h"
 #include "tests/support/util.h"
 
 namespace poolwatch {
 namespace {
 
+using support::ConnectLoopback;
 using support::HttpGet;
+using support::ReadAll;
 using support::RunCommand;
+using support::SendAll;
 using support::TempDir;
 using support::WriteFile;
 using ::testing::HasSubstr;
@@ -36,41 +40,14 @@ using ::testing::Not;
 using ::testing::StartsWith;
 using namespace std::chrono_literals;
 
-int Connect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Sends `request` (ignoring a peer that closes early) and reads until the server closes or
 // `timeout` passes. Returns what came back.
 std::string Exchange(int port, const std::string& request,
                      std::chrono::milliseconds timeout = 10s) {
-  int fd = Connect(port);
+  int fd = ConnectLoopback(port);
   if (fd < 0) return "<connect failed>";
-  std::size_t off = 0;
-  while (off < request.size()) {
-    ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    off += static_cast<std::size_t>(n);
-  }
-  std::string out;
-  auto end = std::chrono::steady_clock::now() + timeout;
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < end) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  SendAll(fd, request);
+  std::string out = ReadAll(fd, timeout, 100ms);
   ::close(fd);
   return out;
 }
@@ -168,7 +145,7 @@ TEST_F(HardeningTest, SlowClientsDoNotBlockOthersAndAreCutOff) {
   std::vector<std::thread> slow;
   for (int i = 0; i < 4; ++i) {
     slow.emplace_back([&, i] {
-      int fd = Connect(server_->port());
+      int fd = ConnectLoopback(server_->port());
       ASSERT_GE(fd, 0);
       std::string req = "GET /metrics HTTP/1.1\r\nX-Slow: " + std::string(100, 's');
       auto t0 = std::chrono::steady_clock::now();
@@ -262,7 +239,7 @@ bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
 
 TEST_F(HardeningTest, KeepAliveReusesTheConnectionAndIdleOnesAreClosedSoon) {
   Start();
-  int fd = Connect(server_->port());
+  int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const std::string get = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
   // Several requests on one connection, each answered whole and announced as kept alive.
@@ -283,7 +260,7 @@ TEST_F(HardeningTest, KeepAliveReusesTheConnectionAndIdleOnesAreClosedSoon) {
   // A client asking to close, and an HTTP/1.0 client, are told so and are closed at once.
   for (const char* req : {"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
                           "GET /healthz HTTP/1.0\r\n\r\n"}) {
-    fd = Connect(server_->port());
+    fd = ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0);
     ASSERT_GT(::send(fd, req, std::strlen(req), MSG_NOSIGNAL), 0);
     std::string reply = ReadReply(fd);
@@ -293,7 +270,7 @@ TEST_F(HardeningTest, KeepAliveReusesTheConnectionAndIdleOnesAreClosedSoon) {
     ::close(fd);
   }
   // HTTP/1.0 asking for keep-alive gets it.
-  fd = Connect(server_->port());
+  fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const std::string ka10 = "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
   for (int i = 0; i < 2; ++i) {
@@ -366,7 +343,7 @@ TEST(HttpListenTest, HostNameListenAddressWorksOnThePlainPath) {
 
 TEST_F(HardeningTest, PipelinedRequestsFollowedByFinAllGetTheirResponses) {
   Start();
-  int fd = Connect(server_->port());
+  int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const std::string req =
       "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"

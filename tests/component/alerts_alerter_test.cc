@@ -6,10 +6,10 @@
 
 #include "alerts/alerter.h"
 #include "alerts/sinks.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/util.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {
@@ -73,13 +73,8 @@ TEST(AlerterComponentTest, RestartNeitherResendsFiringNorLosesTheResolve) {
   support::TempDir dir;
   FakeClock clock;
   CurlHttpClient http;
-  AlertsConfig cfg = support::TestAlertsConfig();
-  cfg.receivers[0].webhook_url = rx.Url();
-  cfg.state_file = dir.File("alerts.json");
-  cfg.route.group_wait = 0s;
-  cfg.route.group_interval = 1s;
-  cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
-  cfg.rules["target_down"].for_duration = 0s;
+  AlertsConfig cfg = support::RestartTestConfig(dir.File("alerts.json"));
+  cfg.receivers[0] = support::SlackTestConfig(rx.Url());
   Snapshot down = support::MakeSnapshot({{"pgb", false}});
   Snapshot up = support::MakeSnapshot({{"pgb", true}});
   {
@@ -120,13 +115,8 @@ TEST(AlerterComponentTest, UndeliveredResolveSurvivesARestart) {
   support::TempDir dir;
   FakeClock clock;
   CurlHttpClient http;
-  AlertsConfig cfg = support::TestAlertsConfig();
-  cfg.receivers[0].webhook_url = rx.Url();
-  cfg.state_file = dir.File("alerts.json");
-  cfg.route.group_wait = 0s;
-  cfg.route.group_interval = 1s;
-  cfg.incidents.resolve_after = 0s;  // the incident resolves with its last symptom
-  cfg.rules["target_down"].for_duration = 0s;
+  AlertsConfig cfg = support::RestartTestConfig(dir.File("alerts.json"));
+  cfg.receivers[0] = support::SlackTestConfig(rx.Url());
   {
     Alerter a(cfg, clock, http);
     a.Start();

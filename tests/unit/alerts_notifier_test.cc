@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "alerts/sinks.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {

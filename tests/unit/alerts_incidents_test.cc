@@ -12,8 +12,8 @@
 #include "alerts/render.h"
 #include "alerts/rules.h"
 #include "alerts/state.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exporter/app.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/fakes.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/util.h"
@@ -71,10 +72,7 @@ Config FleetConfig(const support::SlackReceiver& rx) {
   a.external_labels = c.external_labels;
   a.shared_targets = {"db"};
   for (auto& [key, rule] : a.rules) rule.for_duration = 0s;
-  ReceiverConfig slack;
-  slack.name = "slack";
-  slack.type = ReceiverType::kSlack;
-  slack.webhook_url = rx.Url("/slack");
+  ReceiverConfig slack = support::SlackTestConfig(rx.Url("/slack"), "slack");
   ReceiverConfig am;
   am.name = "am";
   am.type = ReceiverType::kAlertmanager;
@@ -86,6 +84,16 @@ Config FleetConfig(const support::SlackReceiver& rx) {
   return c;
 }
 
+/// Waits (5 s at most) until the App at `base` reports `role` for the shared target `db`.
+bool WaitForRole(const std::string& base, const std::string& role) {
+  return support::WaitUntil(
+      [&] {
+        return MetricValue(HttpGet(base + "/metrics").body, "poolwatch_target_role",
+                           {"target=\"db\"", "role=\"" + role + "\""}) == 1;
+      },
+      5s);
+}
+
 TEST(FleetComponentTest, TheHolderSamplesAndEveryAlertCarriesTheExternalLabels) {
   support::SlackReceiver rx;
   std::atomic<bool> lock_free{true};
@@ -94,12 +102,7 @@ TEST(FleetComponentTest, TheHolderSamplesAndEveryAlertCarriesTheExternalLabels) 
   std::string err;
   ASSERT_TRUE(app.Start(err)) << err;
   std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
-  ASSERT_TRUE(support::WaitUntil(
-      [&] {
-        return MetricValue(HttpGet(base + "/metrics").body, "poolwatch_target_role",
-                           {"target=\"db\"", "role=\"holder\""}) == 1;
-      },
-      5s));
+  ASSERT_TRUE(WaitForRole(base, "holder"));
   std::string m = HttpGet(base + "/metrics").body;
   EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"db\""}), 1) << "the holder samples";
   EXPECT_EQ(MetricValue(m, "poolwatch_target_role", {"target=\"db\"", "role=\"standby\""}), 0);
@@ -154,12 +157,7 @@ TEST(FleetComponentTest, AStandbyExportsItsRoleButNoSeriesOfTheSharedTarget) {
   std::string err;
   ASSERT_TRUE(app.Start(err)) << err;
   std::string base = "http://127.0.0.1:" + std::to_string(app.http_port());
-  ASSERT_TRUE(support::WaitUntil(
-      [&] {
-        return MetricValue(HttpGet(base + "/metrics").body, "poolwatch_target_role",
-                           {"target=\"db\"", "role=\"standby\""}) == 1;
-      },
-      5s));
+  ASSERT_TRUE(WaitForRole(base, "standby"));
   std::this_thread::sleep_for(600ms);  // a few standby samples
   std::string m = HttpGet(base + "/metrics").body;
   EXPECT_TRUE(std::isnan(MetricValue(m, "pg_up", {"target=\"db\""})));

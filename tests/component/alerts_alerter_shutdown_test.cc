@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "alerts/alerter.h"
+#include "tests/support/alerts_support.h"
 #include "tests/support/slack_receiver.h"
 #include "tests/support/util.h"
-#include "tests/unit/alerts_support.h"
 
 namespace poolwatch {
 namespace {
@@ -22,7 +22,7 @@ using ::testing::Not;
 
 AlertsConfig Config(const SlackReceiver& rx, const support::TempDir& dir) {
   AlertsConfig cfg = support::TestAlertsConfig();
-  cfg.receivers[0].webhook_url = rx.Url();
+  cfg.receivers[0] = support::SlackTestConfig(rx.Url());
   cfg.receivers[0].timeout = 20s;
   cfg.state_file = dir.File("alerts.json");
   cfg.route.group_wait = 0s;

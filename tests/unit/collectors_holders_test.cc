@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "collectors/pgbouncer_common.h"
-#include "tests/unit/pgbouncer_fixtures.h"
+#include "tests/support/pgbouncer_fixtures.h"
 
 namespace poolwatch {
 namespace {
