@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <fstream>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -13,13 +13,22 @@
 namespace poolwatch {
 namespace {
 
-int ProcessThreads() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+// The ids of this process's threads.
+std::set<std::string> ProcessTasks() {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    out.insert(e.path().filename().string());
   }
-  return -1;
+  return out;
+}
+
+// Threads that exist now and did not in `before`.
+std::set<std::string> NewTasks(const std::set<std::string>& before) {
+  std::set<std::string> out;
+  for (const auto& t : ProcessTasks()) {
+    if (before.count(t) == 0) out.insert(t);
+  }
+  return out;
 }
 
 TEST(WorkerGroupTest, RunsEveryJobOnceInParallelWithTheCallerTakingTheFirst) {
@@ -52,14 +61,16 @@ TEST(WorkerGroupTest, ABlockedJobDoesNotSerializeTheOthers) {
   EXPECT_TRUE(first_saw_second);
 }
 
+// By thread id, not by count: a thread an earlier test left exiting must not count.
 TEST(WorkerGroupTest, ThreadCountStaysFixedAcrossManyBatches) {
-  const int before = ProcessThreads();
+  const std::set<std::string> before = ProcessTasks();
   WorkerGroup group(2);
-  EXPECT_EQ(ProcessThreads(), before + 2);
+  const std::set<std::string> workers = NewTasks(before);
+  EXPECT_EQ(workers.size(), 2u);
   std::atomic<int> total{0};
   for (int batch = 0; batch < 200; ++batch) {
     group.RunAll(3, [&](std::size_t) { total.fetch_add(1); });
-    ASSERT_EQ(ProcessThreads(), before + 2) << "batch " << batch;
+    ASSERT_EQ(NewTasks(before), workers) << "batch " << batch;
   }
   EXPECT_EQ(total.load(), 600);
 }
