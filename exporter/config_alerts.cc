@@ -92,7 +92,7 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
       r.Child(moved);
       problems.Add(r.MarkOf(moved), r.PathOf(moved),
                    std::string("is a target setting now: set targets[].error_") + moved +
-                       " (the window the error ratio is computed over)");
+                       " (the error ratio is computed over the target's window)");
     }
   }
   StringMap(r, "labels", rule.labels);

@@ -153,9 +153,9 @@ alerts:
   Config c;
   ASSERT_FALSE(LoadConfigString(yaml, "pw.yaml", c, e));
   std::string all = Joined(e);
-  EXPECT_THAT(all, HasSubstr("pw.yaml:9:35: alerts.rules.error_rate.window: is a target setting "
+  EXPECT_THAT(all, HasSubstr("pw.yaml:9:43: alerts.rules.error_rate.window: is a target setting "
                              "now: set targets[].error_window"));
-  EXPECT_THAT(all, HasSubstr("pw.yaml:9:47: alerts.rules.error_rate.min_events: is a target "
+  EXPECT_THAT(all, HasSubstr("pw.yaml:9:59: alerts.rules.error_rate.min_events: is a target "
                              "setting now: set targets[].error_min_events"));
   EXPECT_EQ(e.problems.size(), 2u) << all;
   ConfigError e2;
