@@ -36,10 +36,6 @@ struct RuleConfig {
   AlertDuration keep_firing_for{0};
   /// A firing alert clears only once the value is at or below threshold x (1 - hysteresis).
   double hysteresis = 0.05;
-  /// error_rate only: the window the ratio is computed over (informational; the collector owns
-  /// it) and the least events in the window for the rule to apply.
-  AlertDuration window{300'000};
-  double min_events = 20;
   /// Extra static labels (part of the alert identity) and the runbook link.
   std::map<std::string, std::string> labels;
   std::string runbook_url;

@@ -207,7 +207,7 @@ std::vector<Offender> PoolOffenders(const Snapshot& snap, const std::string& tar
   if (p == nullptr || p->holders.empty()) {
     std::string real = p != nullptr ? p->real_database : database;
     for (const auto& t : snap.targets) {
-      if (t.kind != "postgres") continue;
+      if (t.kind != TargetKind::kPostgres) continue;
       auto offs = OffendersFor(snap, t.name, {"long_transaction", "idle_in_transaction", "blocker"},
                                real, rule);
       for (auto& o : offs) {
@@ -332,10 +332,14 @@ std::optional<SeriesSpec> ErrorRate(const RuleContext& c, const Labels& labels, 
   // Too few events to judge: an open alert neither resolves nor re-fires on noise. An empty
   // window (the traffic stopped) is no evidence of errors at all: the alert resolves, or it
   // would stay firing through every quiet night.
-  s.hold = events && *events > 0 && *events < c.rule.min_events;
+  // The target's own window: the one its ratio was computed over (a target the snapshot does not
+  // list has the defaults, as its sampler would).
+  const TargetStatus* t = FindTarget(c.snap, target);
+  const ErrorWindow w = t != nullptr ? t->error_window : ErrorWindow{};
+  s.hold = events && *events > 0 && *events < w.min_events;
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.0f events in the last %s", events.value_or(0),
-                HumanDuration(c.rule.window).c_str());
+                HumanDuration(w.window).c_str());
   s.detail = buf;
   s.headline = "Error rate (" + kind + ") on " + target + " at " + Pct(v) + " (" + buf + ")";
   return s;
@@ -429,7 +433,7 @@ const char* ClientsWaitingMetric(const MetricSet& m) {
 /// Every built-in rule in one place: key (the YAML's alerts.rules.<key>), alert name, the metric
 /// it reads (the same numbers /metrics shows), its defaults (the public thresholds the README
 /// lists; the config keys are RuleConfig's: enabled, warning, critical, for, critical_for,
-/// keep_firing_for, hysteresis, window, min_events, labels, runbook_url, exclude_*, overrides) and
+/// keep_firing_for, hysteresis, labels, runbook_url, exclude_*, overrides) and
 /// its incident locus. TargetDown and SamplerStale read the targets and the clock, not a metric.
 struct RuleSpec {
   const char* key;
@@ -552,19 +556,19 @@ RuleOutput EvaluateRulesWithoutExternalLabels(const Snapshot& snap, const Alerts
       o.for_duration = e.critical ? e.critical_for : e.warning_for;
       o.keep_firing_for = rule->keep_firing_for;
       Alert& a = o.alert;
-      a.labels = {{"target", t.name}, {"kind", t.kind}};
+      a.labels = {{"target", t.name}, {"kind", std::string(TargetKindName(t.kind))}};
       for (const auto& [k, v] : rule->labels) a.labels.emplace(k, v);
       a.labels["alertname"] = "TargetDown";
       a.labels["severity"] = e.critical ? "critical" : "warning";
       a.value = 1;
       a.unit = "";
-      a.summary = "Target " + t.name + " (" + t.kind +
+      a.summary = "Target " + t.name + " (" + std::string(TargetKindName(t.kind)) +
                   ") is unreachable: " + std::string(DownReasonName(t.reason));
       a.detail = t.error;
       a.runbook_url = rule->runbook_url;
       a.locus = "target " + t.name;
-      a.headline = "Target " + t.name + " (" + t.kind + ") is down: " +
-                   std::string(DownReasonName(t.reason));
+      a.headline = "Target " + t.name + " (" + std::string(TargetKindName(t.kind)) +
+                   ") is down: " + std::string(DownReasonName(t.reason));
       out.observations.push_back(std::move(o));
     }
   }

@@ -25,9 +25,6 @@ class Collector {
   virtual void Collect(Connection& conn, TargetSample& out) = 0;
 };
 
-enum class TargetKind { kPostgres, kPgBouncer };
-std::string_view TargetKindName(TargetKind k);
-
 /// Long-transaction settings of a PostgreSQL target (`long_transactions:`).
 struct LongTransactionOptions {
   /// Threshold of the postgres_exporter-compatible pg_long_running_transactions.
@@ -64,12 +61,13 @@ struct CollectorOptions {
   /// Time source for windows and timestamp comparisons (never null when built by the Sampler;
   /// null = the system clock). Not owned; outlives the collectors.
   const Clock* clock = nullptr;
-  /// PostgreSQL: backends idle in transaction longer than this count as leaks. PgBouncer: a
-  /// server linked to a client silent for longer than this is a leak.
+  /// The target's `leak_timeout` (parsed straight into here; no other copy). PostgreSQL: backends
+  /// idle in transaction longer than this count as leaks. PgBouncer: a server linked to a client
+  /// silent for longer than this is a leak. (`pool.leak_timeout`, the probe-checkout limit, is
+  /// PoolConfig::checkout_leak_timeout.)
   std::chrono::milliseconds leak_timeout = std::chrono::seconds(60);
   /// Error-ratio sliding window and the fewest denominator events for a non-zero ratio.
-  std::chrono::milliseconds error_window = std::chrono::minutes(5);
-  int error_min_events = 20;
+  ErrorWindow error_window;
   LongTransactionOptions long_transactions;
   OffenderOptions offenders;
   ActivityBreakdownOptions activity_breakdown;

@@ -99,13 +99,13 @@ void JoinHolders(const std::vector<TargetSample>& samples, std::vector<TargetSta
   };
   std::vector<Pg> pgs;
   for (std::size_t i = 0; i < samples.size() && i < statuses.size(); ++i) {
-    if (samples[i].kind == "postgres" && statuses[i].up) {
+    if (samples[i].kind == TargetKind::kPostgres && statuses[i].up) {
       pgs.push_back({&samples[i], BlockCounts(samples[i].backends)});
     }
   }
   for (std::size_t i = 0; i < samples.size() && i < statuses.size(); ++i) {
     const TargetSample& s = samples[i];
-    if (s.kind != "pgbouncer" || !statuses[i].up) continue;
+    if (s.kind != TargetKind::kPgBouncer || !statuses[i].up) continue;
     const QueryResult* servers = Shared(s, pgb_results::kServers);
     const QueryResult* clients = Shared(s, pgb_results::kClients);
     const QueryResult* databases = Shared(s, pgb_results::kDatabases);

@@ -87,8 +87,8 @@ class PgStatDatabaseCollector final : public Collector {
  public:
   explicit PgStatDatabaseCollector(const CollectorOptions& o)
       : clock_(o.clock),
-        rollback_(o.error_window.count() / 1000.0, o.error_min_events),
-        session_(o.error_window.count() / 1000.0, o.error_min_events) {}
+        rollback_(o.error_window.window.count() / 1000.0, o.error_window.min_events),
+        session_(o.error_window.window.count() / 1000.0, o.error_window.min_events) {}
 
   std::string_view Name() const override { return "pg_stat_database"; }
 

@@ -11,7 +11,8 @@ namespace poolwatch {
 /// sessions_fatal, sessions_killed (postgres_exporter names, counters without `_total`); and the
 /// derived error ratios poolwatch_error_ratio{kind="rollback"} (rollbacks / transactions) and,
 /// on 14+, {kind="session"} ((abandoned + fatal + killed) / sessions) over
-/// CollectorOptions::error_window, with the window's event and error counts beside them.
+/// CollectorOptions::error_window (window, min_events), with the window's event and error counts
+/// beside them.
 std::unique_ptr<Collector> MakePgStatDatabaseCollector(const CollectorOptions& options);
 
 }  // namespace poolwatch

@@ -4,12 +4,18 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collectors/connection.h"
 #include "collectors/metrics.h"
 
 namespace poolwatch {
+
+/// Parsed once from the config section a target is listed under (`targets.postgres` /
+/// `targets.pgbouncer`); the name is only for labels, logs and /status.
+enum class TargetKind { kPostgres, kPgBouncer };
+std::string_view TargetKindName(TargetKind k);
 
 /// A backend (PostgreSQL) or client (PgBouncer) worth naming in an alert: the *who*.
 /// Kept out of metric labels on purpose (cardinality); shown in /status and alert messages.
@@ -56,7 +62,7 @@ struct PoolHolders {
 /// What one target's sample produced. Built by the Sampler and its Collectors on one thread.
 struct TargetSample {
   std::string target;
-  std::string kind;  // "postgres" | "pgbouncer"
+  TargetKind kind = TargetKind::kPostgres;
   std::vector<int> own_pids;  // poolwatch's own backends, excluded from every count
   MetricSet metrics;
   std::vector<Offender> offenders;
@@ -71,10 +77,19 @@ struct TargetSample {
   std::vector<Offender> backends;
 };
 
+/// The error-ratio window of a target (`targets.*.error_window`, `error_min_events`): the ratio
+/// is computed over it (collectors/sliding_window.h), and the ErrorRateHigh rule reads it back from
+/// TargetStatus, so the alert names the window the ratio used. The defaults live here only.
+struct ErrorWindow {
+  std::chrono::milliseconds window = std::chrono::minutes(5);
+  /// Fewer denominator events in the window: the ratio is 0 and an open alert is held.
+  int min_events = 20;
+};
+
 /// A target's health as of the last sample.
 struct TargetStatus {
   std::string name;
-  std::string kind;
+  TargetKind kind = TargetKind::kPostgres;
   bool up = false;
   DownReason reason = DownReason::kNone;
   std::string health;  // healthy | degraded | unhealthy (set before publishing)
@@ -89,6 +104,8 @@ struct TargetStatus {
   std::string role;
   /// PgBouncer only: the holder chain of each pool with a server in use or a client waiting.
   std::vector<PoolHolders> pools;
+  /// The window the target's error ratios were computed over (its config, copied every sample).
+  ErrorWindow error_window;
 };
 
 /// Everything poolwatch knows at one instant. Immutable once published (shared_ptr<const>):

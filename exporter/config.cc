@@ -9,6 +9,7 @@
 #include "base/time.h"
 #include "collectors/pq_connection.h"
 #include "exporter/config_reader.h"
+#include "exporter/config_sections.h"
 
 namespace poolwatch {
 
@@ -55,12 +56,6 @@ std::vector<std::string> Config::Secrets() const {
   return out;
 }
 
-// Defined in config_alerts.cc.
-void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig& out);
-// Defined in config_postgres.cc.
-void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
-                                   CollectorOptions& out);
-
 namespace {
 
 bool ReadSecretFile(const std::string& path, std::string& out, std::string& error) {
@@ -84,7 +79,7 @@ void ParsePool(const YAML::Node& node, const std::string& path, ConfigProblems& 
   r.Dur("connect_timeout", pool.connect_timeout);
   r.Dur("idle_timeout", pool.idle_timeout);
   r.Dur("max_lifetime", pool.max_lifetime);
-  r.Dur("leak_timeout", pool.leak_timeout);
+  r.Dur("leak_timeout", pool.checkout_leak_timeout);
   r.Dur("health_check_interval", pool.health_check_interval);
   if (r.Has("backoff")) {
     MapReader b(r.Child("backoff"), r.PathOf("backoff"), problems);
@@ -142,7 +137,7 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
   } else {
     r.Child("pool");
   }
-  r.Dur("leak_timeout", t.leak_timeout);
+  r.Dur("leak_timeout", t.collector_options.leak_timeout);
   if (kind == TargetKind::kPostgres) {
     ParsePostgresCollectorOptions(r, problems, t.collector_options);
     r.Bool("shared", t.shared);

@@ -23,7 +23,10 @@ struct PoolConfig {
   Duration connect_timeout = std::chrono::seconds(5);
   Duration idle_timeout = std::chrono::minutes(5);
   Duration max_lifetime = std::chrono::hours(1);
-  Duration leak_timeout = std::chrono::seconds(60);
+  /// `pool.leak_timeout`: a probe connection checked out of this pool longer than this is
+  /// counted and reclaimed (poolwatch_probe_pool_leaks_total). Not the target's `leak_timeout`
+  /// (the idle-in-transaction threshold, CollectorOptions::leak_timeout).
+  Duration checkout_leak_timeout = std::chrono::seconds(60);
   Duration health_check_interval = std::chrono::seconds(30);
   Duration backoff_initial = std::chrono::seconds(1);
   Duration backoff_max = std::chrono::seconds(60);
@@ -36,11 +39,9 @@ struct TargetConfig {
   std::string password;  // from password_file or `password` (env-expanded); never logged
   std::string password_file;
   PoolConfig pool;
-  /// Backends idle in transaction longer than this count as leaks (PostgreSQL targets), and
-  /// PgBouncer server connections whose client sent nothing for this long.
-  Duration leak_timeout = std::chrono::seconds(60);
-  /// PostgreSQL collector settings (long_transactions, offenders, activity_breakdown,
-  /// error_window, error_min_events); see config_postgres.cc.
+  /// Collector settings: `leak_timeout` (CollectorOptions::leak_timeout, the only copy of it)
+  /// and, for PostgreSQL, long_transactions, offenders, activity_breakdown, error_window and
+  /// error_min_events (see config_postgres.cc).
   CollectorOptions collector_options;
   std::vector<std::string> collectors_enabled;
   std::vector<std::string> collectors_disabled;

@@ -9,6 +9,7 @@
 #include "alerts/rules.h"
 #include "base/files.h"
 #include "exporter/config_reader.h"
+#include "exporter/config_sections.h"
 
 namespace poolwatch {
 
@@ -84,8 +85,15 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
   r.Dur("keep_firing_for", rule.keep_firing_for, true);
   r.Double("hysteresis", rule.hysteresis, 0, 0.5);
   if (key == "error_rate") {
-    r.Dur("window", rule.window);
-    r.Double("min_events", rule.min_events, 0, 1e12);
+    // The ratio's window is the target's (one source): the rule used to keep a second copy that
+    // only the alert message read, so the message could name a window the ratio never used.
+    for (const char* moved : {"window", "min_events"}) {
+      if (!r.Has(moved)) continue;
+      r.Child(moved);
+      problems.Add(r.MarkOf(moved), r.PathOf(moved),
+                   std::string("is a target setting now: set targets[].error_") + moved +
+                       " (the error ratio is computed over the target's window)");
+    }
   }
   StringMap(r, "labels", rule.labels);
   r.String("runbook_url", rule.runbook_url);

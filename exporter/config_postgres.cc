@@ -3,6 +3,7 @@
 
 #include "exporter/config.h"
 #include "exporter/config_reader.h"
+#include "exporter/config_sections.h"
 
 namespace poolwatch {
 
@@ -57,8 +58,8 @@ void ParseBreakdown(MapReader& r, ConfigProblems& problems, ActivityBreakdownOpt
 
 void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
                                    CollectorOptions& out) {
-  target.Dur("error_window", out.error_window);
-  target.Int("error_min_events", out.error_min_events, 0, 1'000'000'000);
+  target.Dur("error_window", out.error_window.window);
+  target.Int("error_min_events", out.error_window.min_events, 0, 1'000'000'000);
   struct Section {
     const char* key;
     void (*parse)(MapReader&, ConfigProblems&, CollectorOptions&);

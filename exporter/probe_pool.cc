@@ -213,13 +213,14 @@ void ProbePool::Maintain(SteadyTime deadline) {
   std::uint64_t renew = 0;
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (it->in_use) {
-      if (!it->leaked && now - it->checked_out > config_.leak_timeout) {
+      if (!it->leaked && now - it->checked_out > config_.checkout_leak_timeout) {
         it->leaked = true;
         stats_.leaks += 1;
-        spdlog::warn("target {}: probe connection held by {} for {:.1f}s (leak_timeout {}); "
-                     "reclaiming it",
-                     target_, it->holder, Seconds(now - it->checked_out),
-                     FormatDuration(config_.leak_timeout));
+        spdlog::warn(
+            "target {}: probe connection held by {} for {:.1f}s (leak_timeout {}); "
+            "reclaiming it",
+            target_, it->holder, Seconds(now - it->checked_out),
+            FormatDuration(config_.checkout_leak_timeout));
         it->conn->Abort();
       }
       ++it;

@@ -91,7 +91,8 @@ void AddOsProcessMetrics(MetricSet& m) {
 
 void AddExporterHealthMetrics(const std::vector<TargetStatus>& targets, MetricSet& m) {
   for (const TargetStatus& t : targets) {
-    if (t.kind != "postgres" || t.role == "standby") continue;  // the holder exports them
+    // The holder exports them.
+    if (t.kind != TargetKind::kPostgres || t.role == "standby") continue;
     bool error = !t.up;
     for (const auto& entry : t.collector_success) error = error || !entry.second;
     const Labels l = {{"target", t.name}};

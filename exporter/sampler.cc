@@ -70,8 +70,9 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
     : target_(target),
       clock_(clock),
       sample_budget_(config.timeout),
-      probe_window_(std::chrono::duration<double>(target.collector_options.error_window).count(),
-                    target.collector_options.error_min_events),
+      probe_window_(
+          std::chrono::duration<double>(target.collector_options.error_window.window).count(),
+          target.collector_options.error_window.min_events),
       password_(target.password_file.empty()
                     ? nullptr
                     : std::make_shared<SecretFile>(target.password_file, target.password, "\n\r")),
@@ -84,7 +85,6 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
   CollectorOptions opts = target.collector_options;
   opts.legacy_stats_names = config.legacy_stats_names;
   opts.clock = &clock_;
-  opts.leak_timeout = target.leak_timeout;
   if (target.kind == TargetKind::kPgBouncer) {
     wait_tracker_ = std::make_shared<PoolWaitTracker>(config.peak_window);
     opts.wait_tracker = wait_tracker_;
@@ -111,9 +111,10 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   if (password_) CurrentSecret(*password_, "password_file of target " + target_.name);
   TargetSample s;
   s.target = target_.name;
-  s.kind = std::string(TargetKindName(target_.kind));
+  s.kind = target_.kind;
   status.name = s.target;
   status.kind = s.kind;
+  status.error_window = target_.collector_options.error_window;
   status.up = false;
   status.reason = DownReason::kNone;
   if (election_ && StandBy(deadline, s, status)) {
@@ -260,9 +261,9 @@ void TargetSampler::OutOfBudget(std::size_t from, const std::string& name) {
 void TargetSampler::LogTransition(const TargetStatus& status) {
   // Transitions, not every failed sample.
   if (status.up && (!was_up_ || first_)) {
-    if (!first_) spdlog::info("target {} ({}) is back up", target_.name, status.kind);
+    if (!first_) spdlog::info("target {} ({}) is back up", target_.name, TargetKindName(status.kind));
   } else if (!status.up && (was_up_ || first_ || status.reason != last_reason_)) {
-    spdlog::warn("target {} ({}) is down: {}: {}", target_.name, status.kind,
+    spdlog::warn("target {} ({}) is down: {}: {}", target_.name, TargetKindName(status.kind),
                  DownReasonName(status.reason), status.error);
   }
   first_ = false;
@@ -338,7 +339,7 @@ void TargetSampler::SampleFast(SteadyTime deadline) {
 
 void TargetSampler::AddSelfMetrics(TargetSample& s, const TargetStatus& status) {
   const std::string& t = target_.name;
-  const std::string& kind = s.kind;
+  const std::string kind(TargetKindName(s.kind));
   auto& m = s.metrics;
   if (target_.kind == TargetKind::kPostgres) {
     m.Gauge("pg_up", "Whether the last sample of the PostgreSQL target succeeded.",

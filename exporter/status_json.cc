@@ -82,7 +82,7 @@ nlohmann::json StatusJson(const Snapshot& snap) {
   for (const auto& t : snap.targets) {
     nlohmann::json j;
     j["name"] = t.name;
-    j["kind"] = t.kind;
+    j["kind"] = std::string(TargetKindName(t.kind));
     j["up"] = t.up;
     j["reason"] = std::string(DownReasonName(t.reason));
     j["health"] = t.health;
@@ -105,7 +105,7 @@ nlohmann::json StatusJson(const Snapshot& snap) {
     }
     j["offenders"] = offs;
     if (t.offenders.size() > kMaxOffenders) j["offenders_omitted"] = t.offenders.size() - kMaxOffenders;
-    if (t.kind == "pgbouncer") j["pools"] = PoolsJson(t);
+    if (t.kind == TargetKind::kPgBouncer) j["pools"] = PoolsJson(t);
     out["targets"].push_back(std::move(j));
   }
   return out;
@@ -123,8 +123,8 @@ std::string StatusText(const Snapshot& snap) {
       details += (details.empty() ? "" : "; ") + T(k) + ": " + T(v);
     }
     if (!t.up) details = T(t.error, kMaxErrorBytes);
-    o << std::left << std::setw(16) << t.name << std::setw(11) << t.kind << std::setw(6)
-      << (t.up ? "yes" : "NO") << std::setw(19)
+    o << std::left << std::setw(16) << t.name << std::setw(11) << TargetKindName(t.kind)
+      << std::setw(6) << (t.up ? "yes" : "NO") << std::setw(19)
       << (t.up ? std::string("-") : std::string(DownReasonName(t.reason))) << std::setw(12)
       << ms.str() << details << "\n";
     // The holder chain: who holds each busy pool's servers (root blockers first), who waits.

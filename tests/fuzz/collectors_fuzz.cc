@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     poolwatch::support::FakeConnection conn({{"", [&](std::string_view) { return result; }}});
     poolwatch::TargetSample out;
     out.target = "fuzz";
-    out.kind = std::string(poolwatch::TargetKindName(info.kind));
+    out.kind = info.kind;
     auto collector = info.make(poolwatch::CollectorOptions{});
     try {
       collector->Collect(conn, out);

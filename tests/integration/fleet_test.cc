@@ -66,7 +66,7 @@ class Fleet {
           "    pool_utilization: {warning: 0.80, critical: 0.90, for: 1s}\n"
           "    clients_waiting: {warning: 1s, critical: 1h, for: 1s}\n"
           "    long_transaction: {warning: 3s, critical: 1h, for: 1s}\n"
-          "    error_rate: {min_events: 1000000}\n"
+          "    error_rate: {enabled: false}\n"
           "  receivers:\n"
           "    - name: oncall\n"
           "      slack: {webhook_url: \"" + rx.Url("/pod" + std::to_string(i)) + "\"}\n"

@@ -31,8 +31,7 @@ struct Config {
       "    pool_utilization: {warning: 0.80, critical: 0.90, for: 1s}\n"
       "    clients_waiting: {warning: 1s, critical: 1h, for: 1s}\n"
       "    long_transaction: {warning: 3s, critical: 1h, for: 1s}\n"
-      "    connection_leak: {for: 1s}\n"
-      "    error_rate: {min_events: 5}\n";
+      "    connection_leak: {for: 1s}\n";
   bool with_bouncer = true;
   std::string incidents = "{resolve_after: 2s}";
 };
@@ -43,7 +42,7 @@ std::string Yaml(const SlackReceiver& rx, const Config& c) {
       "targets:\n"
       "  postgres:\n    - name: pg\n      dsn: \"" +
       stack->PgDsn("postgres") +
-      "\"\n      leak_timeout: 2s\n      error_window: 10s\n";
+      "\"\n      leak_timeout: 2s\n      error_window: 10s\n      error_min_events: 5\n";
   if (c.with_bouncer) {
     y += "  pgbouncer:\n    - name: bouncer\n      dsn: \"" + stack->PgbDsn() +
          "\"\n      pool: {backoff: {initial: 100ms, max: 200ms}}\n";
@@ -297,9 +296,7 @@ TEST(Incidents, PgBouncerDownAndBackOneFiringOneResolvedThenCalm) {
   SlackReceiver rx;
   Config c;
   // ErrorRateHigh with a short `for`: a session error counted for the restart would page here.
-  c.rules += "    error_rate: {min_events: 5, for: 1s}\n";
-  c.rules.replace(c.rules.find("    error_rate: {min_events: 5}\n"),
-                  std::string("    error_rate: {min_events: 5}\n").size(), "");
+  c.rules += "    error_rate: {for: 1s}\n";
   PoolwatchProcess pw(Yaml(rx, c));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
   {

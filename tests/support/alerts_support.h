@@ -20,7 +20,7 @@ inline Snapshot MakeSnapshot(const std::vector<std::pair<std::string, bool>>& ta
   for (const auto& [name, up] : targets) {
     TargetStatus t;
     t.name = name;
-    t.kind = "pgbouncer";
+    t.kind = TargetKind::kPgBouncer;
     t.up = up;
     if (!up) {
       t.reason = DownReason::kRefused;

@@ -87,7 +87,7 @@ Offender Backend(int pid, const std::string& app, const std::string& category, d
 /// clients waiting; the PostgreSQL target `pg` sees the same two backends as long transactions.
 Snapshot Saturated(double ratio = 1.0, double oldest_tx = 70) {
   Snapshot s = MakeSnapshot({{"pgb", true}, {"pg", true}});
-  s.targets[1].kind = "postgres";
+  s.targets[1].kind = TargetKind::kPostgres;
   s.metrics.Gauge("poolwatch_pool_utilization_ratio", "u",
                   {{"target", "pgb"}, {"kind", "pgbouncer_server"}, {"database", "tiny"},
                    {"user", "app"}},
@@ -128,7 +128,7 @@ Snapshot Saturated(double ratio = 1.0, double oldest_tx = 70) {
 
 Snapshot Calm() {
   Snapshot s = MakeSnapshot({{"pgb", true}, {"pg", true}});
-  s.targets[1].kind = "postgres";
+  s.targets[1].kind = TargetKind::kPostgres;
   s.metrics.Gauge("poolwatch_pool_utilization_ratio", "u",
                   {{"target", "pgb"}, {"kind", "pgbouncer_server"}, {"database", "tiny"},
                    {"user", "app"}},
@@ -255,7 +255,7 @@ TEST(IncidentTest, DifferentLociAreDifferentIncidentsAndTargetDownHoldsThePool) 
   Harness h;
   h.Run(Saturated(), 5s);
   Snapshot down = MakeSnapshot({{"pgb", false}, {"pg", true}});
-  down.targets[1].kind = "postgres";
+  down.targets[1].kind = TargetKind::kPostgres;
   down.metrics.Gauge("poolwatch_pg_oldest_transaction_age_seconds", "t",
                      {{"target", "pg"}, {"datname", "postgres"}}, 0);
   h.Run(down, 20s);
@@ -283,7 +283,7 @@ TEST(IncidentTest, ErrorRatioWithTooFewEventsNeitherFiresNorResolves) {
   Harness h;
   auto snap = [](double ratio, double events) {
     Snapshot s = MakeSnapshot({{"pg", true}});
-    s.targets[0].kind = "postgres";
+    s.targets[0].kind = TargetKind::kPostgres;
     s.metrics.Gauge("poolwatch_error_ratio", "r", {{"target", "pg"}, {"kind", "session"}}, ratio);
     s.metrics.Gauge("poolwatch_error_window_events", "e", {{"target", "pg"}, {"kind", "session"}},
                     events);
@@ -307,7 +307,7 @@ TEST(IncidentTest, ErrorRatioResolvesWhenTheWindowEmpties) {
   Harness h;
   auto snap = [](double ratio, double events) {
     Snapshot s = MakeSnapshot({{"pg", true}});
-    s.targets[0].kind = "postgres";
+    s.targets[0].kind = TargetKind::kPostgres;
     s.metrics.Gauge("poolwatch_error_ratio", "r", {{"target", "pg"}, {"kind", "rollback"}}, ratio);
     s.metrics.Gauge("poolwatch_error_window_events", "e", {{"target", "pg"}, {"kind", "rollback"}},
                     events);

@@ -5,6 +5,7 @@
 
 #include "alerts/rules.h"
 #include "alerts/state.h"
+#include "base/time.h"
 #include "tests/support/alerts_support.h"
 
 namespace poolwatch {
@@ -18,7 +19,7 @@ using support::TestAlertsConfig;
 TEST(AlertRulesTest, ReadsTheAgreedMetricNamesAndTheWho) {
   AlertsConfig cfg = TestAlertsConfig();
   Snapshot s = MakeSnapshot({{"pg", true}});
-  s.targets[0].kind = "postgres";
+  s.targets[0].kind = TargetKind::kPostgres;
   Offender o;
   o.category = "idle_in_transaction";
   o.pid = 4711;
@@ -63,7 +64,7 @@ TEST(AlertRulesTest, TheWhoOfADatabaseWithAHostileNameIsFound) {
   // the raw name. The long-transaction alert of that database must still name the session.
   AlertsConfig cfg = TestAlertsConfig();
   Snapshot s = MakeSnapshot({{"pg", true}});
-  s.targets[0].kind = "postgres";
+  s.targets[0].kind = TargetKind::kPostgres;
   const std::string raw = "<!channel> \x01\x1b[31m\xff & x";
   Offender o;
   o.category = "long_transaction";
@@ -98,6 +99,30 @@ TEST(AlertRulesTest, ErrorRateNeedsMinimumEvents) {
   ASSERT_EQ(out.observations.size(), 1u);
   EXPECT_EQ(out.observations[0].alert.Label("alertname"), "ErrorRateHigh");
   EXPECT_TRUE(out.observations[0].above);
+}
+
+TEST(AlertRulesTest, ErrorRateMessageNamesTheWindowTheRatioUsed) {
+  // The ratio is computed over the target's error_window (the sampler copies it into the
+  // target's status); the message and the least-events hold read that same value.
+  AlertsConfig cfg = TestAlertsConfig();
+  Snapshot s = MakeSnapshot({{"pg", true}});
+  s.targets[0].kind = TargetKind::kPostgres;
+  s.targets[0].error_window.window = 17min;
+  s.targets[0].error_window.min_events = 50;
+  s.metrics.Gauge("poolwatch_error_ratio", "h", {{"target", "pg"}, {"kind", "rollback"}}, 0.5);
+  s.metrics.Gauge("poolwatch_error_window_events", "h", {{"target", "pg"}, {"kind", "rollback"}},
+                  30);
+  RuleOutput out = EvaluateRules(s, cfg);
+  ASSERT_EQ(out.observations.size(), 1u);
+  const Observation& o = out.observations[0];
+  EXPECT_EQ(o.alert.Label("alertname"), "ErrorRateHigh");
+  EXPECT_THAT(o.alert.headline,
+              ::testing::HasSubstr("30 events in the last " + HumanDuration(17min)));
+  EXPECT_EQ(o.alert.detail, "30 events in the last " + HumanDuration(17min));
+  EXPECT_NE(HumanDuration(17min), HumanDuration(5min));
+  EXPECT_TRUE(o.hold) << "30 events < the target's error_min_events 50";
+  s.targets[0].error_window.min_events = 20;
+  EXPECT_FALSE(EvaluateRules(s, cfg).observations.at(0).hold) << "30 events >= 20";
 }
 
 TEST(AlertRulesTest, ClientsWaitingPrefersTheFastSamplingPeak) {

@@ -64,7 +64,7 @@ Fixture Make(const std::vector<Row>& servers, const std::vector<Row>& clients,
   Fixture f;
   TargetSample b;
   b.target = "bouncer";
-  b.kind = "pgbouncer";
+  b.kind = TargetKind::kPgBouncer;
   b.shared_results[std::string(pgb_results::kServers)] = Project(kServerCols, servers);
   b.shared_results[std::string(pgb_results::kClients)] = Project(kClientCols, clients);
   b.shared_results[std::string(pgb_results::kDatabases)] = Project(
@@ -74,7 +74,7 @@ Fixture Make(const std::vector<Row>& servers, const std::vector<Row>& clients,
                        {"database", "app"}, {"pool_size", "20"}}});
   TargetSample pg;
   pg.target = "pg";
-  pg.kind = "postgres";
+  pg.kind = TargetKind::kPostgres;
   pg.backends = std::move(backends);
   f.samples = {std::move(b), std::move(pg)};
   f.statuses.resize(2);

@@ -105,7 +105,7 @@ TEST(HostileStringsTest, StatusJsonAndOnceTextAreValidAndBounded) {
   for (const auto& evil : HostileStrings()) {
     TargetStatus t;
     t.name = "t";
-    t.kind = "postgres";
+    t.kind = TargetKind::kPostgres;
     t.up = false;
     t.error = evil;
     t.summary["pools"] = evil;

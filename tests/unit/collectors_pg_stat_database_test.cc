@@ -18,8 +18,8 @@ TEST(SessionErrorRatio, AbandonedSessionsAreNotErrorsFatalAndKilledAre) {
   FakeClock clock;
   CollectorOptions o;
   o.clock = &clock;
-  o.error_window = 60s;
-  o.error_min_events = 5;
+  o.error_window.window = 60s;
+  o.error_window.min_events = 5;
   double sessions = 100, abandoned = 0, fatal = 0, killed = 0;
   FakeConnection conn({{"SELECT s.datid", [&](std::string_view) {
                           auto n = [](double v) { return std::to_string(v); };
@@ -33,7 +33,7 @@ TEST(SessionErrorRatio, AbandonedSessionsAreNotErrorsFatalAndKilledAre) {
   auto sample = [&] {
     TargetSample s;
     s.target = "pg";
-    s.kind = "postgres";
+    s.kind = TargetKind::kPostgres;
     c->Collect(conn, s);
     return s;
   };

@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 TargetSample NewSample() {
   TargetSample s;
   s.target = "main";
-  s.kind = "postgres";
+  s.kind = TargetKind::kPostgres;
   s.own_pids = {11, 12};
   return s;
 }
@@ -241,8 +241,8 @@ TEST(PgStatDatabaseTest, CountersAndSlidingRollbackAndSessionRatios) {
   FakeClock clock;
   CollectorOptions o;
   o.clock = &clock;
-  o.error_window = 60s;
-  o.error_min_events = 20;
+  o.error_window.window = 60s;
+  o.error_window.min_events = 20;
   double commits = 1000, rollbacks = 10, sessions = 50, killed = 0;
   std::string sql;
   FakeConnection conn({{"SELECT s.datid", [&](std::string_view q) {

@@ -44,7 +44,7 @@ class PgBouncerCollectorsTest : public ::testing::Test {
     if (!opts.wait_tracker) opts.wait_tracker = std::make_shared<PoolWaitTracker>();
     TargetSample s;
     s.target = "pgb";
-    s.kind = "pgbouncer";
+    s.kind = TargetKind::kPgBouncer;
     for (auto& c : MakeCollectors(TargetKind::kPgBouncer, {}, {}, opts)) {
       try {
         c->Collect(conn, s);

@@ -37,7 +37,7 @@ TEST(ConfigAlertsTest, TheIssueExampleParses) {
   dashboard_url: "https://grafana.example/d/poolwatch"
   rules:
     pool_utilization: {warning: 0.80, critical: 0.90, for: 2m}
-    error_rate: {threshold: 0.05, window: 5m, min_events: 20, for: 2m}
+    error_rate: {threshold: 0.05, for: 2m}
     connection_leak: {threshold: 0, for: 1m}
     long_transaction: {warning: 60s, critical: 300s, for: 1m, exclude_databases: [template*],
                        runbook_url: "https://runbooks.example/long-tx",
@@ -93,7 +93,6 @@ TEST(ConfigAlertsTest, DefaultsFollowTheReference) {
   EXPECT_EQ(r.at("pool_utilization").for_duration, 2min);
   EXPECT_EQ(*r.at("pool_utilization").critical_for, 1min);
   EXPECT_DOUBLE_EQ(*r.at("error_rate").warning, 0.05);
-  EXPECT_DOUBLE_EQ(r.at("error_rate").min_events, 20);
   EXPECT_DOUBLE_EQ(*r.at("long_transaction").critical, 300);
   EXPECT_DOUBLE_EQ(*r.at("clients_waiting").critical, 15);
   EXPECT_EQ(r.at("target_down").for_duration, 1min);
@@ -135,6 +134,37 @@ TEST(ConfigAlertsTest, EveryProblemAtOnceWithLineAndColumn) {
   EXPECT_THAT(all, HasSubstr("alerts.bogus: unknown key"));
   EXPECT_GE(e.problems.size(), 10u) << all;
   for (const auto& p : e.problems) EXPECT_THAT(p, ::testing::StartsWith("pw.yaml:")) << p;
+}
+
+TEST(ConfigAlertsTest, ErrorRateWindowIsTheTargetsAndTheRuleKeysAreRejected) {
+  // One source: the ratio's window and least events are the target's; the rule's former copies
+  // are errors that say where the setting lives.
+  std::string yaml = R"(targets:
+  postgres:
+    - name: pg
+      dsn: "host=127.0.0.1 dbname=app"
+      error_window: 10m
+      error_min_events: 50
+alerts:
+  rules:
+    error_rate: {threshold: 0.05, window: 5m, min_events: 20}
+)";
+  ConfigError e;
+  Config c;
+  ASSERT_FALSE(LoadConfigString(yaml, "pw.yaml", c, e));
+  std::string all = Joined(e);
+  EXPECT_THAT(all, HasSubstr("pw.yaml:9:43: alerts.rules.error_rate.window: is a target setting "
+                             "now: set targets[].error_window"));
+  EXPECT_THAT(all, HasSubstr("pw.yaml:9:59: alerts.rules.error_rate.min_events: is a target "
+                             "setting now: set targets[].error_min_events"));
+  EXPECT_EQ(e.problems.size(), 2u) << all;
+  ConfigError e2;
+  Config c2;
+  std::string ok = yaml.substr(0, yaml.find("alerts:"));
+  ASSERT_TRUE(LoadConfigString(ok, "pw.yaml", c2, e2)) << Joined(e2);
+  ASSERT_EQ(c2.targets.size(), 1u);
+  EXPECT_EQ(c2.targets[0].collector_options.error_window.window, 10min);
+  EXPECT_EQ(c2.targets[0].collector_options.error_window.min_events, 50);
 }
 
 TEST(ConfigAlertsTest, WebhookUrlFromEnvAndNeverInAnError) {

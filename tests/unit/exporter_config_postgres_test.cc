@@ -25,8 +25,8 @@ TEST(PgConfigTest, DefaultsWhenAbsent) {
   ConfigError e;
   ASSERT_TRUE(LoadConfigString(Target(""), "pw.yaml", c, e));
   const CollectorOptions& o = c.targets[0].collector_options;
-  EXPECT_EQ(o.error_window, 5min);
-  EXPECT_EQ(o.error_min_events, 20);
+  EXPECT_EQ(o.error_window.window, 5min);
+  EXPECT_EQ(o.error_window.min_events, 20);
   EXPECT_EQ(o.long_transactions.thresholds, std::vector<std::chrono::milliseconds>({60s, 300s}));
   EXPECT_THAT(o.long_transactions.exclude_application_names, Contains("poolwatch"));
   EXPECT_THAT(o.long_transactions.exclude_backend_types, Contains("autovacuum worker"));
@@ -54,8 +54,8 @@ TEST(PgConfigTest, EveryKeyIsRead) {
       "pw.yaml", c, e))
       << ::testing::PrintToString(e.problems);
   const CollectorOptions& o = c.targets[0].collector_options;
-  EXPECT_EQ(o.error_window, 3s);
-  EXPECT_EQ(o.error_min_events, 5);
+  EXPECT_EQ(o.error_window.window, 3s);
+  EXPECT_EQ(o.error_window.min_events, 5);
   EXPECT_EQ(o.long_transactions.threshold, 2min);
   EXPECT_EQ(o.long_transactions.thresholds, std::vector<std::chrono::milliseconds>({30s, 5min}));
   EXPECT_EQ(o.long_transactions.exclude_application_names, std::vector<std::string>({"pg_dump*"}));

@@ -150,7 +150,7 @@ TEST(ProbePoolTest, LeakedCheckoutIsCountedAbortedAndItsSlotFreedOnRelease) {
   FakeClock clock;
   Counter c;
   PoolConfig cfg = Small(1);
-  cfg.leak_timeout = 10s;
+  cfg.checkout_leak_timeout = 10s;
   ProbePool pool("t", cfg, Connector(c), clock, "SELECT 1");
   auto lease = pool.Acquire("forgetful-collector", std::chrono::steady_clock::now() + 1s);
   clock.Advance(11s);

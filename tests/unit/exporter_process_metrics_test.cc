@@ -40,16 +40,16 @@ TEST(ProcessMetricsTest, ProcessFamiliesFromProcAreDeclaredAndPlausible) {
 TEST(ProcessMetricsTest, ExporterHealthUnderPostgresExporterNamesPerPostgresTarget) {
   std::vector<TargetStatus> targets(3);
   targets[0].name = "main";
-  targets[0].kind = "postgres";
+  targets[0].kind = TargetKind::kPostgres;
   targets[0].up = true;
   targets[0].sample_duration_seconds = 0.25;
   targets[0].collector_success = {{"pg_locks", true}, {"pg_stat_activity", true}};
   targets[1].name = "replica";
-  targets[1].kind = "postgres";
+  targets[1].kind = TargetKind::kPostgres;
   targets[1].up = true;
   targets[1].collector_success = {{"pg_locks", false}};
   targets[2].name = "bouncer";
-  targets[2].kind = "pgbouncer";
+  targets[2].kind = TargetKind::kPgBouncer;
   MetricSet m;
   AddExporterHealthMetrics(targets, m);
   EXPECT_THAT(m.DeclarationProblems(), ::testing::IsEmpty());
