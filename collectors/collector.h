@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -54,13 +55,11 @@ struct ActivityBreakdownOptions {
   int max_series = 100;            // per family; the rest is dropped and counted
 };
 
-/// Options collectors read; filled from the target's config. Copied into each collector.
-struct CollectorOptions {
-  /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names.
+/// What a target's configuration says about its collectors (TargetConfig::collector_settings).
+struct CollectorSettings {
+  /// Whether to also emit pgbouncer_exporter's pre-v0.11 `pgbouncer_stats_*` names (the
+  /// configuration's `compatibility.legacy_pgbouncer_stats_names`, the same for every target).
   bool legacy_stats_names = true;
-  /// Time source for windows and timestamp comparisons (never null when built by the Sampler;
-  /// null = the system clock). Not owned; outlives the collectors.
-  const Clock* clock = nullptr;
   /// The target's `leak_timeout` (parsed straight into here; no other copy). PostgreSQL: backends
   /// idle in transaction longer than this count as leaks. PgBouncer: a server linked to a client
   /// silent for longer than this is a leak. (`pool.leak_timeout`, the probe-checkout limit, is
@@ -71,6 +70,14 @@ struct CollectorOptions {
   LongTransactionOptions long_transactions;
   OffenderOptions offenders;
   ActivityBreakdownOptions activity_breakdown;
+};
+
+/// What the running process hands the collectors: not configuration, set by the Sampler and by
+/// MakeCollectors().
+struct CollectorWiring {
+  /// Time source for windows and timestamp comparisons (never null when built by the Sampler;
+  /// null = the system clock). Not owned; outlives the collectors.
+  const Clock* clock = nullptr;
   /// PostgreSQL: the pg_stat_activity collector's one statement also reads pg_long_transactions'
   /// rows and leaves them in the sample (TargetSample::shared_results[kPgActivityFeed]), so that
   /// pg_stat_activity is scanned once per sample (it costs O(backends^2) on the server). Set by
@@ -80,6 +87,13 @@ struct CollectorOptions {
   /// PgBouncer: waiting-client peaks and waiting seconds, shared by the main sample's
   /// pgbouncer_pools collector and the fast SHOW POOLS loop. nullptr = not tracked.
   std::shared_ptr<PoolWaitTracker> wait_tracker;
+};
+
+/// What each collector is built with (and keeps a copy of): the settings and the wiring.
+struct CollectorOptions : CollectorSettings, CollectorWiring {
+  CollectorOptions() = default;
+  CollectorOptions(const CollectorSettings& s, CollectorWiring w)
+      : CollectorSettings(s), CollectorWiring(std::move(w)) {}
 };
 
 /// A row of the explicit collector table.

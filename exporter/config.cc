@@ -81,16 +81,13 @@ void ParsePool(const YAML::Node& node, const std::string& path, ConfigProblems& 
   r.Dur("max_lifetime", pool.max_lifetime);
   r.Dur("leak_timeout", pool.checkout_leak_timeout);
   r.Dur("health_check_interval", pool.health_check_interval);
-  if (r.Has("backoff")) {
-    MapReader b(r.Child("backoff"), r.PathOf("backoff"), problems);
-    b.Dur("initial", pool.backoff_initial);
-    b.Dur("max", pool.backoff_max);
-    b.Finish();
+  if (auto b = r.Section("backoff")) {
+    b->Dur("initial", pool.backoff_initial);
+    b->Dur("max", pool.backoff_max);
+    b->Finish();
     if (pool.backoff_max < pool.backoff_initial) {
-      problems.Add(b.MarkOf("max"), b.PathOf("max"), "must not be less than backoff.initial");
+      problems.Add(b->MarkOf("max"), b->PathOf("max"), "must not be less than backoff.initial");
     }
-  } else {
-    r.Child("backoff");
   }
   if (pool.min > pool.max) {
     problems.Add(r.MarkOf("min"), r.PathOf("min"),
@@ -132,14 +129,12 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
       problems.Add(r.MarkOf("password_file"), r.PathOf("password_file"), err);
     }
   }
-  if (r.Has("pool")) {
+  if (r.Claim("pool")) {
     ParsePool(r.Child("pool"), r.PathOf("pool"), problems, t.pool);
-  } else {
-    r.Child("pool");
   }
-  r.Dur("leak_timeout", t.collector_options.leak_timeout);
+  r.Dur("leak_timeout", t.collector_settings.leak_timeout);
   if (kind == TargetKind::kPostgres) {
-    ParsePostgresCollectorOptions(r, problems, t.collector_options);
+    ParsePostgresCollectorSettings(r, problems, t.collector_settings);
     r.Bool("shared", t.shared);
     r.String("election_key", t.election_key);
     if (r.Has("election_key") && !t.shared) {
@@ -148,10 +143,9 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
     }
     if (t.shared && t.election_key.empty()) t.election_key = t.name;
   }
-  if (r.Has("collectors")) {
-    MapReader c(r.Child("collectors"), r.PathOf("collectors"), problems);
-    if (c.Valid()) {
-      const YAML::Node& cn = r.Child("collectors");
+  if (auto c = r.Section("collectors")) {
+    if (c->Valid()) {
+      const YAML::Node& cn = c->Node();
       for (auto it = cn.begin(); it != cn.end(); ++it) {
         std::string name = it->first.Scalar();
         bool known = false;
@@ -163,19 +157,17 @@ void ParseTarget(const YAML::Node& node, const std::string& path, TargetKind kin
           for (const auto& info : CollectorTable()) {
             if (info.kind == kind) names += (names.empty() ? "" : ", ") + std::string(info.name);
           }
-          problems.Add(it->first.Mark(), c.PathOf(name),
+          problems.Add(it->first.Mark(), c->PathOf(name),
                        "unknown collector for a " + std::string(TargetKindName(kind)) +
                            " target (known: " + names + ")");
-          c.Child(name);
+          c->Child(name);
           continue;
         }
         bool on = true;
-        c.Bool(name, on);
+        c->Bool(name, on);
         (on ? t.collectors_enabled : t.collectors_disabled).push_back(name);
       }
     }
-  } else {
-    r.Child("collectors");
   }
   r.Finish();
 }
@@ -224,55 +216,42 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
     if (!root.IsDefined() || root.IsNull()) problems.AddNoMark("(top level)", "config is empty");
     return false;
   }
-  if (top.Has("web")) {
-    MapReader web(top.Child("web"), "web", problems);
-    web.String("listen_address", cfg.listen_address);
-    web.Finish();
-  } else {
-    top.Child("web");
+  if (auto web = top.Section("web")) {
+    web->String("listen_address", cfg.listen_address);
+    web->Finish();
   }
-  if (top.Has("sampling")) {
-    MapReader s(top.Child("sampling"), "sampling", problems);
-    s.Dur("interval", cfg.interval);
-    s.Dur("timeout", cfg.timeout);
-    s.Dur("fast_interval", cfg.fast_interval, true);
-    s.Dur("peak_window", cfg.peak_window);
-    s.Finish();
+  if (auto s = top.Section("sampling")) {
+    s->Dur("interval", cfg.interval);
+    s->Dur("timeout", cfg.timeout);
+    s->Dur("fast_interval", cfg.fast_interval, true);
+    s->Dur("peak_window", cfg.peak_window);
+    s->Finish();
     if (cfg.timeout > cfg.interval) {
-      problems.Add(s.MarkOf("timeout"), "sampling.timeout",
+      problems.Add(s->MarkOf("timeout"), "sampling.timeout",
                    "must not exceed sampling.interval (" + FormatDuration(cfg.interval) + ")");
     }
-    if (!s.Has("peak_window") && cfg.peak_window < cfg.interval) {
+    if (!s->Has("peak_window") && cfg.peak_window < cfg.interval) {
       cfg.peak_window = cfg.interval;  // the default follows a long interval
     } else if (cfg.peak_window < cfg.interval) {
-      problems.Add(s.MarkOf("peak_window"), "sampling.peak_window",
+      problems.Add(s->MarkOf("peak_window"), "sampling.peak_window",
                    "must be at least sampling.interval (" + FormatDuration(cfg.interval) + ")");
     }
     if (cfg.fast_interval.count() > 0 && cfg.fast_interval >= cfg.interval) {
-      problems.Add(s.MarkOf("fast_interval"), "sampling.fast_interval",
+      problems.Add(s->MarkOf("fast_interval"), "sampling.fast_interval",
                    "must be shorter than sampling.interval");
     }
-  } else {
-    top.Child("sampling");
   }
-  if (top.Has("compatibility")) {
-    MapReader c(top.Child("compatibility"), "compatibility", problems);
-    c.Bool("legacy_pgbouncer_stats_names", cfg.legacy_stats_names);
-    c.Finish();
-  } else {
-    top.Child("compatibility");
+  if (auto c = top.Section("compatibility")) {
+    c->Bool("legacy_pgbouncer_stats_names", cfg.legacy_stats_names);
+    c->Finish();
   }
   std::set<std::string> names;
-  if (top.Has("targets")) {
-    MapReader tr(top.Child("targets"), "targets", problems);
+  if (auto tr = top.Section("targets")) {
     for (const char* kind_name : {"postgres", "pgbouncer"}) {
       TargetKind kind = std::string(kind_name) == "postgres" ? TargetKind::kPostgres
                                                              : TargetKind::kPgBouncer;
-      if (!tr.Has(kind_name)) {
-        tr.Child(kind_name);
-        continue;
-      }
-      YAML::Node list = tr.Child(kind_name);
+      if (!tr->Claim(kind_name)) continue;
+      YAML::Node list = tr->Child(kind_name);
       std::string lpath = std::string("targets.") + kind_name;
       if (!list.IsSequence()) {
         problems.Add(list.Mark(), lpath, "must be a list of targets");
@@ -290,23 +269,17 @@ bool LoadFromNode(const YAML::Node& root, ConfigProblems& problems, Config& cfg)
         cfg.targets.push_back(std::move(t));
       }
     }
-    tr.Finish();
-  } else {
-    top.Child("targets");
+    tr->Finish();
   }
   if (cfg.targets.empty()) {
     problems.Add(top.Mark(), "targets", "at least one postgres or pgbouncer target is required");
   }
-  if (top.Has("external_labels")) {
+  if (top.Claim("external_labels")) {
     ParseExternalLabels(top.Child("external_labels"), problems, cfg.external_labels);
-  } else {
-    top.Child("external_labels");
   }
-  if (top.Has("alerts")) {
+  if (top.Claim("alerts")) {
     ParseAlerts(top.Child("alerts"), problems, cfg.alerts);
     cfg.alerts.eval_interval = cfg.interval;
-  } else {
-    top.Child("alerts");
   }
   cfg.alerts.external_labels = cfg.external_labels;
   for (const auto& t : cfg.targets) {

@@ -25,7 +25,7 @@ struct PoolConfig {
   Duration max_lifetime = std::chrono::hours(1);
   /// `pool.leak_timeout`: a probe connection checked out of this pool longer than this is
   /// counted and reclaimed (poolwatch_probe_pool_leaks_total). Not the target's `leak_timeout`
-  /// (the idle-in-transaction threshold, CollectorOptions::leak_timeout).
+  /// (the idle-in-transaction threshold, CollectorSettings::leak_timeout).
   Duration checkout_leak_timeout = std::chrono::seconds(60);
   Duration health_check_interval = std::chrono::seconds(30);
   Duration backoff_initial = std::chrono::seconds(1);
@@ -39,10 +39,10 @@ struct TargetConfig {
   std::string password;  // from password_file or `password` (env-expanded); never logged
   std::string password_file;
   PoolConfig pool;
-  /// Collector settings: `leak_timeout` (CollectorOptions::leak_timeout, the only copy of it)
+  /// Collector settings: `leak_timeout` (CollectorSettings::leak_timeout, the only copy of it)
   /// and, for PostgreSQL, long_transactions, offenders, activity_breakdown, error_window and
   /// error_min_events (see config_postgres.cc).
-  CollectorOptions collector_options;
+  CollectorSettings collector_settings;
   std::vector<std::string> collectors_enabled;
   std::vector<std::string> collectors_disabled;
   /// PostgreSQL targets only: every replica watching this database elects one holder (an

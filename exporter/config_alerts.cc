@@ -21,10 +21,7 @@ bool DurationRule(const std::string& key) {
 }
 
 void Threshold(MapReader& r, const std::string& key, bool duration, std::optional<double>& out) {
-  if (!r.Has(key)) {
-    r.Child(key);
-    return;
-  }
+  if (!r.Claim(key)) return;
   if (duration) {
     std::chrono::milliseconds d{-1};
     r.Dur(key, d, true);
@@ -37,25 +34,21 @@ void Threshold(MapReader& r, const std::string& key, bool duration, std::optiona
 }
 
 void StringMap(MapReader& r, const std::string& key, std::map<std::string, std::string>& out) {
-  if (!r.Has(key)) {
-    r.Child(key);
-    return;
-  }
-  MapReader m(r.Child(key), r.PathOf(key), r.problems());
-  if (!m.Valid()) return;
-  const YAML::Node& n = r.Child(key);
+  auto m = r.Section(key);
+  if (!m || !m->Valid()) return;
+  const YAML::Node& n = m->Node();
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string k = it->first.Scalar();
     std::string v;
-    m.String(k, v);
+    m->String(k, v);
     if (k == "alertname" || k == "severity") {
-      r.problems().Add(it->first.Mark(), m.PathOf(k),
+      r.problems().Add(it->first.Mark(), m->PathOf(k),
                        "is set by the rule and cannot be overridden");
       continue;
     }
     out[k] = v;
   }
-  m.Finish();
+  m->Finish();
 }
 
 void ParseRule(const YAML::Node& node, const std::string& path, const std::string& key,
@@ -75,12 +68,10 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
   }
   r.Dur("for", rule.for_duration, true);
   if (r.Has("for") && !r.Has("critical_for")) rule.critical_for.reset();
-  if (r.Has("critical_for")) {
+  if (r.Claim("critical_for")) {
     std::chrono::milliseconds d{0};
     r.Dur("critical_for", d, true);
     rule.critical_for = d;
-  } else {
-    r.Child("critical_for");
   }
   r.Dur("keep_firing_for", rule.keep_firing_for, true);
   r.Double("hysteresis", rule.hysteresis, 0, 0.5);
@@ -102,7 +93,7 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
   if (rule.warning && rule.critical && *rule.critical < *rule.warning) {
     problems.Add(r.MarkOf("critical"), r.PathOf("critical"), "must not be below warning");
   }
-  if (r.Has("overrides")) {
+  if (r.Claim("overrides")) {
     YAML::Node list = r.Child("overrides");
     if (!list.IsSequence()) {
       problems.Add(list.Mark(), r.PathOf("overrides"), "must be a list");
@@ -115,12 +106,10 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
         o.String("target", ov.target);
         o.String("database", ov.database);
         o.String("user", ov.user);
-        if (o.Has("enabled")) {
+        if (o.Claim("enabled")) {
           bool b = true;
           o.Bool("enabled", b);
           ov.enabled = b;
-        } else {
-          o.Child("enabled");
         }
         if (key == "error_rate" || key == "connection_leak") {
           Threshold(o, "threshold", false, ov.warning);
@@ -129,19 +118,15 @@ void ParseRule(const YAML::Node& node, const std::string& path, const std::strin
           Threshold(o, "warning", dur, ov.warning);
           Threshold(o, "critical", dur, ov.critical);
         }
-        if (o.Has("for")) {
+        if (o.Claim("for")) {
           std::chrono::milliseconds d{0};
           o.Dur("for", d, true);
           ov.for_duration = d;
-        } else {
-          o.Child("for");
         }
         o.Finish();
         rule.overrides.push_back(std::move(ov));
       }
     }
-  } else {
-    r.Child("overrides");
   }
   r.Finish();
 }
@@ -212,6 +197,114 @@ void ParseReceiver(const YAML::Node& node, const std::string& path, ConfigProble
   r.Finish();
 }
 
+// The steps of ParseAlerts, one per section of `alerts:`.
+
+void ParseRules(MapReader& r, ConfigProblems& problems, AlertsConfig& out) {
+  if (auto rules = r.Section("rules")) {
+    if (rules->Valid()) {
+      const YAML::Node& rn = rules->Node();
+      for (auto it = rn.begin(); it != rn.end(); ++it) {
+        std::string key = it->first.Scalar();
+        auto rule = out.rules.find(key);
+        if (rule == out.rules.end()) {
+          problems.Add(it->first.Mark(), rules->PathOf(key),
+                       "unknown rule (known: clients_waiting, connection_leak, error_rate, "
+                       "long_transaction, pool_utilization, sampler_stale, target_down)");
+          rules->Child(key);
+          continue;
+        }
+        ParseRule(rules->Child(key), rules->PathOf(key), key, problems, rule->second);
+      }
+    }
+  }
+}
+
+/// Returns the receivers' names, for the route's references.
+std::set<std::string> ParseReceivers(MapReader& r, ConfigProblems& problems, AlertsConfig& out) {
+  std::set<std::string> names;
+  if (r.Claim("receivers")) {
+    YAML::Node list = r.Child("receivers");
+    if (!list.IsSequence()) {
+      problems.Add(list.Mark(), "alerts.receivers", "must be a list");
+    } else {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const YAML::Node& item = list[i];
+        std::string p = "alerts.receivers[" + std::to_string(i) + "]";
+        ReceiverConfig rc;
+        ParseReceiver(item, p, problems, rc);
+        if (!rc.name.empty() && !names.insert(rc.name).second) {
+          problems.Add(item.Mark(), p + ".name", "duplicate receiver name \"" + rc.name + "\"");
+        }
+        out.receivers.push_back(std::move(rc));
+      }
+    }
+  }
+  return names;
+}
+
+void ParseIncidents(MapReader& r, AlertsConfig& out) {
+  if (auto in = r.Section("incidents")) {
+    if (in->Valid()) {
+      in->Bool("enabled", out.incidents.enabled);
+      in->Dur("resolve_after", out.incidents.resolve_after, true);
+      in->Bool("escalation_updates", out.incidents.escalation_updates);
+      in->Finish();
+    }
+  }
+}
+
+void ParseRoute(MapReader& r, const std::set<std::string>& names, ConfigProblems& problems,
+                AlertsConfig& out) {
+  if (auto rt = r.Section("route")) {
+    rt->StringList("receivers", out.route.receivers);
+    if (auto bs = rt->Section("by_severity"); bs && bs->Valid()) {
+      const YAML::Node& bn = bs->Node();
+      for (auto it = bn.begin(); it != bn.end(); ++it) {
+        std::string sev = it->first.Scalar();
+        if (sev != "warning" && sev != "critical") {
+          problems.Add(it->first.Mark(), bs->PathOf(sev), "severity must be warning or critical");
+          bs->Child(sev);
+          continue;
+        }
+        bs->StringList(sev, out.route.by_severity[sev]);
+      }
+    }
+    rt->StringList("group_by", out.route.group_by);
+    rt->Dur("group_wait", out.route.group_wait, true);
+    rt->Dur("group_interval", out.route.group_interval);
+    rt->Dur("repeat_interval", out.route.repeat_interval);
+    auto check = [&](const std::string& path, const YAML::Mark& mark,
+                     const std::vector<std::string>& list) {
+      for (const auto& n : list) {
+        if (!names.count(n)) problems.Add(mark, path, "unknown receiver \"" + n + "\"");
+      }
+    };
+    check("alerts.route.receivers", rt->MarkOf("receivers"), out.route.receivers);
+    for (const auto& [sev, list] : out.route.by_severity) {
+      check("alerts.route.by_severity." + sev, rt->MarkOf("by_severity"), list);
+    }
+    rt->Finish();
+  }
+  if (out.route.receivers.empty()) {
+    for (const auto& rc : out.receivers) out.route.receivers.push_back(rc.name);
+  }
+}
+
+void ParseDelivery(MapReader& r, AlertsConfig& out) {
+  if (auto d = r.Section("delivery")) {
+    d->Double("rate_limit_per_second", out.delivery.rate_limit_per_second, 0.01, 100);
+    int qs = static_cast<int>(out.delivery.queue_size);
+    d->Int("queue_size", qs, 1, 100000);
+    out.delivery.queue_size = static_cast<std::size_t>(qs);
+    d->Dur("retry_initial", out.delivery.retry_initial);
+    d->Dur("retry_max", out.delivery.retry_max);
+    d->Dur("retry_deadline", out.delivery.retry_deadline);
+    d->Dur("alertmanager_resend", out.delivery.alertmanager_resend);
+    d->Dur("alertmanager_resolved_resend_for", out.delivery.alertmanager_resolved_resend_for);
+    d->Finish();
+  }
+}
+
 }  // namespace
 
 void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig& out) {
@@ -234,118 +327,11 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
   }
   r.Dur("shutdown_grace", out.shutdown_grace, true);
   r.String("dashboard_url", out.dashboard_url);
-
-  if (r.Has("rules")) {
-    MapReader rules(r.Child("rules"), "alerts.rules", problems);
-    if (rules.Valid()) {
-      const YAML::Node& rn = r.Child("rules");
-      for (auto it = rn.begin(); it != rn.end(); ++it) {
-        std::string key = it->first.Scalar();
-        auto rule = out.rules.find(key);
-        if (rule == out.rules.end()) {
-          problems.Add(it->first.Mark(), rules.PathOf(key),
-                       "unknown rule (known: clients_waiting, connection_leak, error_rate, "
-                       "long_transaction, pool_utilization, sampler_stale, target_down)");
-          rules.Child(key);
-          continue;
-        }
-        ParseRule(rules.Child(key), rules.PathOf(key), key, problems, rule->second);
-      }
-    }
-  } else {
-    r.Child("rules");
-  }
-
-  std::set<std::string> names;
-  if (r.Has("receivers")) {
-    YAML::Node list = r.Child("receivers");
-    if (!list.IsSequence()) {
-      problems.Add(list.Mark(), "alerts.receivers", "must be a list");
-    } else {
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        const YAML::Node& item = list[i];
-        std::string p = "alerts.receivers[" + std::to_string(i) + "]";
-        ReceiverConfig rc;
-        ParseReceiver(item, p, problems, rc);
-        if (!rc.name.empty() && !names.insert(rc.name).second) {
-          problems.Add(item.Mark(), p + ".name", "duplicate receiver name \"" + rc.name + "\"");
-        }
-        out.receivers.push_back(std::move(rc));
-      }
-    }
-  } else {
-    r.Child("receivers");
-  }
-
-  if (r.Has("incidents")) {
-    MapReader in(r.Child("incidents"), "alerts.incidents", problems);
-    if (in.Valid()) {
-      in.Bool("enabled", out.incidents.enabled);
-      in.Dur("resolve_after", out.incidents.resolve_after, true);
-      in.Bool("escalation_updates", out.incidents.escalation_updates);
-      in.Finish();
-    }
-  } else {
-    r.Child("incidents");
-  }
-
-  if (r.Has("route")) {
-    MapReader rt(r.Child("route"), "alerts.route", problems);
-    rt.StringList("receivers", out.route.receivers);
-    if (rt.Has("by_severity")) {
-      MapReader bs(rt.Child("by_severity"), rt.PathOf("by_severity"), problems);
-      if (bs.Valid()) {
-        const YAML::Node& bn = rt.Child("by_severity");
-        for (auto it = bn.begin(); it != bn.end(); ++it) {
-          std::string sev = it->first.Scalar();
-          if (sev != "warning" && sev != "critical") {
-            problems.Add(it->first.Mark(), bs.PathOf(sev), "severity must be warning or critical");
-            bs.Child(sev);
-            continue;
-          }
-          bs.StringList(sev, out.route.by_severity[sev]);
-        }
-      }
-    } else {
-      rt.Child("by_severity");
-    }
-    rt.StringList("group_by", out.route.group_by);
-    rt.Dur("group_wait", out.route.group_wait, true);
-    rt.Dur("group_interval", out.route.group_interval);
-    rt.Dur("repeat_interval", out.route.repeat_interval);
-    auto check = [&](const std::string& path, const YAML::Mark& mark,
-                     const std::vector<std::string>& list) {
-      for (const auto& n : list) {
-        if (!names.count(n)) problems.Add(mark, path, "unknown receiver \"" + n + "\"");
-      }
-    };
-    check("alerts.route.receivers", rt.MarkOf("receivers"), out.route.receivers);
-    for (const auto& [sev, list] : out.route.by_severity) {
-      check("alerts.route.by_severity." + sev, rt.MarkOf("by_severity"), list);
-    }
-    rt.Finish();
-  } else {
-    r.Child("route");
-  }
-  if (out.route.receivers.empty()) {
-    for (const auto& rc : out.receivers) out.route.receivers.push_back(rc.name);
-  }
-
-  if (r.Has("delivery")) {
-    MapReader d(r.Child("delivery"), "alerts.delivery", problems);
-    d.Double("rate_limit_per_second", out.delivery.rate_limit_per_second, 0.01, 100);
-    int qs = static_cast<int>(out.delivery.queue_size);
-    d.Int("queue_size", qs, 1, 100000);
-    out.delivery.queue_size = static_cast<std::size_t>(qs);
-    d.Dur("retry_initial", out.delivery.retry_initial);
-    d.Dur("retry_max", out.delivery.retry_max);
-    d.Dur("retry_deadline", out.delivery.retry_deadline);
-    d.Dur("alertmanager_resend", out.delivery.alertmanager_resend);
-    d.Dur("alertmanager_resolved_resend_for", out.delivery.alertmanager_resolved_resend_for);
-    d.Finish();
-  } else {
-    r.Child("delivery");
-  }
+  ParseRules(r, problems, out);
+  const std::set<std::string> names = ParseReceivers(r, problems, out);
+  ParseIncidents(r, out);
+  ParseRoute(r, names, problems, out);
+  ParseDelivery(r, out);
   r.Finish();
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 void ParseLongTransactions(MapReader& r, ConfigProblems& problems, LongTransactionOptions& lt) {
   r.Dur("threshold", lt.threshold);
-  if (r.Has("thresholds")) {
+  if (r.Claim("thresholds")) {
     const YAML::Node& list = r.Child("thresholds");
     if (!list.IsSequence() || list.size() == 0) {
       problems.Add(list.Mark(), r.PathOf("thresholds"), "must be a non-empty list of durations");
@@ -33,8 +33,6 @@ void ParseLongTransactions(MapReader& r, ConfigProblems& problems, LongTransacti
       }
       std::sort(lt.thresholds.begin(), lt.thresholds.end());
     }
-  } else {
-    r.Child("thresholds");
   }
   r.StringList("exclude_application_names", lt.exclude_application_names);
   r.StringList("exclude_backend_types", lt.exclude_backend_types);
@@ -56,27 +54,27 @@ void ParseBreakdown(MapReader& r, ConfigProblems& problems, ActivityBreakdownOpt
 
 }  // namespace
 
-void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
-                                   CollectorOptions& out) {
+void ParsePostgresCollectorSettings(MapReader& target, ConfigProblems& problems,
+                                    CollectorSettings& out) {
   target.Dur("error_window", out.error_window.window);
   target.Int("error_min_events", out.error_window.min_events, 0, 1'000'000'000);
   struct Section {
     const char* key;
-    void (*parse)(MapReader&, ConfigProblems&, CollectorOptions&);
+    void (*parse)(MapReader&, ConfigProblems&, CollectorSettings&);
   };
   const Section sections[] = {
       {"long_transactions",
-       [](MapReader& r, ConfigProblems& p, CollectorOptions& o) {
+       [](MapReader& r, ConfigProblems& p, CollectorSettings& o) {
          ParseLongTransactions(r, p, o.long_transactions);
        }},
       {"offenders",
-       [](MapReader& r, ConfigProblems&, CollectorOptions& o) {
+       [](MapReader& r, ConfigProblems&, CollectorSettings& o) {
          r.Int("top", o.offenders.top, 0, 100);
          r.Int("query_length", o.offenders.query_length, 10, 100'000);
          r.Bool("mask_literals", o.offenders.mask_literals);
        }},
       {"activity_breakdown",
-       [](MapReader& r, ConfigProblems& p, CollectorOptions& o) {
+       [](MapReader& r, ConfigProblems& p, CollectorSettings& o) {
          ParseBreakdown(r, p, o.activity_breakdown);
        }},
   };

@@ -79,6 +79,16 @@ YAML::Node MapReader::Child(const std::string& key) {
   return n[key];
 }
 
+bool MapReader::Claim(const std::string& key) {
+  known_.insert(key);
+  return Has(key);
+}
+
+std::optional<MapReader> MapReader::Section(const std::string& key) {
+  if (!Claim(key)) return std::nullopt;
+  return MapReader(Child(key), PathOf(key), problems_);
+}
+
 YAML::Mark MapReader::MarkOf(const std::string& key) const {
   if (!valid_) return mark_;
   const YAML::Node& n = node_;

@@ -31,7 +31,6 @@ class ConfigProblems {
 class MapReader {
  public:
   MapReader(const YAML::Node& node, std::string path, ConfigProblems& problems);
-  ~MapReader() = default;
 
   bool Valid() const { return valid_; }
   bool Has(const std::string& key) const;
@@ -39,6 +38,14 @@ class MapReader {
   const YAML::Mark& Mark() const { return mark_; }
   /// The value node of `key` (an undefined node if absent); marks the key known.
   YAML::Node Child(const std::string& key);
+  /// Marks `key` known (so Finish() does not report it) and says whether it is set: present and
+  /// not null. An absent or empty section (`pool:`, `pool: ~`) keeps its defaults.
+  bool Claim(const std::string& key);
+  /// The mapping under `key` when it is set (see Claim); a value that is not a mapping is
+  /// reported by the returned reader, which is then not Valid().
+  std::optional<MapReader> Section(const std::string& key);
+  /// The mapping this reader reads.
+  const YAML::Node& Node() const { return node_; }
   YAML::Mark MarkOf(const std::string& key) const;
 
   void String(const std::string& key, std::string& out, bool required = false);

@@ -17,7 +17,7 @@ void ParseAlerts(const YAML::Node& node, ConfigProblems& problems, AlertsConfig&
 
 /// The PostgreSQL collector settings read from a `targets.postgres[i]` mapping: error_window,
 /// error_min_events, long_transactions, offenders, activity_breakdown (config_postgres.cc).
-void ParsePostgresCollectorOptions(MapReader& target, ConfigProblems& problems,
-                                   CollectorOptions& out);
+void ParsePostgresCollectorSettings(MapReader& target, ConfigProblems& problems,
+                                    CollectorSettings& out);
 
 }  // namespace poolwatch

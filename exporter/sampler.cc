@@ -71,8 +71,8 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
       clock_(clock),
       sample_budget_(config.timeout),
       probe_window_(
-          std::chrono::duration<double>(target.collector_options.error_window.window).count(),
-          target.collector_options.error_window.min_events),
+          std::chrono::duration<double>(target.collector_settings.error_window.window).count(),
+          target.collector_settings.error_window.min_events),
       password_(target.password_file.empty()
                     ? nullptr
                     : std::make_shared<SecretFile>(target.password_file, target.password, "\n\r")),
@@ -82,13 +82,15 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
             clock, target.kind == TargetKind::kPostgres ? "SELECT 1" : "SHOW VERSION");
       }) {
   pool_ = make_pool_();
-  CollectorOptions opts = target.collector_options;
-  opts.legacy_stats_names = config.legacy_stats_names;
-  opts.clock = &clock_;
+  CollectorSettings settings = target.collector_settings;
+  settings.legacy_stats_names = config.legacy_stats_names;
+  CollectorWiring wiring;
+  wiring.clock = &clock_;
   if (target.kind == TargetKind::kPgBouncer) {
     wait_tracker_ = std::make_shared<PoolWaitTracker>(config.peak_window);
-    opts.wait_tracker = wait_tracker_;
+    wiring.wait_tracker = wait_tracker_;
   }
+  const CollectorOptions opts(settings, std::move(wiring));
   collectors_ = MakeCollectors(target.kind, target.collectors_enabled,
                                target.collectors_disabled, opts);
   if (target.shared && target.kind == TargetKind::kPostgres) {
@@ -114,7 +116,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   s.kind = target_.kind;
   status.name = s.target;
   status.kind = s.kind;
-  status.error_window = target_.collector_options.error_window;
+  status.error_window = target_.collector_settings.error_window;
   status.up = false;
   status.reason = DownReason::kNone;
   if (election_ && StandBy(deadline, s, status)) {

@@ -250,7 +250,7 @@ TEST_F(AppTest, ReloadWithBrokenConfigKeepsTheOldOne) {
 
 TEST_F(AppTest, FailingProbeQueriesRaiseTheProbeErrorRatio) {
   Config c = TwoTargets();
-  c.targets[0].collector_options.error_window.min_events = 5;
+  c.targets[0].collector_settings.error_window.min_events = 5;
   StartApp(c);
   auto probe_ratio = [&] {
     return MetricValue(Metrics(), "poolwatch_error_ratio", {"target=\"main\"", "kind=\"probe\""});

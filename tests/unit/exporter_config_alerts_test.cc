@@ -163,8 +163,8 @@ alerts:
   std::string ok = yaml.substr(0, yaml.find("alerts:"));
   ASSERT_TRUE(LoadConfigString(ok, "pw.yaml", c2, e2)) << Joined(e2);
   ASSERT_EQ(c2.targets.size(), 1u);
-  EXPECT_EQ(c2.targets[0].collector_options.error_window.window, 10min);
-  EXPECT_EQ(c2.targets[0].collector_options.error_window.min_events, 50);
+  EXPECT_EQ(c2.targets[0].collector_settings.error_window.window, 10min);
+  EXPECT_EQ(c2.targets[0].collector_settings.error_window.min_events, 50);
 }
 
 TEST(ConfigAlertsTest, WebhookUrlFromEnvAndNeverInAnError) {

@@ -24,7 +24,7 @@ TEST(PgConfigTest, DefaultsWhenAbsent) {
   Config c;
   ConfigError e;
   ASSERT_TRUE(LoadConfigString(Target(""), "pw.yaml", c, e));
-  const CollectorOptions& o = c.targets[0].collector_options;
+  const CollectorSettings& o = c.targets[0].collector_settings;
   EXPECT_EQ(o.error_window.window, 5min);
   EXPECT_EQ(o.error_window.min_events, 20);
   EXPECT_EQ(o.long_transactions.thresholds, std::vector<std::chrono::milliseconds>({60s, 300s}));
@@ -53,7 +53,7 @@ TEST(PgConfigTest, EveryKeyIsRead) {
              "max_series: 10}\n"),
       "pw.yaml", c, e))
       << ::testing::PrintToString(e.problems);
-  const CollectorOptions& o = c.targets[0].collector_options;
+  const CollectorSettings& o = c.targets[0].collector_settings;
   EXPECT_EQ(o.error_window.window, 3s);
   EXPECT_EQ(o.error_window.min_events, 5);
   EXPECT_EQ(o.long_transactions.threshold, 2min);

@@ -72,6 +72,46 @@ TEST(ConfigTest, NestedUnknownKeyNamesTheFullPath) {
   EXPECT_EQ(e.problems[0], "pw.yaml:5:14: targets.postgres[0].pool.maxx: unknown key");
 }
 
+// MapReader::Section / Claim: an empty section is known and keeps its defaults; a section that is
+// not a mapping, and an unknown key inside one, are errors with their position.
+TEST(ConfigTest, EmptySectionsKeepTheirDefaultsAndBadOnesAreNamed) {
+  Config c;
+  ConfigError e;
+  ASSERT_TRUE(LoadConfigString(R"(web:
+sampling: ~
+compatibility:
+targets:
+  postgres:
+    - name: a
+      dsn: "host=x"
+      pool:
+      collectors: ~
+alerts:
+  route: {by_severity: }
+  incidents:
+  delivery: ~
+)",
+                               "pw.yaml", c, e))
+      << ::testing::PrintToString(e.problems);
+  const Config defaults;
+  EXPECT_EQ(c.interval, defaults.interval);
+  EXPECT_EQ(c.legacy_stats_names, defaults.legacy_stats_names);
+  ASSERT_EQ(c.targets.size(), 1u);
+  EXPECT_EQ(c.targets[0].pool.max, PoolConfig{}.max);
+  EXPECT_TRUE(c.alerts.enabled);
+
+  auto bad = MustFail(R"(sampling: 5s
+targets:
+  postgres:
+    - name: a
+      dsn: "host=x"
+      pool: {backoff: {initial: 1s, maxx: 2s}}
+)");
+  ASSERT_EQ(bad.problems.size(), 2u) << ::testing::PrintToString(bad.problems);
+  EXPECT_EQ(bad.problems[0], "pw.yaml:1:11: sampling: must be a mapping");
+  EXPECT_EQ(bad.problems[1], "pw.yaml:6:37: targets.postgres[0].pool.backoff.maxx: unknown key");
+}
+
 TEST(ConfigTest, WrongTypeBadDurationAndMissingDsnAreAllReportedAtOnce) {
   auto e = MustFail(R"(sampling:
   interval: fast
