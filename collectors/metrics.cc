@@ -196,7 +196,6 @@ std::string RenderText(const MetricSet& metrics, std::size_t reserve) {
       out += f.help;
       out += '\n';
     }
-    const bool counter = f.type == prometheus::MetricType::Counter;
     out += "# TYPE ";
     out += f.name;
     out += TypeName(f.type);
@@ -216,7 +215,7 @@ std::string RenderText(const MetricSet& metrics, std::size_t reserve) {
         out += '}';
       }
       out += ' ';
-      AppendValue(out, counter ? m.counter.value : m.gauge.value);
+      AppendValue(out, ValueOf(f, m));
       if (m.timestamp_ms != 0) {
         out += ' ';
         out += std::to_string(m.timestamp_ms);

@@ -119,15 +119,12 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   status.error_window = target_.collector_settings.error_window;
   status.up = false;
   status.reason = DownReason::kNone;
-  if (election_ && StandBy(deadline, s, status)) {
-    status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
-    status.sample_duration_seconds = Seconds(clock_.Now() - start);
-    return s;
-  }
+  const bool standby = election_ && StandBy(deadline, s, status);
   std::map<std::string, double> durations;
-  RunCollectors(deadline, s, status, durations);
+  if (!standby) RunCollectors(deadline, s, status, durations);
   status.sample_duration_seconds = Seconds(clock_.Now() - start);
   status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
+  if (standby) return s;
   LogTransition(status);
   Finish(s, status, durations);
   return s;
