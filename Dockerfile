@@ -22,12 +22,13 @@ WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps --build-only
 COPY . .
-# Release: the binary is stripped below, so debug info would only cost compile time.
-RUN scripts/build build -DCMAKE_BUILD_TYPE=Release -DPOOLWATCH_BUILD_TESTS=OFF
+# Release: the binary is stripped below, so debug info would only cost compile time. The libraries
+# are unity-built (half the compile time; CI's plain tree compiles each source alone).
+RUN scripts/build build -DCMAKE_BUILD_TYPE=Release -DPOOLWATCH_BUILD_TESTS=OFF -DPOOLWATCH_UNITY_LIBRARIES=ON
 # The revision (no .git in the context) comes last: another commit of the same sources reuses the
 # layer above and recompiles only what includes version.h.
 ARG POOLWATCH_REVISION=unknown
-RUN scripts/build build -DCMAKE_BUILD_TYPE=Release -DPOOLWATCH_BUILD_TESTS=OFF -DPOOLWATCH_REVISION=${POOLWATCH_REVISION} \
+RUN scripts/build build -DCMAKE_BUILD_TYPE=Release -DPOOLWATCH_BUILD_TESTS=OFF -DPOOLWATCH_UNITY_LIBRARIES=ON -DPOOLWATCH_REVISION=${POOLWATCH_REVISION} \
  && mkdir -p /out \
  && strip -o /out/poolwatch build/exporter/poolwatch \
  && mkdir -p /out/lib/poolwatch \

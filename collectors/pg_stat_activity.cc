@@ -26,7 +26,7 @@ constexpr char kOther[] = "other";
 // The server parameters exported as pg_settings_<name>[_bytes|_seconds], postgres_exporter's
 // names: the ones a connection, lock or memory panel divides by or shows. Only numeric and bool
 // parameters (postgres_exporter skips enum and string ones too).
-constexpr const char* kSettings[] = {
+constexpr const char* kWatchedSettings[] = {
     "max_connections",
     "superuser_reserved_connections",
     "max_locks_per_transaction",
@@ -59,7 +59,7 @@ constexpr const char* kSettings[] = {
 
 std::string SettingNames() {
   std::string out;
-  for (const char* n : kSettings) out += std::string(out.empty() ? "'" : ", '") + n + "'";
+  for (const char* n : kWatchedSettings) out += std::string(out.empty() ? "'" : ", '") + n + "'";
   return out;
 }
 
@@ -133,7 +133,7 @@ constexpr char kNoLongColumns[] =
 // datid / usesysid first and join the names to the few groups (the "long" rows join theirs). On
 // PostgreSQL 15 at 1000 backends that saves a quarter of the statement's execution.
 // Rows by `kind`: "state" (database x state grid with zero rows), "setting"
-// (kSettings: key = name, state = unit), "static" (state = version(), key =
+// (kWatchedSettings: key = name, state = unit), "static" (state = version(), key =
 // server_version_num, count = postmaster start time), "total" (client backends; value = backends
 // in a database this role may not inspect: without pg_read_all_stats even their backend_type is
 // NULL), "lock" (per database: count = client backends waiting on a lock, value = blocked by

@@ -6,7 +6,7 @@ namespace poolwatch {
 namespace {
 
 // `column` is the setting's key (SHOW CONFIG has one row per setting).
-constexpr PgbColumnMetric kSettings[] = {
+constexpr PgbColumnMetric kConfigSettings[] = {
     {"max_client_conn", "pgbouncer_config_max_client_connections",
      "Config maximum number of client connections"},
     {"max_user_connections", "pgbouncer_config_max_user_connections",
@@ -32,7 +32,7 @@ class PgBouncerConfigCollector final : public Collector {
                           {{"target", out.target}, {"pool_mode", r.String(i, "value")}}, 1);
         continue;
       }
-      for (const auto& m : kSettings) {
+      for (const auto& m : kConfigSettings) {
         if (m.column != key) continue;
         if (auto v = r.Number(i, "value")) out.metrics.Gauge(m.metric, m.help, t, *v);
       }

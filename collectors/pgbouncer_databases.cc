@@ -31,7 +31,7 @@ constexpr PgbColumnMetric kDatabaseColumns[] = {
 
 constexpr std::string_view kLabelColumns[] = {"name",     "host",       "port",
                                               "database", "force_user", "pool_mode"};
-constexpr std::string_view kKnownOther[] = {"min_pool_size", "server_lifetime",
+constexpr std::string_view kKnownDatabaseColumns[] = {"min_pool_size", "server_lifetime",
                                             "load_balance_hosts"};
 
 class PgBouncerDatabasesCollector final : public Collector {
@@ -47,7 +47,7 @@ class PgBouncerDatabasesCollector final : public Collector {
           for (auto k : kLabelColumns) {
             if (k == c) return true;
           }
-          for (auto k : kKnownOther) {
+          for (auto k : kKnownDatabaseColumns) {
             if (k == c) return true;
           }
           for (const auto& m : kDatabaseColumns) {

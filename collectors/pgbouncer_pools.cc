@@ -35,7 +35,7 @@ constexpr PgbColumnMetric kPoolColumns[] = {
 };
 
 // Columns read but not mapped to a gauge of their own (cl_cancel_req: 1.16-1.17 only).
-constexpr std::string_view kKnownOther[] = {"database",          "user",      "maxwait",
+constexpr std::string_view kKnownPoolColumns[] = {"database",          "user",      "maxwait",
                                             "maxwait_us",        "pool_mode", "cl_cancel_req",
                                             "load_balance_hosts"};
 
@@ -64,7 +64,7 @@ class PgBouncerPoolsCollector final : public Collector {
 
   void Collect(Connection& conn, TargetSample& out) override {
     QueryResult r = conn.Query("SHOW POOLS");
-    ExportUnknownColumns(r, "pools", kKnownOther, kPoolColumns, out);
+    ExportUnknownColumns(r, "pools", kKnownPoolColumns, kPoolColumns, out);
     double waiting = 0;
     double active = 0;
     double sv_active = 0;

@@ -64,15 +64,13 @@ const char* ElectionRoleName(ElectionRole r) {
   return r == ElectionRole::kHolder ? "holder" : "standby";
 }
 
-Election::Election(std::string target, std::string key, Duration idle_timeout, Connector connect,
-                   const Clock& clock)
+Election::Election(std::string target, std::string key, Duration idle_timeout, Connector connect)
     : target_(std::move(target)),
       key_(std::move(key)),
       lock_key_(ElectionLockKey(key_)),
       channel_(ElectionChannel(key_)),
       idle_timeout_(idle_timeout),
-      connect_(std::move(connect)),
-      clock_(clock) {
+      connect_(std::move(connect)) {
   std::random_device rd;
   nonce_ = Hex64((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
 }

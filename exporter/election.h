@@ -50,8 +50,7 @@ class Election {
  public:
   using Connector =
       std::function<std::unique_ptr<Connection>(SteadyTime, const std::atomic<bool>& cancel)>;
-  Election(std::string target, std::string key, Duration idle_timeout, Connector connect,
-           const Clock& clock);
+  Election(std::string target, std::string key, Duration idle_timeout, Connector connect);
 
   /// Keeps or seeks the lock, bounded by `deadline`; returns the role for this sample. Never
   /// throws: a failed session makes this replica a standby until the next Check.
@@ -86,7 +85,6 @@ class Election {
   std::string channel_;
   Duration idle_timeout_;
   Connector connect_;
-  const Clock& clock_;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<Connection> conn_;
   std::atomic<ElectionRole> role_{ElectionRole::kStandby};

@@ -29,7 +29,7 @@
 namespace poolwatch {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -61,8 +61,8 @@ struct Conn {
   bool close_after = false;
   bool mid_request = false;  // bytes of an unfinished request head arrived
   bool peer_closed = false;  // the client sent FIN: answer what it sent before, then close
-  Clock::time_point deadline;
-  Clock::time_point since;  // accept or last reply: for choosing whom to evict
+  SteadyClock::time_point deadline;
+  SteadyClock::time_point since;  // accept or last reply: for choosing whom to evict
 };
 
 struct Parsed {
@@ -390,9 +390,9 @@ void EventLoopHttp::Run() {
     c.reply = LoopReply();
     c.out_head.clear();
     c.out_off = 0;
-    c.since = Clock::now();
+    c.since = SteadyClock::now();
     c.mid_request = !c.in.empty();
-    c.deadline = Clock::now() + std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
+    c.deadline = SteadyClock::now() + std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
                                                                         : limits_.keep_alive_timeout_ms);
     if (c.peer_closed) {
       // Nothing more can arrive: serve what is buffered (no read interest, which a half-closed
@@ -426,7 +426,7 @@ void EventLoopHttp::Run() {
     c.close_after = !keep_alive;
     c.writing = true;
     c.out_off = 0;
-    c.deadline = Clock::now() + std::chrono::milliseconds(limits_.write_timeout_ms);
+    c.deadline = SteadyClock::now() + std::chrono::milliseconds(limits_.write_timeout_ms);
     flush(c);
   };
   auto error_reply = [&](Conn& c, int code, const std::string& reason) {
@@ -447,7 +447,7 @@ void EventLoopHttp::Run() {
       }
       if (!c.in.empty() && !c.mid_request) {
         c.mid_request = true;
-        c.deadline = Clock::now() + std::chrono::milliseconds(limits_.head_timeout_ms);
+        c.deadline = SteadyClock::now() + std::chrono::milliseconds(limits_.head_timeout_ms);
       }
       return;
     }
@@ -503,8 +503,8 @@ void EventLoopHttp::Run() {
             // the one whose write deadline comes first.
             int victim = -1;
             int writer = -1;
-            Clock::time_point oldest = Clock::time_point::max();
-            Clock::time_point stuck = Clock::time_point::max();
+            SteadyClock::time_point oldest = SteadyClock::time_point::max();
+            SteadyClock::time_point stuck = SteadyClock::time_point::max();
             for (auto& [vfd, vc] : conns) {
               if (!vc.writing && vc.since < oldest) {
                 oldest = vc.since;
@@ -527,7 +527,7 @@ void EventLoopHttp::Run() {
           ::setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
           Conn c;
           c.fd = cfd;
-          c.since = Clock::now();
+          c.since = SteadyClock::now();
           c.deadline = c.since + std::chrono::milliseconds(limits_.head_timeout_ms);
           c.mid_request = true;
           conns[cfd] = std::move(c);
@@ -581,7 +581,7 @@ void EventLoopHttp::Run() {
       serve_one(it->second);
     }
     // Deadlines: unfinished heads, idle keep-alive, stuck writes.
-    const auto now = Clock::now();
+    const auto now = SteadyClock::now();
     std::vector<int> expired;
     for (auto& [fd, c] : conns) {
       if (now >= c.deadline) expired.push_back(fd);

@@ -97,7 +97,7 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
     hooks_ = hooks;
     election_ = std::make_unique<Election>(
         target.name, target.election_key, ElectionIdleTimeout(config),
-        WithCurrentPassword(connector, target, config, password_), clock);
+        WithCurrentPassword(connector, target, config, password_));
   }
 }
 

@@ -257,8 +257,11 @@ bool BasicAuthCache::Lookup(const std::string& user, const std::string& hash, co
   for (auto& e : entries_) {
     // Every entry, every byte: no early exit reveals which entry (or how much of it) matched.
     std::uint64_t diff = (e.tag[0] ^ tag[0]) | (e.tag[1] ^ tag[1]);
-    bool same = ConstantTimeEquals(e.user, user) & ConstantTimeEquals(e.hash, hash) & (diff == 0);
-    if (same) found = &e;
+    // Bitwise, not &&: all three comparisons run whatever the first one says.
+    unsigned same = static_cast<unsigned>(ConstantTimeEquals(e.user, user)) &
+                    static_cast<unsigned>(ConstantTimeEquals(e.hash, hash)) &
+                    static_cast<unsigned>(diff == 0);
+    if (same != 0U) found = &e;
   }
   if (found != nullptr) found->last_used = ++clock_;
   return found != nullptr;
