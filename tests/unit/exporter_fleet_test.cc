@@ -193,8 +193,7 @@ struct ElectionHarness {
                         throw DbError("connection refused", DownReason::kRefused, "", true);
                       }
                       return std::make_unique<ElectionConn>(db);
-                    },
-                    clock};
+                    }};
   ElectionRole Check() { return election.Check(clock.Now() + 1s); }
 };
 
