@@ -79,8 +79,14 @@ std::size_t Count(const std::string& haystack, const std::string& needle) {
 }
 
 
+/// The live target reads up: pgbouncer_up{target="live"} is 1 within 10 s (on a loaded machine one
+/// sample may miss its 250 ms timeout and read 0 until the next).
 bool LiveTargetSampled(PoolwatchProcess& pw) {
-  return MetricValue(pw.Metrics(), "pgbouncer_up", {"target=\"live\""}) == 1;
+  return pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "pgbouncer_up", {"target=\"live\""}) == 1;
+      },
+      std::chrono::seconds(10));
 }
 
 // --- A Slack-like receiver that resets, answers garbage or truncates ---------------------------
