@@ -32,7 +32,7 @@ constexpr PgbColumnMetric kDatabaseColumns[] = {
 constexpr std::string_view kLabelColumns[] = {"name",     "host",       "port",
                                               "database", "force_user", "pool_mode"};
 constexpr std::string_view kKnownDatabaseColumns[] = {"min_pool_size", "server_lifetime",
-                                            "load_balance_hosts"};
+                                                      "load_balance_hosts"};
 
 class PgBouncerDatabasesCollector final : public Collector {
  public:

@@ -36,8 +36,8 @@ constexpr PgbColumnMetric kPoolColumns[] = {
 
 // Columns read but not mapped to a gauge of their own (cl_cancel_req: 1.16-1.17 only).
 constexpr std::string_view kKnownPoolColumns[] = {"database",          "user",      "maxwait",
-                                            "maxwait_us",        "pool_mode", "cl_cancel_req",
-                                            "load_balance_hosts"};
+                                                  "maxwait_us",        "pool_mode", "cl_cancel_req",
+                                                  "load_balance_hosts"};
 
 // maxwait (whole seconds) plus maxwait_us (1.8+), as a float.
 std::optional<double> MaxwaitSeconds(const QueryResult& r, int row) {

@@ -392,8 +392,9 @@ void EventLoopHttp::Run() {
     c.out_off = 0;
     c.since = SteadyClock::now();
     c.mid_request = !c.in.empty();
-    c.deadline = SteadyClock::now() + std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
-                                                                        : limits_.keep_alive_timeout_ms);
+    c.deadline = SteadyClock::now() +
+                 std::chrono::milliseconds(c.mid_request ? limits_.head_timeout_ms
+                                                         : limits_.keep_alive_timeout_ms);
     if (c.peer_closed) {
       // Nothing more can arrive: serve what is buffered (no read interest, which a half-closed
       // socket would keep signalling), then close.

@@ -95,9 +95,9 @@ TargetSampler::TargetSampler(const TargetConfig& target, const Config& config, c
                                target.collectors_disabled, opts);
   if (target.shared && target.kind == TargetKind::kPostgres) {
     hooks_ = hooks;
-    election_ = std::make_unique<Election>(
-        target.name, target.election_key, ElectionIdleTimeout(config),
-        WithCurrentPassword(connector, target, config, password_));
+    election_ =
+        std::make_unique<Election>(target.name, target.election_key, ElectionIdleTimeout(config),
+                                   WithCurrentPassword(connector, target, config, password_));
   }
 }
 

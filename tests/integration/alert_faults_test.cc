@@ -78,14 +78,11 @@ std::size_t Count(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
-
 /// The live target reads up: pgbouncer_up{target="live"} is 1 within 10 s (on a loaded machine one
 /// sample may miss its 250 ms timeout and read 0 until the next).
 bool LiveTargetSampled(PoolwatchProcess& pw) {
   return pw.WaitMetric(
-      [](const std::string& m) {
-        return MetricValue(m, "pgbouncer_up", {"target=\"live\""}) == 1;
-      },
+      [](const std::string& m) { return MetricValue(m, "pgbouncer_up", {"target=\"live\""}) == 1; },
       std::chrono::seconds(10));
 }
 

@@ -2,11 +2,13 @@
 # clang-tidy (.clang-tidy: bugprone, performance, concurrency, selected cert and analyzer checks)
 # on the project's own sources, using the build's compile_commands.json, in two passes:
 #  - the AST-matcher checks (every family but clang-analyzer-*) on batches of 8 sources of one
-#    folder, each batch one translation unit (the grouping CMake's unity build uses, which CI's
-#    sanitizer trees compile): the headers are parsed once per batch, not once per source, and
-#    the included sources are checked as the headers are (--header-filter);
+#    folder in sorted order, each batch one translation unit: the headers are parsed once per
+#    batch, not once per source, and the included sources are checked as the headers are
+#    (--header-filter). The batches are close to, not the same as, CMake's unity batches
+#    (exporter/main.cc is in its own target there); a name that collides inside a batch fails here;
 #  - the static analyzer (clang-analyzer-*) source by source: it analyses only the functions of
-#    the main file, so a batch would hide every included source from it.
+#    the main file, so a batch would hide every included source from it. This pass also runs
+#    bugprone-suspicious-include, which a batch (a file of #include "x.cc") cannot.
 # Two parallel jobs; the run is cut off after POOLWATCH_TIDY_BUDGET seconds (default 1400), a bound
 # against a hang, not a speed target.
 set -euo pipefail
@@ -47,14 +49,16 @@ common=(--quiet --config-file="$src/.clang-tidy"
         --extra-arg=-Wno-unknown-warning-option --extra-arg=-Wno-unused-command-line-argument)
 # Jobs: "m BATCH" (matchers, on a batch) and "a SOURCE" (analyzer, on one source, biggest first).
 { ls "$work"/*_[0-9]*.cc | sed 's/^/m /'; xargs ls -S <"$work/files" | sed 's/^/a /'; } >"$work/jobs"
+quoted=$(printf '%q ' "${common[@]}")
 cat >"$work/one" <<EOF
 #!/usr/bin/env bash
 # gcc-only flags in the compile database are unknown to clang: do not let them become errors.
 if [ "\$1" = m ]; then
-  exec "$tidy" -p "$work" ${common[*]} --checks=-clang-analyzer-*,-bugprone-suspicious-include \
+  exec "$tidy" -p "$work" $quoted --checks=-clang-analyzer-*,-bugprone-suspicious-include \
     --header-filter='/(base|collectors|exporter|alerts)/[^/]*\.(h|cc)\$' "\$2"
 else
-  exec "$tidy" -p "$build" ${common[*]} --checks=-bugprone-*,-performance-*,-concurrency-*,-cert-* "\$2"
+  exec "$tidy" -p "$build" $quoted \
+    --checks=-bugprone-*,-performance-*,-concurrency-*,-cert-*,bugprone-suspicious-include "\$2"
 fi
 EOF
 chmod +x "$work/one"
