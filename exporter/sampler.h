@@ -76,6 +76,8 @@ class TargetSampler {
   /// Runs collectors_[next...] on one lease; true when its connection was lost (retry).
   bool RunOnLease(ProbePool::Lease& lease, std::size_t& next, TargetSample& s, TargetStatus& status,
                   std::map<std::string, double>& durations);
+  /// Sends BEGIN / ROLLBACK / COMMIT around a PostgreSQL sample; false (logged) when it failed.
+  bool Transaction(Connection& conn, const char* statement);
   /// collectors_[from...] fail this sample: the budget ran out on a live connection.
   void OutOfBudget(std::size_t from, const std::string& name);
   void LogTransition(const TargetStatus& status);

@@ -9,6 +9,7 @@
 #include "collectors/pg_long_transactions.h"
 #include "collectors/pg_stat_activity.h"
 #include "collectors/pg_stat_database.h"
+#include "exporter/sampler.h"
 #include "tests/support/fakes.h"
 
 namespace poolwatch {
@@ -539,6 +540,57 @@ TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
   EXPECT_EQ(
       names(MakeCollectors(TargetKind::kPostgres, {}, {"pg_locks"}, {})),
       std::vector<std::string>({"pg_stat_activity", "pg_long_transactions", "pg_stat_database"}));
+}
+
+// Through the real TargetSampler: a PostgreSQL sample is one transaction, and a collector whose
+// statement fails (which aborts a transaction) costs only that collector: the sampler rolls back
+// and the next collectors run in a new one. The fake plays the server's transaction states.
+TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollector) {
+  FakeClock clock;
+  TargetConfig target;
+  target.name = "main";
+  target.kind = TargetKind::kPostgres;
+  target.dsn = "host=x";
+  Config config;
+  config.targets = {target};
+  std::vector<std::string> log;  // transaction control, and "Q" for a collector's statement
+  TargetSampler sampler(target, config, clock, [&](const TargetConfig&, const Config&, SteadyTime,
+                                                   const std::atomic<bool>&) {
+    auto state = std::make_shared<std::string>("idle");  // idle / in / aborted
+    return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+        {"", [&log, state](std::string_view sql) {
+           if (sql == "BEGIN" || sql == "COMMIT" || sql == "ROLLBACK") {
+             log.emplace_back(sql);
+             if (sql == "BEGIN" && *state != "idle") {
+               throw DbError("already in a transaction", DownReason::kOther, "25001", false);
+             }
+             *state = sql == "BEGIN" ? "in" : "idle";
+             return QueryResult();
+           }
+           if (sql == "SELECT 1") return Rows({"x"}, {{"1"}});  // the pool's health check
+           log.emplace_back("Q");
+           if (*state == "aborted") {
+             throw DbError("current transaction is aborted", DownReason::kOther, "25P02", false);
+           }
+           if (sql.substr(0, 24) == "SELECT d.datname, m.mode") {  // pg_locks' statement
+             if (*state == "in") *state = "aborted";
+             throw DbError("permission denied for view pg_locks", DownReason::kPermissionDenied,
+                           "42501", false);
+           }
+           return QueryResult();
+         }}});
+  });
+  TargetStatus status;
+  TargetSample s = sampler.Sample(clock.Now() + 1s, status);
+  EXPECT_TRUE(status.up);
+  EXPECT_EQ(s.metrics.Value("poolwatch_collector_success", {{"collector", "pg_locks"}}), 0);
+  for (auto name : {"pg_stat_activity", "pg_long_transactions", "pg_stat_database"}) {
+    EXPECT_EQ(s.metrics.Value("poolwatch_collector_success", {{"collector", name}}), 1) << name;
+  }
+  // activity (which feeds pg_long_transactions), locks: fails; a new transaction for
+  // pg_stat_database.
+  EXPECT_EQ(log, std::vector<std::string>(
+                     {"BEGIN", "Q", "Q", "ROLLBACK", "BEGIN", "Q", "COMMIT"}));
 }
 
 }  // namespace
