@@ -554,32 +554,34 @@ TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollec
   Config config;
   config.targets = {target};
   std::vector<std::string> log;  // transaction control, and "Q" for a collector's statement
-  TargetSampler sampler(target, config, clock, [&](const TargetConfig&, const Config&, SteadyTime,
-                                                   const std::atomic<bool>&) {
-    auto state = std::make_shared<std::string>("idle");  // idle / in / aborted
-    return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
-        {"", [&log, state](std::string_view sql) {
-           if (sql == "BEGIN" || sql == "COMMIT" || sql == "ROLLBACK") {
-             log.emplace_back(sql);
-             if (sql == "BEGIN" && *state != "idle") {
-               throw DbError("already in a transaction", DownReason::kOther, "25001", false);
-             }
-             *state = sql == "BEGIN" ? "in" : "idle";
-             return QueryResult();
-           }
-           if (sql == "SELECT 1") return Rows({"x"}, {{"1"}});  // the pool's health check
-           log.emplace_back("Q");
-           if (*state == "aborted") {
-             throw DbError("current transaction is aborted", DownReason::kOther, "25P02", false);
-           }
-           if (sql.substr(0, 24) == "SELECT d.datname, m.mode") {  // pg_locks' statement
-             if (*state == "in") *state = "aborted";
-             throw DbError("permission denied for view pg_locks", DownReason::kPermissionDenied,
-                           "42501", false);
-           }
-           return QueryResult();
-         }}});
-  });
+  TargetSampler sampler(
+      target, config, clock,
+      [&](const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>&) {
+        auto state = std::make_shared<std::string>("idle");  // idle / in / aborted
+        return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+            {"", [&log, state](std::string_view sql) {
+               if (sql == "BEGIN" || sql == "COMMIT" || sql == "ROLLBACK") {
+                 log.emplace_back(sql);
+                 if (sql == "BEGIN" && *state != "idle") {
+                   throw DbError("already in a transaction", DownReason::kOther, "25001", false);
+                 }
+                 *state = sql == "BEGIN" ? "in" : "idle";
+                 return QueryResult();
+               }
+               if (sql == "SELECT 1") return Rows({"x"}, {{"1"}});  // the pool's health check
+               log.emplace_back("Q");
+               if (*state == "aborted") {
+                 throw DbError("current transaction is aborted", DownReason::kOther, "25P02",
+                               false);
+               }
+               if (sql.substr(0, 24) == "SELECT d.datname, m.mode") {  // pg_locks' statement
+                 if (*state == "in") *state = "aborted";
+                 throw DbError("permission denied for view pg_locks", DownReason::kPermissionDenied,
+                               "42501", false);
+               }
+               return QueryResult();
+             }}});
+      });
   TargetStatus status;
   TargetSample s = sampler.Sample(clock.Now() + 1s, status);
   EXPECT_TRUE(status.up);
@@ -589,8 +591,7 @@ TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollec
   }
   // activity (which feeds pg_long_transactions), locks: fails; a new transaction for
   // pg_stat_database.
-  EXPECT_EQ(log, std::vector<std::string>(
-                     {"BEGIN", "Q", "Q", "ROLLBACK", "BEGIN", "Q", "COMMIT"}));
+  EXPECT_EQ(log, std::vector<std::string>({"BEGIN", "Q", "Q", "ROLLBACK", "BEGIN", "Q", "COMMIT"}));
 }
 
 }  // namespace
