@@ -15,12 +15,17 @@ int LongTxQueryChars(const OffenderOptions& offenders) {
   return std::max(1024, offenders.query_length * 4);
 }
 
-std::string LongTxSourceColumns(int query_chars) {
+std::string LongTxSourceColumns(int query_chars, const char* query_only_if) {
+  std::string query = "NULL::text AS query";
+  if (query_chars > 0) {
+    query = "left(query, " + std::to_string(query_chars) + ")";
+    if (query_only_if) query = "CASE WHEN " + std::string(query_only_if) + " THEN " + query + " END";
+    query += " AS query";
+  }
   return "pid, datid, usesysid, application_name, client_addr, state, backend_type, "
          "wait_event_type, wait_event, xact_start, state_change, query_start, backend_xmin, "
          "CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by, " +
-         (query_chars > 0 ? "left(query, " + std::to_string(query_chars) + ") AS query"
-                          : std::string("NULL::text AS query"));
+         query;
 }
 
 std::string LongTxColumns(const std::string& rel) {
@@ -47,7 +52,7 @@ std::string LongTxQuery(const std::vector<int>& own_pids, int query_chars) {
        "s AS (SELECT datname, usename, "
     << LongTxSourceColumns(query_chars)
     << " FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << OwnPidsArray(own_pids) << ")) AND (" << kLongTxFilter
+    << OwnPidsArray(own_pids) << ")) AND (" << kLongTxRowFilter << " OR pid IN (SELECT pid FROM b)"
     << ")) SELECT d.datname AS db, s.datname, s.state, " << LongTxColumns("s")
     << " FROM (SELECT datname FROM pg_database) d FULL JOIN s ON s.datname = d.datname";
   return q.str();

@@ -29,16 +29,18 @@ int LongTxQueryChars(const OffenderOptions& offenders);
 ///   (their common columns: no datname or usename, which the view joins; `blocked_by`: the
 ///   pg_blocking_pids of a backend waiting on a lock, else NULL; `query` cut to `query_chars`, or
 ///   NULL when 0);
-/// - kLongTxFilter: which backends it keeps (in a transaction, holding an xmin, waiting on a lock,
-///   or in the relation `b` of blocking pids);
+/// - kLongTxRowFilter: which backends it keeps for what their own row says (in a transaction,
+///   holding an xmin, waiting on a lock); it also keeps the backends that block one of those
+///   (the relation `b` of blocking pids);
 /// - LongTxColumns(rel): its output columns over `rel` (the source columns plus usename), in
 ///   this order and without `datname` and `state`: pid, usename, application_name, client_addr,
 ///   backend_type, wait_event_type, wait_event, xact_age, state_age, query_age, xmin_age,
 ///   blocked_by, blocker, query.
-std::string LongTxSourceColumns(int query_chars);
-inline constexpr char kLongTxFilter[] =
-    "xact_start IS NOT NULL OR backend_xmin IS NOT NULL OR wait_event_type = 'Lock' "
-    "OR pid IN (SELECT pid FROM b)";
+/// `query_only_if`: a condition; the query text is then cut only for the rows that meet it (NULL
+/// for the others), so a scan that keeps every backend does not copy every backend's text.
+std::string LongTxSourceColumns(int query_chars, const char* query_only_if = nullptr);
+inline constexpr char kLongTxRowFilter[] =
+    "xact_start IS NOT NULL OR backend_xmin IS NOT NULL OR wait_event_type = 'Lock'";
 std::string LongTxColumns(const std::string& rel);
 
 }  // namespace poolwatch

@@ -132,6 +132,12 @@ constexpr char kNoLongColumns[] =
 // view, without the view's per-backend joins to pg_database and pg_authid: the parts aggregate by
 // datid / usesysid first and join the names to the few groups (the "long" rows join theirs). On
 // PostgreSQL 15 at 1000 backends that saves a quarter of the statement's execution.
+// `a` is read as few times as it can be, because each pass over its rows costs about as much as
+// a small statement at 2000 backends: `g` groups it once by (database, state, client backend or
+// not) for the state grid, the totals and the lock counts; `l0` keeps the rows the long parts
+// need (kLongTxRowFilter, `lf`: the only rows whose query text is copied), `b` the pids blocking
+// one of them, and `a` is read again only when something is blocked (for blockers that are
+// otherwise idle, e.g. holding a session-level advisory lock).
 // Rows by `kind`: "state" (database x state grid with zero rows), "setting"
 // (kWatchedSettings: key = name, state = unit), "static" (state = version(), key =
 // server_version_num, count = postmaster start time), "total" (client backends; value = backends
@@ -145,21 +151,30 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
                           int long_query_chars, const std::string& settings_key) {
   const bool with_long = long_query_chars > 0;
   const std::string pad = with_long ? kNoLongColumns : "";
+  const std::string lf = std::string("(") + kLongTxRowFilter + ")";
   constexpr char kClient[] = "backend_type = 'client backend'";
   std::ostringstream q;
-  q << "WITH a AS (SELECT " << LongTxSourceColumns(with_long ? long_query_chars : 0)
-    << " FROM pg_stat_get_activity(NULL) WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << OwnPidsArray(own_pids) << ")))";
-  if (with_long) q << ", b AS (SELECT DISTINCT unnest(blocked_by) AS pid FROM a)";
+  q << "WITH a AS (SELECT "
+    << LongTxSourceColumns(with_long ? long_query_chars : 0, lf.c_str()) << ", " << lf
+    << " AS lf FROM pg_stat_get_activity(NULL) WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
+    << OwnPidsArray(own_pids) << "))), "
+    << "g AS (SELECT datid, state, " << kClient
+    << " AS client, count(*) AS n, max(extract(epoch FROM now() - xact_start)) AS age, "
+       "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, "
+       "count(*) FILTER (WHERE cardinality(blocked_by) > 0) AS blocked, "
+       "count(*) FILTER (WHERE backend_type IS NULL AND datid IS NOT NULL) AS invisible "
+       "FROM a GROUP BY 1, 2, 3)";
+  if (with_long) {
+    q << ", l0 AS (SELECT * FROM a WHERE lf), b AS (SELECT DISTINCT unnest(blocked_by) AS pid "
+         "FROM l0), la AS (SELECT * FROM l0 UNION ALL SELECT * FROM a WHERE NOT lf AND "
+         "EXISTS (SELECT 1 FROM b) AND pid IN (SELECT pid FROM b))";
+  }
   q << " SELECT 'state' AS kind, d.datname, s.state, NULL::text AS key, "
        "coalesce(g.n, 0)::float8 AS count, coalesce(g.age, 0)::float8 AS value"
     << pad
     << " FROM pg_database d CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), "
        "('idle in transaction (aborted)'), ('fastpath function call'), ('disabled')) s(state) "
-       "LEFT JOIN (SELECT datid, state, count(*) AS n, "
-       "max(extract(epoch FROM now() - xact_start)) AS age FROM a WHERE "
-    << kClient
-    << " GROUP BY datid, state) g ON g.datid = d.oid AND g.state = s.state "
+       "LEFT JOIN g ON g.datid = d.oid AND g.state = s.state AND g.client "
        "UNION ALL SELECT 'setting', NULL, unit, name, CASE WHEN vartype = 'bool' THEN "
        "(setting = 'on')::int::float8 ELSE setting::float8 END, 0"
     << pad
@@ -175,17 +190,14 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "extract(epoch FROM pg_postmaster_start_time())::float8, 0"
     << pad << " UNION ALL SELECT 'conf', NULL, NULL, " << kSettingsKey << ", 0, 0"
     << pad
-    << " UNION ALL SELECT 'total', NULL, NULL, NULL, count(*) FILTER (WHERE " << kClient
-    << ")::float8, count(*) FILTER (WHERE backend_type IS NULL AND datid IS NOT NULL)::float8"
+    << " UNION ALL SELECT 'total', NULL, NULL, NULL, coalesce(sum(n) FILTER (WHERE client), "
+       "0)::float8, coalesce(sum(invisible), 0)::float8"
     << pad
-    << " FROM a "
-       "UNION ALL SELECT 'lock', d.datname, NULL, NULL, coalesce(k.waiting, 0)::float8, "
+    << " FROM g UNION ALL SELECT 'lock', d.datname, NULL, NULL, coalesce(k.waiting, 0)::float8, "
        "coalesce(k.blocked, 0)::float8"
     << pad
-    << " FROM pg_database d LEFT JOIN (SELECT datid, "
-       "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, "
-       "count(*) FILTER (WHERE cardinality(blocked_by) > 0) AS blocked FROM a WHERE "
-    << kClient << " GROUP BY datid) k ON k.datid = d.oid";
+    << " FROM pg_database d LEFT JOIN (SELECT datid, sum(waiting) AS waiting, sum(blocked) AS "
+       "blocked FROM g WHERE client GROUP BY datid) k ON k.datid = d.oid";
   for (const auto& col : by) {
     // `col` is one of two fixed column names (validated by the config loader and again here).
     if (col == "usename") {
@@ -205,10 +217,9 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
   if (with_long) {
     q << " UNION ALL SELECT 'long', l.datname, l.state, NULL, NULL, NULL, d.datname, "
       << LongTxColumns("l")
-      << " FROM (SELECT datname FROM pg_database) d FULL JOIN (SELECT a.*, ld.datname, "
-         "r.rolname AS usename FROM a LEFT JOIN pg_database ld ON ld.oid = a.datid "
-         "LEFT JOIN pg_roles r ON r.oid = a.usesysid WHERE "
-      << kLongTxFilter << ") l ON l.datname = d.datname";
+      << " FROM (SELECT datname FROM pg_database) d FULL JOIN (SELECT la.*, ld.datname, "
+         "r.rolname AS usename FROM la LEFT JOIN pg_database ld ON ld.oid = la.datid "
+         "LEFT JOIN pg_roles r ON r.oid = la.usesysid) l ON l.datname = d.datname";
   }
   return q.str();
 }

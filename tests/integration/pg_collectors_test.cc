@@ -274,6 +274,38 @@ TEST(PgCollectorsIntegration, LockConflictCountsBlockedAndNamesBlockerAndBlocked
       << pw.Metrics();
 }
 
+// A blocker outside any transaction: a session-level advisory lock, its holder idle (no
+// xact_start, no xmin). Its own row says nothing, so it is found through the waiter's
+// pg_blocking_pids() (the activity statement's second pass over its rows, run only when
+// something is blocked).
+TEST(PgCollectorsIntegration, AnIdleSessionLockHolderIsNamedAsTheBlocker) {
+  PoolwatchProcess pw(Config(""));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  Sql holder(stack->SuperDsn("app"));
+  holder.Exec("SELECT pg_advisory_lock(4711)");
+  Sql waiter(stack->SuperDsn("app"));
+  waiter.Send("SELECT pg_advisory_lock(4711)");
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_pg_blocked_backends", {"datname=\"app\""}) == 1;
+      },
+      10s))
+      << pw.Metrics();
+  bool saw_blocker = false, saw_blocked = false;
+  for (const auto& o : Offenders(pw)) {
+    if (o["category"] == "blocker" && o["pid"] == holder.BackendPid()) saw_blocker = true;
+    if (o["category"] == "blocked" && o["pid"] == waiter.BackendPid()) {
+      saw_blocked = true;
+      EXPECT_THAT(o["blocked_by"].get<std::vector<int>>(),
+                  ::testing::ElementsAre(holder.BackendPid()));
+    }
+  }
+  EXPECT_TRUE(saw_blocker) << HttpGet(pw.Url("/status")).body;
+  EXPECT_TRUE(saw_blocked) << HttpGet(pw.Url("/status")).body;
+  holder.Exec("SELECT pg_advisory_unlock(4711)");
+  waiter.Exec("SELECT pg_advisory_unlock(4711)");  // drains the waiter's result, then unlocks
+}
+
 TEST(PgCollectorsIntegration, RollbackStormRaisesTheErrorRatioAndAQuietWindowClearsIt) {
   PoolwatchProcess pw(Config("      error_window: 3s\n      error_min_events: 20\n"));
   ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
