@@ -19,7 +19,8 @@ std::string LongTxSourceColumns(int query_chars, const char* query_only_if) {
   std::string query = "NULL::text AS query";
   if (query_chars > 0) {
     query = "left(query, " + std::to_string(query_chars) + ")";
-    if (query_only_if) query = "CASE WHEN " + std::string(query_only_if) + " THEN " + query + " END";
+    if (query_only_if)
+      query = "CASE WHEN " + std::string(query_only_if) + " THEN " + query + " END";
     query += " AS query";
   }
   return "pid, datid, usesysid, application_name, client_addr, state, backend_type, "

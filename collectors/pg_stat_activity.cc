@@ -154,8 +154,8 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
   const std::string lf = std::string("(") + kLongTxRowFilter + ")";
   constexpr char kClient[] = "backend_type = 'client backend'";
   std::ostringstream q;
-  q << "WITH a AS (SELECT "
-    << LongTxSourceColumns(with_long ? long_query_chars : 0, lf.c_str()) << ", " << lf
+  q << "WITH a AS (SELECT " << LongTxSourceColumns(with_long ? long_query_chars : 0, lf.c_str())
+    << ", " << lf
     << " AS lf FROM pg_stat_get_activity(NULL) WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
     << OwnPidsArray(own_pids) << "))), "
     << "g AS (SELECT datid, state, " << kClient
@@ -177,8 +177,7 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "LEFT JOIN g ON g.datid = d.oid AND g.state = s.state AND g.client "
        "UNION ALL SELECT 'setting', NULL, unit, name, CASE WHEN vartype = 'bool' THEN "
        "(setting = 'on')::int::float8 ELSE setting::float8 END, 0"
-    << pad
-    << " FROM pg_settings WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
+    << pad << " FROM pg_settings WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
     << SettingNames() << ")";
   if (!settings_key.empty()) {
     // An InitPlan, so a one-time filter: pg_settings (every parameter, formatted: a millisecond
@@ -188,8 +187,7 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
   }
   q << " UNION ALL SELECT 'static', NULL, version(), current_setting('server_version_num'), "
        "extract(epoch FROM pg_postmaster_start_time())::float8, 0"
-    << pad << " UNION ALL SELECT 'conf', NULL, NULL, " << kSettingsKey << ", 0, 0"
-    << pad
+    << pad << " UNION ALL SELECT 'conf', NULL, NULL, " << kSettingsKey << ", 0, 0" << pad
     << " UNION ALL SELECT 'total', NULL, NULL, NULL, coalesce(sum(n) FILTER (WHERE client), "
        "0)::float8, coalesce(sum(invisible), 0)::float8"
     << pad
