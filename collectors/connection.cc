@@ -97,4 +97,35 @@ std::string QueryResult::String(int row, std::string_view column, std::string_vi
   return t ? std::string(*t) : std::string(fallback);
 }
 
+std::string InlineParams(std::string_view sql,
+                         const std::vector<std::optional<std::string>>& params) {
+  std::string out;
+  out.reserve(sql.size());
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    std::size_t j = i + 1;
+    while (sql[i] == '$' && j < sql.size() && sql[j] >= '0' && sql[j] <= '9') ++j;
+    if (j == i + 1) {
+      out += sql[i];
+      continue;
+    }
+    const std::size_t n = std::stoul(std::string(sql.substr(i + 1, j - i - 1)));
+    if (n == 0 || n > params.size()) {
+      out.append(sql.substr(i, j - i));  // not ours: left as written
+    } else if (!params[n - 1]) {
+      out += "NULL";
+    } else {
+      out += '\'';
+      for (char c : *params[n - 1]) out.append(c == '\'' ? 2 : 1, c);
+      out += '\'';
+    }
+    i = j - 1;
+  }
+  return out;
+}
+
+QueryResult Connection::QueryPrepared(std::string_view sql,
+                                      const std::vector<std::optional<std::string>>& params) {
+  return Query(InlineParams(sql, params));
+}
+
 }  // namespace poolwatch

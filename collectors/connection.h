@@ -78,6 +78,10 @@ class QueryResult {
   std::vector<std::vector<std::optional<std::string>>> rows_;
 };
 
+/// `sql` with each $n replaced by params[n-1] as an SQL literal ('...', quotes doubled) or NULL.
+std::string InlineParams(std::string_view sql,
+                         const std::vector<std::optional<std::string>>& params);
+
 /// One database session. Used by one thread at a time, except Abort().
 class Connection {
  public:
@@ -85,6 +89,13 @@ class Connection {
   /// Runs `sql` with the simple query protocol, bounded by the current deadline.
   /// Throws DbError; after a timeout the connection is lost (connection_lost() is true).
   virtual QueryResult Query(std::string_view sql) = 0;
+  /// Runs `sql`, whose $1..$n are `params` (text; nullopt is NULL), as a prepared statement of
+  /// this session: parsed and planned once per session instead of once per call, which is most
+  /// of the server's cost of a long statement that returns few rows. The default inlines the
+  /// parameters as literals (InlineParams) and calls Query(): fakes and wrappers see the
+  /// statement as the server runs it.
+  virtual QueryResult QueryPrepared(std::string_view sql,
+                                    const std::vector<std::optional<std::string>>& params);
   /// Bounds every following Query() until the next call.
   virtual void SetDeadline(SteadyTime deadline) = 0;
   /// False once the session broke; the pool then discards it.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -11,12 +12,16 @@
 
 namespace poolwatch {
 
-std::string OwnPidsArray(const std::vector<int>& own_pids) {
+std::string PidsArrayText(const std::vector<int>& own_pids) {
   std::ostringstream pids;
-  pids << "'{";
+  pids << "{";
   for (std::size_t i = 0; i < own_pids.size(); ++i) pids << (i ? "," : "") << own_pids[i];
-  pids << "}'::int[]";
+  pids << "}";
   return pids.str();
+}
+
+std::string OwnPidsArray(const std::vector<int>& own_pids) {
+  return "'" + PidsArrayText(own_pids) + "'::int[]";
 }
 
 namespace {
@@ -107,16 +112,6 @@ std::string ShortVersion(const std::string& num) {
 // them only when this changes.
 constexpr char kSettingsKey[] = "pg_conf_load_time()::text || ' ' || pg_is_in_recovery()::text";
 
-std::string QuoteLiteral(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'') out += '\'';
-    if (c == '\\') continue;  // never in a timestamp; dropped rather than trusted
-    out += c;
-  }
-  return out + "'";
-}
-
 // The long rows' columns, NULL in every other part (typed: UNION ALL resolves types branch by
 // branch).
 constexpr char kNoLongColumns[] =
@@ -147,8 +142,10 @@ constexpr char kNoLongColumns[] =
 // with `long_query_chars` > 0 pg_long_transactions' rows ("long": its columns, see
 // pg_long_transactions.h, `db` from the FULL JOIN with the database list). pg_blocking_pids() is
 // only called for backends that wait on a lock, once each, so it costs nothing when nothing waits.
-std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<std::string>& by,
-                          int long_query_chars, const std::string& settings_key) {
+// The text depends on the configuration and on whether the settings are cached (`gated`), not
+// on the sample: own pids are $1 (int[]) and the cached settings key $2, so the statement is
+// prepared once per session (its parse and plan cost about a millisecond at every sample).
+std::string ActivityQuery(const std::vector<std::string>& by, int long_query_chars, bool gated) {
   const bool with_long = long_query_chars > 0;
   const std::string pad = with_long ? kNoLongColumns : "";
   const std::string lf = std::string("(") + kLongTxRowFilter + ")";
@@ -157,7 +154,7 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
   q << "WITH a AS (SELECT " << LongTxSourceColumns(with_long ? long_query_chars : 0, lf.c_str())
     << ", " << lf
     << " AS lf FROM pg_stat_get_activity(NULL) WHERE pid <> pg_backend_pid() AND NOT (pid = ANY("
-    << OwnPidsArray(own_pids) << "))), "
+    << "$1::int[]))), "
     << "g AS (SELECT datid, state, " << kClient
     << " AS client, count(*) AS n, max(extract(epoch FROM now() - xact_start)) AS age, "
        "count(*) FILTER (WHERE wait_event_type = 'Lock') AS waiting, "
@@ -179,11 +176,10 @@ std::string ActivityQuery(const std::vector<int>& own_pids, const std::vector<st
        "(setting = 'on')::int::float8 ELSE setting::float8 END, 0"
     << pad << " FROM pg_settings WHERE vartype IN ('bool', 'integer', 'real') AND name IN ("
     << SettingNames() << ")";
-  if (!settings_key.empty()) {
+  if (gated) {
     // An InitPlan, so a one-time filter: pg_settings (every parameter, formatted: a millisecond
-    // a sample) is not read at all while the key is unchanged. `settings_key` is a value this
-    // server returned (a timestamp and a boolean), quoted as an SQL literal.
-    q << " AND (SELECT " << kSettingsKey << ") IS DISTINCT FROM " << QuoteLiteral(settings_key);
+    // a sample) is not read at all while the key ($2, a value this server returned) is unchanged.
+    q << " AND (SELECT " << kSettingsKey << ") IS DISTINCT FROM $2::text";
   }
   q << " UNION ALL SELECT 'static', NULL, version(), current_setting('server_version_num'), "
        "extract(epoch FROM pg_postmaster_start_time())::float8, 0"
@@ -234,8 +230,9 @@ class PgStatActivityCollector final : public Collector {
   void Collect(Connection& conn, TargetSample& out) override {
     const int pid = conn.BackendPid();
     const bool cached = pid != 0 && pid == settings_pid_ && !settings_key_.empty();
-    QueryResult r = conn.Query(
-        ActivityQuery(out.own_pids, opts_.by, long_query_chars_, cached ? settings_key_ : ""));
+    std::vector<std::optional<std::string>> params = {PidsArrayText(out.own_pids)};
+    if (cached) params.emplace_back(settings_key_);
+    QueryResult r = conn.QueryPrepared(ActivityQuery(opts_.by, long_query_chars_, cached), params);
     std::vector<Setting> settings;
     std::string key;
     double total = 0;

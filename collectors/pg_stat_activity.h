@@ -22,8 +22,9 @@ std::unique_ptr<Collector> MakePgStatActivityCollector(const CollectorOptions& o
 /// The shared_results key of the pg_stat_activity statement's result, for pg_long_transactions.
 inline constexpr std::string_view kPgActivityFeed = "pg_stat_activity";
 
-/// `'{1,2}'::int[]`: poolwatch's own backend pids as an SQL literal (ints only, so no quoting
-/// issue).
+/// `{1,2}`: poolwatch's own backend pids as an int[] parameter's text.
+std::string PidsArrayText(const std::vector<int>& own_pids);
+/// `'{1,2}'::int[]`: the same as an SQL literal (ints only, so no quoting issue).
 std::string OwnPidsArray(const std::vector<int>& own_pids);
 
 }  // namespace poolwatch

@@ -8,6 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "base/redact.h"
@@ -72,10 +75,79 @@ class PqConnection final : public Connection {
   }
 
   QueryResult Query(std::string_view sql) override {
+    std::string q(sql);
+    return Run([&] { return PQsendQuery(conn_.get(), q.c_str()); });
+  }
+
+  QueryResult QueryPrepared(std::string_view sql,
+                            const std::vector<std::optional<std::string>>& params) override {
+    std::string q(sql);
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    const int n = static_cast<int>(values.size());
+    if (!prepare_) {  // unnamed: parsed and planned per call, but always on one server
+      return Run([&] {
+        return PQsendQueryParams(conn_.get(), q.c_str(), n, nullptr, values.data(), nullptr,
+                                 nullptr, 0);
+      });
+    }
+    try {
+      auto it = prepared_.find(q);
+      if (it == prepared_.end()) {
+        // A handful per session (one per distinct statement text), so never deallocated.
+        std::string name = "poolwatch_" + std::to_string(prepared_.size() + 1);
+        Run([&] { return PQsendPrepare(conn_.get(), name.c_str(), q.c_str(), n, nullptr); });
+        it = prepared_.emplace(q, name).first;
+      }
+      return Run([&] {
+        return PQsendQueryPrepared(conn_.get(), it->second.c_str(), n, values.data(), nullptr,
+                                   nullptr, 0);
+      });
+    } catch (const DbError& e) {
+      // The statement is gone (26000) or its name taken (42P05): only a pooler in transaction
+      // mode (PgBouncer before 1.21, or without max_prepared_statements) does that, sending
+      // this session's calls to servers other sessions prepared on. This sample's call fails
+      // (its transaction is aborted); the session then stops preparing.
+      if (e.sqlstate() == "26000" || e.sqlstate() == "42P05") {
+        prepared_.clear();
+        prepare_ = false;
+      }
+      throw;
+    }
+  }
+
+  std::vector<std::pair<std::string, std::string>> TakeNotifications() override {
+    if (!healthy_) throw DbError("connection is closed", DownReason::kOther, "", true);
+    // Reads whatever arrived without blocking; a peer that closed the session shows up here.
+    if (!PQconsumeInput(conn_.get())) Fail("", "");
+    std::vector<std::pair<std::string, std::string>> out;
+    while (PGnotify* n = PQnotifies(conn_.get())) {
+      out.emplace_back(n->relname ? n->relname : "", n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+    return out;
+  }
+
+  void SetDeadline(SteadyTime deadline) override { deadline_ = deadline; }
+  bool Healthy() const override {
+    return healthy_ && PQstatus(conn_.get()) == CONNECTION_OK && !aborted_.load();
+  }
+  int BackendPid() const override { return pid_; }
+  int ServerVersion() const override { return version_; }
+  void Abort() override {
+    aborted_.store(true);
+    int fd = fd_.load();
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  // Sends with `send` (a PQsend* call) and waits for its results, bounded by the deadline.
+  template <typename Send>
+  QueryResult Run(Send send) {
     if (!healthy_) throw DbError("connection is closed", DownReason::kOther, "", true);
     notices_.clear();
-    std::string q(sql);
-    if (!PQsendQuery(conn_.get(), q.c_str())) Fail("", "");
+    if (!send()) Fail("", "");
     // Flush what libpq could not write at once.
     for (;;) {
       int f = PQflush(conn_.get());
@@ -113,31 +185,6 @@ class PqConnection final : public Connection {
     return out;
   }
 
-  std::vector<std::pair<std::string, std::string>> TakeNotifications() override {
-    if (!healthy_) throw DbError("connection is closed", DownReason::kOther, "", true);
-    // Reads whatever arrived without blocking; a peer that closed the session shows up here.
-    if (!PQconsumeInput(conn_.get())) Fail("", "");
-    std::vector<std::pair<std::string, std::string>> out;
-    while (PGnotify* n = PQnotifies(conn_.get())) {
-      out.emplace_back(n->relname ? n->relname : "", n->extra ? n->extra : "");
-      PQfreemem(n);
-    }
-    return out;
-  }
-
-  void SetDeadline(SteadyTime deadline) override { deadline_ = deadline; }
-  bool Healthy() const override {
-    return healthy_ && PQstatus(conn_.get()) == CONNECTION_OK && !aborted_.load();
-  }
-  int BackendPid() const override { return pid_; }
-  int ServerVersion() const override { return version_; }
-  void Abort() override {
-    aborted_.store(true);
-    int fd = fd_.load();
-    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
-  }
-
- private:
   static QueryResult Convert(PGresult* r) {
     if (r == nullptr || PQresultStatus(r) != PGRES_TUPLES_OK) return {};
     int nf = PQnfields(r);
@@ -178,6 +225,8 @@ class PqConnection final : public Connection {
   std::atomic<int> fd_{-1};
   std::atomic<bool> aborted_{false};
   bool healthy_ = true;
+  std::map<std::string, std::string> prepared_;  // statement text -> name
+  bool prepare_ = true;
   int pid_ = 0;
   int version_ = 0;
   SteadyTime deadline_;

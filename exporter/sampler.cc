@@ -208,7 +208,9 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
   // backend-status array (megabytes at 2000 backends, most of a sample's cost) once per sample
   // instead of once per statement, and every collector sees the same instant. Not READ ONLY:
   // pg_settings would then report transaction_read_only = on.
-  bool in_tx = target_.kind == TargetKind::kPostgres && collectors_.size() - next >= 2 &&
+  // Also with one collector: preparing a statement (pg_stat_activity's) outside a transaction
+  // block would be a transaction of its own.
+  bool in_tx = target_.kind == TargetKind::kPostgres && next < collectors_.size() &&
                Transaction(*lease, "BEGIN");
   for (; next < collectors_.size(); ++next) {
     auto& c = collectors_[next];

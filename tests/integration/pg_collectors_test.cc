@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "collectors/pq_connection.h"
 #include "tests/support/integration.h"
 
 namespace poolwatch {
@@ -304,6 +305,40 @@ TEST(PgCollectorsIntegration, AnIdleSessionLockHolderIsNamedAsTheBlocker) {
   EXPECT_TRUE(saw_blocked) << HttpGet(pw.Url("/status")).body;
   holder.Exec("SELECT pg_advisory_unlock(4711)");
   waiter.Exec("SELECT pg_advisory_unlock(4711)");  // drains the waiter's result, then unlocks
+}
+
+// The session's prepared statement, through libpq against the real server: prepared once,
+// executed with parameters (NULL included) after that; and when a pooler in transaction mode
+// loses it (played here with DEALLOCATE), the session says so once and goes on unnamed.
+TEST(PgCollectorsIntegration, PreparedStatementsArePreparedOncePerSessionAndSurviveLosingThem) {
+  ConnectSpec spec;
+  spec.dsn = stack->PgDsn();
+  auto conn = ConnectPq(spec, std::chrono::steady_clock::now() + 5s);
+  conn->SetDeadline(std::chrono::steady_clock::now() + 5s);
+  const std::string sql = "SELECT cardinality($1::int[]) AS n, $2::text IS NULL AS unset";
+  for (int i = 0; i < 3; ++i) {
+    QueryResult r = conn->QueryPrepared(sql, {"{1,2,3}", std::nullopt});
+    ASSERT_EQ(r.Rows(), 1);
+    EXPECT_EQ(r.String(0, "n"), "3");
+    EXPECT_EQ(r.String(0, "unset"), "t");
+  }
+  QueryResult named = conn->Query(
+      "SELECT name, statement FROM pg_prepared_statements WHERE statement LIKE '%cardinality%'");
+  ASSERT_EQ(named.Rows(), 1);
+  EXPECT_EQ(named.String(0, "statement"), sql);
+  conn->Query("DEALLOCATE " + named.String(0, "name"));
+  try {
+    conn->QueryPrepared(sql, {"{1}", std::string("x")});
+    ADD_FAILURE() << "executing a deallocated statement succeeded";
+  } catch (const DbError& e) {
+    EXPECT_EQ(e.sqlstate(), "26000") << e.what();
+    EXPECT_FALSE(e.connection_lost());
+  }
+  QueryResult r = conn->QueryPrepared(sql, {"{1}", std::string("x")});
+  ASSERT_EQ(r.Rows(), 1);
+  EXPECT_EQ(r.String(0, "n"), "1");
+  EXPECT_EQ(r.String(0, "unset"), "f");
+  EXPECT_EQ(conn->Query("SELECT count(*) AS n FROM pg_prepared_statements").String(0, "n"), "0");
 }
 
 TEST(PgCollectorsIntegration, RollbackStormRaisesTheErrorRatioAndAQuietWindowClearsIt) {

@@ -542,6 +542,14 @@ TEST(PgCollectorTableTest, PostgresCollectorsAreOnByDefaultAndSwitchable) {
       std::vector<std::string>({"pg_stat_activity", "pg_long_transactions", "pg_stat_database"}));
 }
 
+// What fakes and wrappers see of a prepared statement: its parameters as literals.
+TEST(InlineParamsTest, ParametersBecomeQuotedLiteralsOrNull) {
+  EXPECT_EQ(InlineParams("SELECT $1::int[], $2::text, $2, $10", {"{1,2}", std::string("it's")}),
+            "SELECT '{1,2}'::int[], 'it''s'::text, 'it''s', $10");
+  EXPECT_EQ(InlineParams("SELECT $1 IS NULL, $", {std::nullopt}), "SELECT NULL IS NULL, $");
+  EXPECT_EQ(InlineParams("SELECT 1", {}), "SELECT 1");
+}
+
 // Through the real TargetSampler: a PostgreSQL sample is one transaction, and a collector whose
 // statement fails (which aborts a transaction) costs only that collector: the sampler rolls back
 // and the next collectors run in a new one. The fake plays the server's transaction states.
