@@ -3,6 +3,8 @@
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "base/redact.h"
 #include "base/time.h"
 #include "collectors/holders.h"
@@ -194,7 +196,8 @@ void TargetSampler::RunCollectors(SteadyTime deadline, TargetSample& s, TargetSt
       status.error.clear();
       return;
     }
-    bool retry = !lease.fresh() && status.reason != DownReason::kTimeout && clock_.Now() < deadline;
+    bool retry = (!lease.fresh() || std::exchange(retry_without_transaction_, false)) &&
+                 status.reason != DownReason::kTimeout && clock_.Now() < deadline;
     if (!retry) return;
   }
 }
@@ -210,8 +213,23 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
   // pg_settings would then report transaction_read_only = on.
   // Also with one collector: preparing a statement (pg_stat_activity's) outside a transaction
   // block would be a transaction of its own.
-  bool in_tx = target_.kind == TargetKind::kPostgres && next < collectors_.size() &&
-               Transaction(*lease, "BEGIN");
+  bool in_tx = target_.kind == TargetKind::kPostgres && use_transactions_ &&
+               next < collectors_.size() && Transaction(*lease, "BEGIN");
+  if (!in_tx && use_transactions_ && target_.kind == TargetKind::kPostgres && lease.fresh() &&
+      !lease->Healthy()) {
+    // A session just opened that BEGIN closed: a pooler in statement mode (PgBouncer's
+    // pool_mode=statement disconnects a client that opens a transaction block). This target's
+    // samples then run without one, starting again on a fresh connection now.
+    use_transactions_ = false;
+    retry_without_transaction_ = true;
+    spdlog::warn(
+        "target {}: the server closed the session at BEGIN (a pooler in statement mode?); "
+        "sampling without a transaction from now on",
+        target_.name);
+    status.reason = DownReason::kOther;
+    status.error = "the session was closed at BEGIN";
+    return true;
+  }
   for (; next < collectors_.size(); ++next) {
     auto& c = collectors_[next];
     std::string name(c->Name());

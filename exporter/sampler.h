@@ -112,6 +112,8 @@ class TargetSampler {
   std::map<std::string, double> collector_errors_;
   std::map<std::string, double> collector_timeouts_;  // budget spent on a live connection
   bool timing_out_ = false;  // a collector timed out since the last complete sample (logging)
+  bool use_transactions_ = true;            // false once BEGIN closed a fresh session (a pooler)
+  bool retry_without_transaction_ = false;  // that just happened: retry this sample
   double probe_queries_ = 0;
   double probe_query_failures_ = 0;
 };

@@ -13,7 +13,10 @@
 namespace poolwatch {
 namespace {
 
-PgStack*& stack = support::SharedStack();
+// PgBouncer (unused by the PostgreSQL-only configs here, but for one test) gets a pool in
+// statement mode and passes poolwatch's `options` startup parameter.
+PgStack*& stack = support::SharedStack(
+    {{"PGB_ALIAS", "stmt:app pool_mode=statement"}, {"PGB_IGNORE_STARTUP", "options"}});
 
 constexpr double kInterval = 0.5;  // seconds, the sampling interval of every test below
 
@@ -339,6 +342,30 @@ TEST(PgCollectorsIntegration, PreparedStatementsArePreparedOncePerSessionAndSurv
   EXPECT_EQ(r.String(0, "n"), "1");
   EXPECT_EQ(r.String(0, "unset"), "f");
   EXPECT_EQ(conn->Query("SELECT count(*) AS n FROM pg_prepared_statements").String(0, "n"), "0");
+}
+
+// A PostgreSQL target behind a pooler in statement mode (PgBouncer's pool_mode=statement closes
+// a session that opens a transaction block): the first sample notices, retries on a fresh
+// session without a transaction, and the target is never down.
+TEST(PgCollectorsIntegration, ThroughAPoolerInStatementModeSamplesWithoutATransaction) {
+  const std::string dsn = "host=127.0.0.1 port=" + std::to_string(stack->pgb_port()) +
+                          " dbname=stmt user=app password=apppass";
+  PoolwatchProcess pw(Config("", dsn));
+  ASSERT_TRUE(pw.WaitReady()) << pw.Logs();
+  ASSERT_TRUE(pw.WaitMetric(
+      [](const std::string& m) {
+        return MetricValue(m, "poolwatch_collector_success", {"collector=\"pg_stat_database\""}) ==
+               1;
+      },
+      10s))
+      << pw.Metrics() << pw.Logs();
+  for (int i = 0; i < 6; ++i) {
+    std::string m = pw.Metrics();
+    EXPECT_EQ(MetricValue(m, "pg_up", {"target=\"main\""}), 1) << m;
+    std::this_thread::sleep_for(std::chrono::duration<double>(kInterval));
+  }
+  EXPECT_THAT(pw.Logs(), HasSubstr("sampling without a transaction from now on"));
+  EXPECT_THAT(pw.Logs(), Not(HasSubstr("is down")));
 }
 
 TEST(PgCollectorsIntegration, RollbackStormRaisesTheErrorRatioAndAQuietWindowClearsIt) {
