@@ -213,22 +213,48 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
   // pg_settings would then report transaction_read_only = on.
   // Also with one collector: preparing a statement (pg_stat_activity's) outside a transaction
   // block would be a transaction of its own.
-  bool in_tx = target_.kind == TargetKind::kPostgres && use_transactions_ &&
-               next < collectors_.size() && Transaction(*lease, "BEGIN");
-  if (!in_tx && use_transactions_ && target_.kind == TargetKind::kPostgres && lease.fresh() &&
-      !lease->Healthy()) {
-    // A session just opened that BEGIN closed: a pooler in statement mode (PgBouncer's
-    // pool_mode=statement disconnects a client that opens a transaction block). This target's
-    // samples then run without one, starting again on a fresh connection now.
-    use_transactions_ = false;
-    retry_without_transaction_ = true;
-    spdlog::warn(
-        "target {}: the server closed the session at BEGIN (a pooler in statement mode?); "
-        "sampling without a transaction from now on",
-        target_.name);
-    status.reason = DownReason::kOther;
-    status.error = "the session was closed at BEGIN";
-    return true;
+  bool in_tx = false;
+  if (target_.kind == TargetKind::kPostgres && use_transactions_ && next < collectors_.size()) {
+    try {
+      lease->Query("BEGIN");
+      in_tx = true;
+    } catch (const DbError& e) {
+      if (e.connection_lost()) {  // counted as the first collector's statement would have been
+        probe_queries_ += 1;
+        probe_query_failures_ += 1;
+      }
+      if (e.connection_lost() && e.reason() != DownReason::kTimeout && lease.fresh()) {
+        // A session just opened that BEGIN closed: a pooler in statement mode (PgBouncer's
+        // pool_mode=statement disconnects a client that opens a transaction block). This
+        // target's samples then run without one, starting again on a fresh session now.
+        use_transactions_ = false;
+        retry_without_transaction_ = true;
+        spdlog::warn(
+            "target {}: the server closed the session at BEGIN (a pooler in statement mode?); "
+            "sampling without a transaction from now on",
+            target_.name);
+        status.reason = e.reason();
+        status.error = e.what();
+        return true;
+      }
+      // Anything else: as the first collector's statement would have failed (a timeout on a
+      // live session costs the sample's collectors, a lost session is retried), or, when the
+      // session is fine, this sample without a transaction.
+      if (e.connection_lost() && live && e.reason() == DownReason::kTimeout) {
+        OutOfBudget(next, std::string(collectors_[next]->Name()));
+        next = collectors_.size();
+        return false;
+      }
+      if (e.connection_lost()) {
+        status.reason = e.reason();
+        status.error = e.what();
+        return true;
+      }
+      spdlog::debug("target {}: BEGIN failed: {}", target_.name, e.what());
+    } catch (const std::exception& e) {
+      spdlog::debug("target {}: BEGIN failed: {}", target_.name,
+                    RedactSecrets(e.what(), Passwords()));
+    }
   }
   for (; next < collectors_.size(); ++next) {
     auto& c = collectors_[next];

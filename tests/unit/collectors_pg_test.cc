@@ -602,5 +602,52 @@ TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollec
   EXPECT_EQ(log, std::vector<std::string>({"BEGIN", "Q", "Q", "ROLLBACK", "BEGIN", "Q", "COMMIT"}));
 }
 
+// BEGIN failing on a session just opened: closed by the peer (a pooler in statement mode) switches
+// the target to samples without a transaction and retries at once, so the target stays up; a
+// timeout is the sample's budget running out on a live session (collectors fail, the target stays
+// up) and keeps transactions on.
+TEST(PgSamplerTest, BeginClosedByAPoolerOrTimingOut) {
+  for (const bool timeout : {false, true}) {
+    FakeClock clock;
+    TargetConfig target;
+    target.name = "main";
+    target.kind = TargetKind::kPostgres;
+    target.dsn = "host=x";
+    Config config;
+    config.targets = {target};
+    int begins = 0;
+    int statements = 0;
+    TargetSampler sampler(
+        target, config, clock,
+        [&](const TargetConfig&, const Config&, SteadyTime, const std::atomic<bool>&) {
+          return std::make_unique<FakeConnection>(std::map<std::string, FakeConnection::Handler>{
+              {"", [&](std::string_view sql) {
+                 if (sql == "BEGIN") {
+                   if (++begins == 1) {
+                     throw DbError(timeout ? "query timed out" : "server closed the connection",
+                                   timeout ? DownReason::kTimeout : DownReason::kOther, "", true);
+                   }
+                   return QueryResult();
+                 }
+                 if (sql != "COMMIT" && sql != "SELECT 1") ++statements;
+                 return QueryResult();
+               }}});
+        });
+    TargetStatus status;
+    TargetSample s = sampler.Sample(clock.Now() + 1s, status);
+    EXPECT_TRUE(status.up) << timeout;
+    EXPECT_EQ(s.metrics.Value("poolwatch_collector_success", {{"collector", "pg_locks"}}),
+              timeout ? 0 : 1)
+        << timeout;
+    EXPECT_EQ(statements, timeout ? 0 : 3) << timeout;  // activity, locks, database
+    EXPECT_EQ(begins, 1) << timeout;
+    clock.Advance(1s);
+    TargetStatus next;
+    sampler.Sample(clock.Now() + 1s, next);
+    EXPECT_TRUE(next.up) << timeout;
+    EXPECT_EQ(begins, timeout ? 2 : 1) << "transactions stay on after a timeout only";
+  }
+}
+
 }  // namespace
 }  // namespace poolwatch
