@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -95,9 +97,14 @@ class PqConnection final : public Connection {
     try {
       auto it = prepared_.find(q);
       if (it == prepared_.end()) {
-        // A handful per session (one per distinct statement text), so never deallocated.
-        std::string name = "poolwatch_" + std::to_string(prepared_.size() + 1);
-        Run([&] { return PQsendPrepare(conn_.get(), name.c_str(), q.c_str(), n, nullptr); });
+        // A handful per session (one per distinct statement text), so never deallocated. Named
+        // after the text: behind a pooler that shares servers between sessions, a name another
+        // session prepared is then the same statement, never a different one.
+        std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+        for (unsigned char c : q) h = (h ^ c) * 1099511628211ULL;
+        char name[32];
+        std::snprintf(name, sizeof name, "poolwatch_%016llx", static_cast<unsigned long long>(h));
+        Run([&] { return PQsendPrepare(conn_.get(), name, q.c_str(), n, nullptr); });
         it = prepared_.emplace(q, name).first;
       }
       return Run([&] {
@@ -105,10 +112,11 @@ class PqConnection final : public Connection {
                                    nullptr, 0);
       });
     } catch (const DbError& e) {
-      // The statement is gone (26000) or its name taken (42P05): only a pooler in transaction
-      // mode (PgBouncer before 1.21, or without max_prepared_statements) does that, sending
-      // this session's calls to servers other sessions prepared on. This sample's call fails
-      // (its transaction is aborted); the session then stops preparing.
+      // The statement is gone (26000) or already there (42P05, prepared by another session):
+      // only a pooler in transaction mode (PgBouncer before 1.21, or without
+      // max_prepared_statements) does that, sending this session's calls to servers other
+      // sessions used. This sample's call fails (its transaction is aborted); the session then
+      // stops preparing.
       if (e.sqlstate() == "26000" || e.sqlstate() == "42P05") {
         prepared_.clear();
         prepare_ = false;
