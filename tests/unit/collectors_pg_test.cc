@@ -550,15 +550,21 @@ TEST(InlineParamsTest, ParametersBecomeQuotedLiteralsOrNull) {
   EXPECT_EQ(InlineParams("SELECT 1", {}), "SELECT 1");
 }
 
+// A PostgreSQL target for the real TargetSampler over a fake connector.
+TargetConfig PgTarget() {
+  TargetConfig target;
+  target.name = "main";
+  target.kind = TargetKind::kPostgres;
+  target.dsn = "host=x";
+  return target;
+}
+
 // Through the real TargetSampler: a PostgreSQL sample is one transaction, and a collector whose
 // statement fails (which aborts a transaction) costs only that collector: the sampler rolls back
 // and the next collectors run in a new one. The fake plays the server's transaction states.
 TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollector) {
   FakeClock clock;
-  TargetConfig target;
-  target.name = "main";
-  target.kind = TargetKind::kPostgres;
-  target.dsn = "host=x";
+  const TargetConfig target = PgTarget();
   Config config;
   config.targets = {target};
   std::vector<std::string> log;  // transaction control, and "Q" for a collector's statement
@@ -609,10 +615,7 @@ TEST(PgSamplerTest, OneTransactionPerSampleAndAFailedStatementOnlyFailsItsCollec
 TEST(PgSamplerTest, BeginClosedByAPoolerOrTimingOut) {
   for (const bool timeout : {false, true}) {
     FakeClock clock;
-    TargetConfig target;
-    target.name = "main";
-    target.kind = TargetKind::kPostgres;
-    target.dsn = "host=x";
+    const TargetConfig target = PgTarget();
     Config config;
     config.targets = {target};
     int begins = 0;
