@@ -275,7 +275,10 @@ TEST(AlertFaultsIntegration, SighupWithABrokenConfigKeepsAlertingOnTheOldOne) {
   EXPECT_THAT(pw.Logs(), HasSubstr("config reload failed; keeping the running configuration"));
   EXPECT_TRUE(pw.process().Running());
   EXPECT_TRUE(LiveTargetSampled(pw));
-  EXPECT_EQ(MetricValue(pw.Metrics(), "poolwatch_alerts",
+  // Still firing under the old configuration. At least one: at 300 ms sampling with a 250 ms
+  // timeout, the live target can miss samples for a second on a loaded CI machine and fire too,
+  // which is not what this test is about (it failed once that way, 2 instead of 1).
+  EXPECT_GE(MetricValue(pw.Metrics(), "poolwatch_alerts",
                         {"alertname=\"TargetDown\"", "state=\"firing\""}),
             1);
 }
