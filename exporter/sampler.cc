@@ -237,18 +237,10 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
         status.error = e.what();
         return true;
       }
-      // Anything else: as the first collector's statement would have failed (a timeout on a
-      // live session costs the sample's collectors, a lost session is retried), or, when the
+      // Anything else: as the first collector's statement would have failed, or, when the
       // session is fine, this sample without a transaction.
-      if (e.connection_lost() && live && e.reason() == DownReason::kTimeout) {
-        OutOfBudget(next, std::string(collectors_[next]->Name()));
-        next = collectors_.size();
-        return false;
-      }
       if (e.connection_lost()) {
-        status.reason = e.reason();
-        status.error = e.what();
-        return true;
+        return LostSession(e, live, lease, next, std::string(collectors_[next]->Name()), status);
       }
       spdlog::debug("target {}: BEGIN failed: {}", target_.name, e.what());
     } catch (const std::exception& e) {
@@ -267,17 +259,9 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
       live = true;
     } catch (const DbError& e) {
       probe_query_failures_ += 1;
-      if (e.connection_lost() && live && e.reason() == DownReason::kTimeout && !lease->Healthy()) {
-        durations[name] = Seconds(clock_.Now() - t0);
-        OutOfBudget(next, name);
-        next = collectors_.size();
-        return false;
-      }
       if (e.connection_lost()) {
         durations[name] = Seconds(clock_.Now() - t0);
-        status.reason = e.reason();
-        status.error = e.what();
-        return true;
+        return LostSession(e, live, lease, next, name, status);
       }
       collector_errors_[name] += 1;
       spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
@@ -293,6 +277,18 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
   }
   if (in_tx) Transaction(*lease, "COMMIT");
   return false;
+}
+
+bool TargetSampler::LostSession(const DbError& e, bool live, ProbePool::Lease& lease,
+                                std::size_t& next, const std::string& name, TargetStatus& status) {
+  if (live && e.reason() == DownReason::kTimeout && !lease->Healthy()) {
+    OutOfBudget(next, name);
+    next = collectors_.size();
+    return false;
+  }
+  status.reason = e.reason();
+  status.error = e.what();
+  return true;
 }
 
 bool TargetSampler::Transaction(Connection& conn, const char* statement) {

@@ -76,6 +76,11 @@ class TargetSampler {
   /// Runs collectors_[next...] on one lease; true when its connection was lost (retry).
   bool RunOnLease(ProbePool::Lease& lease, std::size_t& next, TargetSample& s, TargetStatus& status,
                   std::map<std::string, double>& durations);
+  /// `e` lost the session at collectors_[next] (`name`): a timeout on a live session runs the
+  /// sample out of budget (false, the target stays up); otherwise the target's error, and true
+  /// (RunOnLease's "retry").
+  bool LostSession(const DbError& e, bool live, ProbePool::Lease& lease, std::size_t& next,
+                   const std::string& name, TargetStatus& status);
   /// Sends BEGIN / ROLLBACK / COMMIT around a PostgreSQL sample; false (logged) when it failed.
   bool Transaction(Connection& conn, const char* statement);
   /// collectors_[from...] fail this sample: the budget ran out on a live connection.
