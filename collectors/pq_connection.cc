@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -94,22 +95,20 @@ class PqConnection final : public Connection {
                                  nullptr, 0);
       });
     }
+    // Named after the text: behind a pooler that shares servers between sessions, a name
+    // another session prepared is then the same statement, never a different one.
+    std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+    for (unsigned char c : q) h = (h ^ c) * 1099511628211ULL;
+    char name[32];
+    std::snprintf(name, sizeof name, "poolwatch_%016llx", static_cast<unsigned long long>(h));
     try {
-      auto it = prepared_.find(q);
-      if (it == prepared_.end()) {
-        // A handful per session (one per distinct statement text), so never deallocated. Named
-        // after the text: behind a pooler that shares servers between sessions, a name another
-        // session prepared is then the same statement, never a different one.
-        std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
-        for (unsigned char c : q) h = (h ^ c) * 1099511628211ULL;
-        char name[32];
-        std::snprintf(name, sizeof name, "poolwatch_%016llx", static_cast<unsigned long long>(h));
+      // A handful per session (one per distinct statement text), so never deallocated.
+      if (prepared_.count(name) == 0) {
         Run([&] { return PQsendPrepare(conn_.get(), name, q.c_str(), n, nullptr); });
-        it = prepared_.emplace(q, name).first;
+        prepared_.insert(name);
       }
       return Run([&] {
-        return PQsendQueryPrepared(conn_.get(), it->second.c_str(), n, values.data(), nullptr,
-                                   nullptr, 0);
+        return PQsendQueryPrepared(conn_.get(), name, n, values.data(), nullptr, nullptr, 0);
       });
     } catch (const DbError& e) {
       // The statement is gone (26000) or already there (42P05, prepared by another session):
@@ -233,7 +232,7 @@ class PqConnection final : public Connection {
   std::atomic<int> fd_{-1};
   std::atomic<bool> aborted_{false};
   bool healthy_ = true;
-  std::map<std::string, std::string> prepared_;  // statement text -> name
+  std::set<std::string> prepared_;  // names of this session's prepared statements
   bool prepare_ = true;
   int pid_ = 0;
   int version_ = 0;
