@@ -74,6 +74,10 @@ COPY --from=build /out/poolwatch /usr/local/bin/poolwatch
 COPY --from=build /out/poolwatch-healthcheck /usr/local/bin/poolwatch-healthcheck
 # Loaded from ../lib/poolwatch relative to the binary: TLS with Debian 12's CivetWeb (see README).
 COPY --from=build /out/lib/poolwatch/ /usr/local/lib/poolwatch/
+# GnuTLS (libpq -> libldap) initialises itself when it is loaded unless told not to: 1 MB of RSS
+# for a library poolwatch only reaches through an ldap:// service lookup, and libldap initialises
+# GnuTLS itself before it uses it (BENCHMARKS.md, "Issue 16, fourth round").
+ENV GNUTLS_NO_IMPLICIT_INIT=1
 USER 65532:65532
 EXPOSE 9930
 # Exec form, no shell: GET http://127.0.0.1:9930/healthz (set POOLWATCH_HEALTHCHECK_URL when
