@@ -240,7 +240,7 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
       // Anything else: as the first collector's statement would have failed, or, when the
       // session is fine, this sample without a transaction.
       if (e.connection_lost()) {
-        return LostSession(e, live, lease, next, std::string(collectors_[next]->Name()), status);
+        return LostSession(e, live, lease, next, status);
       }
       spdlog::debug("target {}: BEGIN failed: {}", target_.name, e.what());
     } catch (const std::exception& e) {
@@ -261,7 +261,7 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
       probe_query_failures_ += 1;
       if (e.connection_lost()) {
         durations[name] = Seconds(clock_.Now() - t0);
-        return LostSession(e, live, lease, next, name, status);
+        return LostSession(e, live, lease, next, status);
       }
       collector_errors_[name] += 1;
       spdlog::debug("target {}: collector {} failed: {}", target_.name, name, e.what());
@@ -280,9 +280,9 @@ bool TargetSampler::RunOnLease(ProbePool::Lease& lease, std::size_t& next, Targe
 }
 
 bool TargetSampler::LostSession(const DbError& e, bool live, ProbePool::Lease& lease,
-                                std::size_t& next, const std::string& name, TargetStatus& status) {
+                                std::size_t& next, TargetStatus& status) {
   if (live && e.reason() == DownReason::kTimeout && !lease->Healthy()) {
-    OutOfBudget(next, name);
+    OutOfBudget(next);
     next = collectors_.size();
     return false;
   }
@@ -304,7 +304,7 @@ bool TargetSampler::Transaction(Connection& conn, const char* statement) {
   }
 }
 
-void TargetSampler::OutOfBudget(std::size_t from, const std::string& name) {
+void TargetSampler::OutOfBudget(std::size_t from) {
   // A slow sample is not a dead target. The session is dropped (a timed-out query may still
   // answer later); the rest of this sample's collectors have no budget left and fail with it.
   for (std::size_t k = from; k < collectors_.size(); ++k) {
@@ -316,7 +316,8 @@ void TargetSampler::OutOfBudget(std::size_t from, const std::string& name) {
     spdlog::warn(
         "target {}: collector {} ran out of the sampling budget ({}) on a live "
         "connection; the target stays up, {} collector(s) failed this sample",
-        target_.name, name, FormatDuration(sample_budget_), collectors_.size() - from);
+        target_.name, collectors_[from]->Name(), FormatDuration(sample_budget_),
+        collectors_.size() - from);
   }
   timing_out_ = true;
 }

@@ -76,15 +76,16 @@ class TargetSampler {
   /// Runs collectors_[next...] on one lease; true when its connection was lost (retry).
   bool RunOnLease(ProbePool::Lease& lease, std::size_t& next, TargetSample& s, TargetStatus& status,
                   std::map<std::string, double>& durations);
-  /// `e` lost the session at collectors_[next] (`name`): a timeout on a live session runs the
+  /// `e` lost the session at collectors_[next]: a timeout on a live session runs the
   /// sample out of budget (false, the target stays up); otherwise the target's error, and true
   /// (RunOnLease's "retry").
   bool LostSession(const DbError& e, bool live, ProbePool::Lease& lease, std::size_t& next,
-                   const std::string& name, TargetStatus& status);
+                   TargetStatus& status);
   /// Sends BEGIN / ROLLBACK / COMMIT around a PostgreSQL sample; false (logged) when it failed.
   bool Transaction(Connection& conn, const char* statement);
-  /// collectors_[from...] fail this sample: the budget ran out on a live connection.
-  void OutOfBudget(std::size_t from, const std::string& name);
+  /// collectors_[from...] fail this sample: the budget ran out on a live connection (in
+  /// collectors_[from]).
+  void OutOfBudget(std::size_t from);
   void LogTransition(const TargetStatus& status);
   /// Keeps what a complete sample found (or drops a partial one) and adds the self-metrics.
   void Finish(TargetSample& s, TargetStatus& status,
