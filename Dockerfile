@@ -51,15 +51,10 @@ RUN apt-get update \
       ca-certificates \
       libc6 \
       libcrypt1 \
-      libgcc-s1 \
-      libstdc++6 \
       zlib1g \
       libpq5 \
       libprometheus-cpp-core1.0 \
       libcivetweb1 \
-      libyaml-cpp0.7 \
-      libspdlog1.10 \
-      libfmt9 \
       libcurl4 \
       libssl3 \
  && apt-get clean \

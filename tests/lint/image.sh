@@ -79,7 +79,9 @@ if grep -qE 'lib(asan|ubsan|tsan)' "$tmp/ldd"; then
   echo "skipped: $bin is a sanitizer build; the image ships a plain one"; exit 0
 fi
 cands=()
-for f in $(awk '$2 == "=>" && $3 ~ /^\// {print $3}' "$tmp/ldd"); do
+# ldd prints a library as "soname => /path (addr)" and the dynamic loader as "/path (addr)"; the
+# loader is NEEDED directly when libstdc++ is linked in (POOLWATCH_STATIC_CXX).
+for f in $(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' "$tmp/ldd"); do
   cands+=("$f" "$(realpath "$f")" "/usr$f" "${f#/usr}")
 done
 while IFS= read -r line; do  # "pkg:arch: /path" (one dpkg -S for all: it is slow per call)
@@ -96,7 +98,9 @@ done < <(awk '$2 == "=>" && $3 ~ /^\// {print $3}' "$tmp/ldd")
 [ ${#missing[@]} -eq 0 ] || fail "libraries the image would lack (add their packages to the Dockerfile): ${missing[*]}"
 # Directly needed libraries must come from packages the Dockerfile names, not by accident.
 for soname in $(objdump -p "$bin" | awk '$1 == "NEEDED" {print $2}'); do
-  path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3; exit}' "$tmp/ldd")
+  path=$(awk -v s="$soname" '$1 == s && $3 ~ /^\// {print $3; exit}
+                            $1 ~ /^\// && $1 ~ ("/" s "$") {print $1; exit}' "$tmp/ldd")
+  [ -n "$path" ] || fail "$soname (NEEDED) is not in ldd's output"
   p=$(owner "$path")
   echo "$pkgs" | grep -qx "$p" || fail "$soname (NEEDED) comes from $p, which the Dockerfile does not list"
 done
