@@ -40,15 +40,20 @@ void MetricSet::Counter(std::string_view name, std::string_view help, Labels lab
 
 void MetricSet::Declare(std::string_view name, std::string_view help,
                         prometheus::MetricType type) {
-  auto it = families_.find(name);
-  if (it != families_.end()) {
+  Family(name, help, type);
+}
+
+prometheus::MetricFamily& MetricSet::Family(std::string_view name, std::string_view help,
+                                            prometheus::MetricType type) {
+  auto it = families_.lower_bound(name);
+  if (it != families_.end() && it->first == name) {
     // Cheap per sample: the family's help and type are the table's (set below).
     if (it->second.type != type) {
       problems_.insert(std::string(name) + ": emitted as another type than declared");
     } else if (it->second.help != help) {
       problems_.insert(std::string(name) + ": emitted with another HELP: " + std::string(help));
     }
-    return;
+    return it->second;
   }
   prometheus::MetricFamily f;
   f.name = std::string(name);
@@ -65,13 +70,13 @@ void MetricSet::Declare(std::string_view name, std::string_view help,
   } else {
     problems_.insert(f.name + ": not declared in MetricFamilies()");
   }
-  families_.emplace(f.name, std::move(f));
+  std::string key = f.name;
+  return families_.emplace_hint(it, std::move(key), std::move(f))->second;
 }
 
 void MetricSet::Add(std::string_view name, std::string_view help, prometheus::MetricType type,
                     Labels labels, double value) {
-  Declare(name, help, type);
-  auto& family = families_.find(name)->second;
+  auto& family = Family(name, help, type);
   prometheus::ClientMetric m;
   m.label.reserve(labels.size());
   // Label values may come from a database: keep them valid UTF-8, free of control characters and
@@ -232,18 +237,32 @@ std::string Gzip(std::string_view data, int level) {
       Z_OK) {
     throw std::runtime_error("deflateInit2 failed");
   }
-  std::string out;
-  out.resize(deflateBound(&zs, data.size()));
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
+  // The exposition compresses ~15-20x: start at an eighth of the input and grow if needed, rather
+  // than at deflateBound() (about the input's size), which would zero and fault in hundreds of
+  // KB each sample only to shrink them away.
+  std::string out(std::max<std::size_t>(data.size() / 8, 4096), '\0');
+  int rc = Z_OK;
+  for (;;) {
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
+    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
+    rc = deflate(&zs, Z_FINISH);
+    if (rc != Z_OK && rc != Z_BUF_ERROR) break;  // Z_STREAM_END, or an error
+    out.resize(out.size() * 2);                  // output space ran out: more, and go on
+  }
   deflateEnd(&zs);
   if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
   out.resize(zs.total_out);
-  out.shrink_to_fit();  // deflateBound() is about the input's size; the result is ~20x smaller
+  if (out.capacity() > out.size() + out.size() / 4) out.shrink_to_fit();
   return out;
+}
+
+std::shared_ptr<const Exposition> Expose(std::string text) {
+  auto e = std::make_shared<Exposition>();
+  e->gzip = Gzip(text);
+  e->text = std::move(text);
+  return e;
 }
 
 }  // namespace poolwatch

@@ -1,14 +1,15 @@
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <prometheus/metric_family.h>
 
 namespace poolwatch {
 
@@ -71,6 +72,9 @@ class MetricSet {
   std::size_t SeriesCount() const;
 
  private:
+  /// The family `name`, created from the table on first use (one lookup per sample added).
+  prometheus::MetricFamily& Family(std::string_view name, std::string_view help,
+                                   prometheus::MetricType type);
   void Add(std::string_view name, std::string_view help, prometheus::MetricType type,
            Labels labels, double value);
   std::map<std::string, prometheus::MetricFamily, std::less<>> families_;
@@ -85,5 +89,14 @@ std::string RenderText(const MetricSet& metrics, std::size_t reserve = 0);
 /// Level 1 by default: once per snapshot, the exposition text's repetitive label sets compress
 /// almost as well as at zlib's default 6 for a fraction of the CPU (BENCHMARKS.md).
 std::string Gzip(std::string_view data, int level = 1);
+
+/// One rendering of a snapshot's metrics as served: the text and its gzip. Shared, never copied,
+/// between the evaluator's snapshot and the one /metrics serves (exporter/snapshot_store.h).
+struct Exposition {
+  std::string text;
+  std::string gzip;
+};
+/// `text` and its Gzip(), ready to share.
+std::shared_ptr<const Exposition> Expose(std::string text);
 
 }  // namespace poolwatch

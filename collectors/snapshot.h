@@ -110,7 +110,8 @@ struct TargetStatus {
 
 /// Everything poolwatch knows at one instant. Immutable once published (shared_ptr<const>):
 /// The alert evaluator reads the whole; /metrics and /status read a copy without `metrics`
-/// (exporter/snapshot_store.h, whose Served() copies each field: a new field goes there too).
+/// (exporter/snapshot_store.h, whose Served() copies each field: a new field goes there too) that
+/// shares the exposition.
 struct Snapshot {
   std::uint64_t sequence = 0;
   std::chrono::system_clock::time_point taken_at;
@@ -118,8 +119,8 @@ struct Snapshot {
   std::vector<TargetStatus> targets;
   /// The configuration's external_labels (for /status).
   std::map<std::string, std::string> external_labels;
-  std::string text;       // rendered exposition
-  std::string text_gzip;  // the same, gzip-compressed
+  /// The rendered exposition (null until rendered: then /metrics serves an empty body).
+  std::shared_ptr<const Exposition> exposition;
 };
 
 }  // namespace poolwatch

@@ -144,7 +144,7 @@ int RunOnce(const Config& loaded, const std::string& output) {
     j["health"] = health.Json();
     std::cout << DumpJson(j, 2) << "\n";
   } else if (output == "prometheus") {
-    std::cout << snap->text;
+    if (snap->exposition) std::cout << snap->exposition->text;
   } else {
     std::cout << StatusText(*snap) << "health: " << health.level
               << (health.reason.empty() ? "" : " (" + health.reason + ")") << "\n";

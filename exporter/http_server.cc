@@ -373,7 +373,9 @@ LoopReply HttpServer::Route(const LoopRequest& req) {
       return r;
     }
     r.type = "text/plain; version=0.0.4; charset=utf-8";
-    const std::string& body = req.gzip ? snap->text_gzip : snap->text;
+    static const Exposition kNone;
+    const Exposition& e = snap->exposition ? *snap->exposition : kNone;
+    const std::string& body = req.gzip ? e.gzip : e.text;
     if (req.gzip) r.extra_headers = "Content-Encoding: gzip\r\n";
     r.body = body.data();
     r.body_size = body.size();

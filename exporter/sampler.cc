@@ -533,9 +533,8 @@ std::shared_ptr<const Snapshot> Sampler::SampleOnce() {
   snap->external_labels = config_.external_labels;
   if (extra_) extra_(*snap);
   snap->sequence = ++sequence_;
-  snap->text = RenderText(snap->metrics, last_text_bytes_ + last_text_bytes_ / 16);
-  last_text_bytes_ = snap->text.size();
-  snap->text_gzip = Gzip(snap->text);
+  snap->exposition = Expose(RenderText(snap->metrics, last_text_bytes_ + last_text_bytes_ / 16));
+  last_text_bytes_ = snap->exposition->text.size();
   std::shared_ptr<const Snapshot> out = std::move(snap);
   completed_.fetch_add(1);
   last_completed_ns_.store(clock_.Now().time_since_epoch().count());

@@ -367,8 +367,7 @@ TEST(SnapshotStoreTest, ServesTheTextAndStatusesWithoutTheMetricSet) {
                       "Whether the last scrape of metrics from PostgreSQL was able to "
                       "connect to the server (1 for yes, 0 for no).",
                       {{"target", "pg"}}, 1);
-  full->text = RenderText(full->metrics);
-  full->text_gzip = Gzip(full->text);
+  full->exposition = Expose(RenderText(full->metrics));
   full->targets.push_back(TargetStatus{});
   full->targets.back().name = "pg";
   full->targets.back().health = "healthy";
@@ -382,8 +381,9 @@ TEST(SnapshotStoreTest, ServesTheTextAndStatusesWithoutTheMetricSet) {
   EXPECT_EQ(full->metrics.SeriesCount(), 1u) << "the published one is left whole";
   EXPECT_EQ(served->sequence, 7u);
   EXPECT_EQ(served->taken_at, full->taken_at);
-  EXPECT_EQ(served->text, full->text);
-  EXPECT_EQ(served->text_gzip, full->text_gzip);
+  EXPECT_EQ(served->exposition, full->exposition) << "shared, not copied";
+  ASSERT_NE(served->exposition, nullptr);
+  EXPECT_THAT(served->exposition->text, HasSubstr("pg_up{target=\"pg\"} 1"));
   ASSERT_EQ(served->targets.size(), 1u);
   EXPECT_EQ(served->targets[0].name, "pg");
   EXPECT_EQ(served->targets[0].health, "healthy");

@@ -42,11 +42,12 @@ class HttpAttackTest : public ::testing::Test {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     auto snap = std::make_shared<Snapshot>();
+    std::string text;
     for (int i = 0; i < 2000; ++i) {
-      snap->text += "pgbouncer_pools_client_active_connections{database=\"db" + std::to_string(i) +
-                    "\",user=\"app\"} 1\n";
+      text += "pgbouncer_pools_client_active_connections{database=\"db" + std::to_string(i) +
+              "\",user=\"app\"} 1\n";
     }
-    snap->text_gzip = Gzip(snap->text);
+    snap->exposition = Expose(std::move(text));
     store_.Publish(snap);
     HttpState st;
     st.healthy = [] { return true; };

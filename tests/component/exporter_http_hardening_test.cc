@@ -64,8 +64,7 @@ class HardeningTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto snap = std::make_shared<Snapshot>();
-    snap->text = "# TYPE x gauge\nx 1\n";
-    snap->text_gzip = Gzip(snap->text);
+    snap->exposition = Expose("# TYPE x gauge\nx 1\n");
     store_.Publish(snap);
   }
   void Start(WebConfig web = {}) {
@@ -328,7 +327,7 @@ TEST_F(HardeningTest, GzipQZeroGetsIdentityOnTheWire) {
 TEST(HttpListenTest, HostNameListenAddressWorksOnThePlainPath) {
   SnapshotStore store;
   auto snap = std::make_shared<Snapshot>();
-  snap->text = "x 1\n";
+  snap->exposition = Expose("x 1\n");
   store.Publish(snap);
   HttpServer s(store, {});
   std::string err;
