@@ -77,7 +77,7 @@ prometheus::MetricFamily& MetricSet::Family(std::string_view name, std::string_v
 void MetricSet::Add(std::string_view name, std::string_view help, prometheus::MetricType type,
                     Labels labels, double value) {
   auto& family = Family(name, help, type);
-  prometheus::ClientMetric m;
+  prometheus::ClientMetric& m = family.metric.emplace_back();  // built in place: no move
   m.label.reserve(labels.size());
   // Label values may come from a database: keep them valid UTF-8, free of control characters and
   // bounded (the serializer escapes quotes, backslashes and newlines).
@@ -89,7 +89,6 @@ void MetricSet::Add(std::string_view name, std::string_view help, prometheus::Me
   } else {
     m.gauge.value = value;
   }
-  family.metric.push_back(std::move(m));
 }
 
 void MetricSet::Merge(MetricSet&& other) {
