@@ -36,17 +36,21 @@ std::size_t ValidSequence(std::string_view s, std::size_t i) {
   return n;
 }
 
+// Plain printable ASCII that fits: what BoundedUtf8 returns unchanged (the common case).
+bool PlainAndFits(std::string_view text, std::size_t max_bytes) {
+  if (text.size() > max_bytes) return false;
+  bool plain = true;
+  for (char ch : text) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    plain = plain && c >= 0x20 && c < 0x7F;
+  }
+  return plain;
+}
+
 }  // namespace
 
 std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool replace_controls) {
-  if (text.size() <= max_bytes) {  // fast path: plain printable ASCII that fits
-    bool plain = true;
-    for (char ch : text) {
-      unsigned char c = static_cast<unsigned char>(ch);
-      plain = plain && c >= 0x20 && c < 0x7F;
-    }
-    if (plain) return std::string(text);
-  }
+  if (PlainAndFits(text, max_bytes)) return std::string(text);
   std::string out;
   std::size_t cut = std::string::npos;  // where to cut if the whole does not fit
   const std::size_t budget = max_bytes > kEllipsis.size() ? max_bytes - kEllipsis.size() : 0;
@@ -67,6 +71,15 @@ std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool repla
     i += n == 0 ? 1 : n;
   }
   return out;
+}
+
+void AppendBoundedUtf8(std::string& out, std::string_view text, std::size_t max_bytes,
+                       bool replace_controls) {
+  if (PlainAndFits(text, max_bytes)) {
+    out.append(text);
+  } else {
+    out += BoundedUtf8(text, max_bytes, replace_controls);
+  }
 }
 
 std::string Trim(std::string_view s, std::string_view space) {

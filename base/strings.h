@@ -22,6 +22,10 @@ inline constexpr std::size_t kMaxErrorBytes = 2048;
 /// (newlines are escaped by every output format). Truncation happens on
 /// a character boundary and ends with "..." so a cut value is recognisable. Pure; thread-safe.
 std::string BoundedUtf8(std::string_view text, std::size_t max_bytes, bool replace_controls);
+/// BoundedUtf8(text, ...) appended to `out`, without a string of its own in the common case
+/// (plain ASCII that fits).
+void AppendBoundedUtf8(std::string& out, std::string_view text, std::size_t max_bytes,
+                       bool replace_controls);
 
 /// Every invalid UTF-8 byte replaced by U+FFFD, so any database string serializes as JSON.
 inline std::string SanitizeUtf8(std::string_view s) {

@@ -55,14 +55,16 @@ MetricSet Build(int pools) {
   return m;
 }
 
-std::string Serialized(const MetricSet& m) {
+// prometheus-cpp's serializer over the same families, one family at a time (the families are
+// converted once, outside the timing).
+std::string Serialized(const std::vector<prometheus::MetricFamily>& families) {
   std::ostringstream out;
   const prometheus::TextSerializer serializer;
   std::vector<prometheus::MetricFamily> one(1);
-  m.ForEachFamily([&](const prometheus::MetricFamily& f) {
+  for (const auto& f : families) {
     one[0] = f;
     serializer.Serialize(out, one);
-  });
+  }
   return out.str();
 }
 
@@ -85,7 +87,8 @@ int main(int argc, char** argv) {
   const int pools = argc > 1 ? std::atoi(argv[1]) : 100;
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 200;
   const MetricSet m = Build(pools);
-  const std::string a = Serialized(m);
+  const std::vector<prometheus::MetricFamily> families = m.Families();
+  const std::string a = Serialized(families);
   const std::string b = poolwatch::RenderText(m, a.size());
   if (a != b) {
     std::fprintf(stderr, "bench_render: the direct writer's bytes differ from the serializer's\n");
@@ -93,7 +96,7 @@ int main(int argc, char** argv) {
   }
   std::size_t sink = 0;
   const double build = MedianMicros(repeats, [&] { sink += Build(pools).SeriesCount(); });
-  const double old_us = MedianMicros(repeats, [&] { sink += Serialized(m).size(); });
+  const double old_us = MedianMicros(repeats, [&] { sink += Serialized(families).size(); });
   const double new_us =
       MedianMicros(repeats, [&] { sink += poolwatch::RenderText(m, b.size()).size(); });
   const double gzip_us = MedianMicros(repeats, [&] { sink += poolwatch::Gzip(b).size(); });

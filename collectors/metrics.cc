@@ -5,37 +5,21 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "base/strings.h"
 
 namespace poolwatch {
-namespace {
 
-bool Includes(const std::vector<prometheus::ClientMetric::Label>& have, const Labels& want) {
-  for (const auto& kv : want) {
-    // Not a structured binding: clang (C++17) cannot capture one in the lambda.
-    const std::string& k = kv.first;
-    auto it = std::find_if(have.begin(), have.end(),
-                           [&](const prometheus::ClientMetric::Label& l) { return l.name == k; });
-    if (it == have.end() || it->value != kv.second) return false;
-  }
-  return true;
+void MetricSet::Gauge(std::string_view name, std::string_view help, const Labels& labels,
+                      double value) {
+  Add(name, help, prometheus::MetricType::Gauge, labels, value);
 }
 
-double ValueOf(const prometheus::MetricFamily& f, const prometheus::ClientMetric& m) {
-  return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-}
-
-}  // namespace
-
-void MetricSet::Gauge(std::string_view name, std::string_view help, Labels labels, double value) {
-  Add(name, help, prometheus::MetricType::Gauge, std::move(labels), value);
-}
-
-void MetricSet::Counter(std::string_view name, std::string_view help, Labels labels,
+void MetricSet::Counter(std::string_view name, std::string_view help, const Labels& labels,
                         double value) {
-  Add(name, help, prometheus::MetricType::Counter, std::move(labels), value);
+  Add(name, help, prometheus::MetricType::Counter, labels, value);
 }
 
 void MetricSet::Declare(std::string_view name, std::string_view help,
@@ -43,8 +27,8 @@ void MetricSet::Declare(std::string_view name, std::string_view help,
   Family(name, help, type);
 }
 
-prometheus::MetricFamily& MetricSet::Family(std::string_view name, std::string_view help,
-                                            prometheus::MetricType type) {
+MetricSet::FamilyData& MetricSet::Family(std::string_view name, std::string_view help,
+                                         prometheus::MetricType type) {
   auto it = families_.lower_bound(name);
   if (it != families_.end() && it->first == name) {
     // Cheap per sample: the family's help and type are the table's (set below).
@@ -55,69 +39,116 @@ prometheus::MetricFamily& MetricSet::Family(std::string_view name, std::string_v
     }
     return it->second;
   }
-  prometheus::MetricFamily f;
-  f.name = std::string(name);
-  f.help = std::string(help);
-  f.type = type;
+  FamilyData f{std::string(help), type, {}};
   if (const FamilyDesc* d = FindFamily(name)) {
     f.help = d->help;
     f.type = d->type;
     if (d->type != type) {
-      problems_.insert(f.name + ": emitted as another type than declared");
+      problems_.insert(std::string(name) + ": emitted as another type than declared");
     } else if (d->help != help) {
-      problems_.insert(f.name + ": emitted with another HELP: " + std::string(help));
+      problems_.insert(std::string(name) + ": emitted with another HELP: " + std::string(help));
     }
   } else {
-    problems_.insert(f.name + ": not declared in MetricFamilies()");
+    problems_.insert(std::string(name) + ": not declared in MetricFamilies()");
   }
-  std::string key = f.name;
-  return families_.emplace_hint(it, std::move(key), std::move(f))->second;
+  return families_.emplace_hint(it, std::string(name), std::move(f))->second;
 }
 
 void MetricSet::Add(std::string_view name, std::string_view help, prometheus::MetricType type,
-                    Labels labels, double value) {
+                    const Labels& labels, double value) {
   auto& family = Family(name, help, type);
-  prometheus::ClientMetric& m = family.metric.emplace_back();  // built in place: no move
-  m.label.reserve(labels.size());
-  // Label values may come from a database: keep them valid UTF-8, free of control characters and
-  // bounded (the serializer escapes quotes, backslashes and newlines).
-  for (auto& [k, v] : labels) {
-    m.label.push_back({std::move(k), BoundedUtf8(v, kMaxLabelValueBytes, true)});
+  // Offsets are 32-bit: a set that would outgrow them (gigabytes of labels, which the bounded
+  // label values make unreachable in practice) drops the series and says so.
+  std::size_t most = 0;
+  for (const auto& [k, v] : labels) most += k.size() + std::min(v.size() * 3, kMaxLabelValueBytes);
+  if (text_.size() + most > std::numeric_limits<std::uint32_t>::max() ||
+      labels_.size() + labels.size() > std::numeric_limits<std::uint32_t>::max()) {
+    problems_.insert(std::string(name) + ": series dropped, the metric set is full");
+    return;
   }
-  if (family.type == prometheus::MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
+  family.series.push_back({static_cast<std::uint32_t>(labels_.size()),
+                           static_cast<std::uint32_t>(labels.size()), value});
+  for (const auto& [k, v] : labels) {
+    LabelRef& ref = labels_.emplace_back();
+    ref.name = static_cast<std::uint32_t>(text_.size());
+    text_ += k;
+    ref.name_size = static_cast<std::uint32_t>(k.size());
+    ref.value = static_cast<std::uint32_t>(text_.size());
+    // Label values may come from a database: keep them valid UTF-8, free of control characters
+    // and bounded (the writer escapes quotes, backslashes and newlines).
+    AppendBoundedUtf8(text_, v, kMaxLabelValueBytes, true);
+    ref.value_size = static_cast<std::uint32_t>(text_.size() - ref.value);
   }
 }
 
 void MetricSet::Merge(MetricSet&& other) {
+  const auto text_base = static_cast<std::uint32_t>(text_.size());
+  const auto label_base = static_cast<std::uint32_t>(labels_.size());
+  if (families_.empty() && problems_.empty()) {
+    *this = std::move(other);  // the common first merge: nothing to rebase
+    other = MetricSet();
+    return;
+  }
+  text_ += other.text_;
+  labels_.reserve(labels_.size() + other.labels_.size());
+  for (LabelRef l : other.labels_) {
+    l.name += text_base;
+    l.value += text_base;
+    labels_.push_back(l);
+  }
   for (auto& [name, fam] : other.families_) {
     auto it = families_.find(name);
     if (it == families_.end()) {
-      families_.emplace(name, std::move(fam));
-    } else {
-      auto& dst = it->second.metric;
-      std::move(fam.metric.begin(), fam.metric.end(), std::back_inserter(dst));
+      it = families_.emplace(name, FamilyData{std::move(fam.help), fam.type, {}}).first;
+    }
+    auto& dst = it->second.series;
+    dst.reserve(dst.size() + fam.series.size());
+    for (Series s : fam.series) {
+      s.first_label += label_base;
+      dst.push_back(s);
     }
   }
-  other.families_.clear();
   problems_.merge(other.problems_);
-  other.problems_.clear();
+  other = MetricSet();
+}
+
+bool MetricSet::Includes(const Series& s, const Labels& want) const {
+  const LabelRef* first = labels_.data() + s.first_label;
+  const LabelRef* last = first + s.label_count;
+  for (const auto& [k, v] : want) {
+    const LabelRef* l = first;
+    while (l != last && Text(l->name, l->name_size) != k) ++l;
+    if (l == last || Text(l->value, l->value_size) != v) return false;
+  }
+  return true;
 }
 
 std::vector<prometheus::MetricFamily> MetricSet::Families() const {
   std::vector<prometheus::MetricFamily> out;
   out.reserve(families_.size());
-  for (const auto& [name, fam] : families_) out.push_back(fam);
+  for (const auto& [name, fam] : families_) {
+    prometheus::MetricFamily& f = out.emplace_back();
+    f.name = name;
+    f.help = fam.help;
+    f.type = fam.type;
+    for (const Series& s : fam.series) {
+      prometheus::ClientMetric& m = f.metric.emplace_back();
+      for (std::uint32_t i = 0; i < s.label_count; ++i) {
+        const LabelRef& l = labels_[s.first_label + i];
+        m.label.push_back(
+            {std::string(Text(l.name, l.name_size)), std::string(Text(l.value, l.value_size))});
+      }
+      (fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = s.value;
+    }
+  }
   return out;
 }
 
 std::optional<double> MetricSet::Value(std::string_view name, const Labels& match) const {
   auto it = families_.find(name);
   if (it == families_.end()) return std::nullopt;
-  for (const auto& m : it->second.metric) {
-    if (Includes(m.label, match)) return ValueOf(it->second, m);
+  for (const Series& s : it->second.series) {
+    if (Includes(s, match)) return s.value;
   }
   return std::nullopt;
 }
@@ -127,24 +158,35 @@ std::vector<std::pair<Labels, double>> MetricSet::Samples(std::string_view name,
   std::vector<std::pair<Labels, double>> out;
   auto it = families_.find(name);
   if (it == families_.end()) return out;
-  for (const auto& m : it->second.metric) {
-    if (!Includes(m.label, match)) continue;
+  for (const Series& s : it->second.series) {
+    if (!Includes(s, match)) continue;
     Labels l;
-    for (const auto& lab : m.label) l.emplace_back(lab.name, lab.value);
-    out.emplace_back(std::move(l), ValueOf(it->second, m));
+    l.reserve(s.label_count);
+    for (std::uint32_t i = 0; i < s.label_count; ++i) {
+      const LabelRef& ref = labels_[s.first_label + i];
+      l.emplace_back(Text(ref.name, ref.name_size), Text(ref.value, ref.value_size));
+    }
+    out.emplace_back(std::move(l), s.value);
   }
   return out;
 }
 
 std::size_t MetricSet::SeriesCount() const {
   std::size_t n = 0;
-  for (const auto& [name, fam] : families_) n += fam.metric.size();
+  for (const auto& [name, fam] : families_) n += fam.series.size();
   return n;
 }
 
 namespace {
 
-void AppendLabelValue(std::string& out, const std::string& v) {
+void AppendLabelValue(std::string& out, std::string_view v) {
+  // Most values need no escaping: append them whole.
+  bool plain = true;
+  for (char c : v) plain = plain && c != '\\' && c != '"' && c != '\n';
+  if (plain) {
+    out += v;
+    return;
+  }
   for (char c : v) {
     if (c == '\n') {
       out += "\\n";
@@ -192,41 +234,36 @@ std::string RenderText(const MetricSet& metrics, std::size_t reserve) {
   // holds it to) without an ostream or a copy of each family for it.
   std::string out;
   out.reserve(reserve);
-  metrics.ForEachFamily([&](const prometheus::MetricFamily& f) {
+  for (const auto& [name, f] : metrics.families_) {
     if (!f.help.empty()) {
       out += "# HELP ";
-      out += f.name;
+      out += name;
       out += ' ';
       out += f.help;
       out += '\n';
     }
     out += "# TYPE ";
-    out += f.name;
+    out += name;
     out += TypeName(f.type);
     out += '\n';
-    for (const auto& m : f.metric) {
-      out += f.name;
-      if (!m.label.empty()) {
-        char sep = '{';
-        for (const auto& l : m.label) {
-          out += sep;
-          out += l.name;
-          out += "=\"";
-          AppendLabelValue(out, l.value);
-          out += '"';
-          sep = ',';
-        }
-        out += '}';
+    for (const MetricSet::Series& s : f.series) {
+      out += name;
+      char sep = '{';
+      for (std::uint32_t i = 0; i < s.label_count; ++i) {
+        const MetricSet::LabelRef& l = metrics.labels_[s.first_label + i];
+        out += sep;
+        out += metrics.Text(l.name, l.name_size);
+        out += "=\"";
+        AppendLabelValue(out, metrics.Text(l.value, l.value_size));
+        out += '"';
+        sep = ',';
       }
+      if (s.label_count > 0) out += '}';
       out += ' ';
-      AppendValue(out, ValueOf(f, m));
-      if (m.timestamp_ms != 0) {
-        out += ' ';
-        out += std::to_string(m.timestamp_ms);
-      }
+      AppendValue(out, s.value);
       out += '\n';
     }
-  });
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <prometheus/metric_family.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,28 +38,30 @@ std::string_view Help(std::string_view name);
 
 /// The metric families of one snapshot (or of one target's part of it), built from scratch on
 /// every sample so a vanished pool vanishes from /metrics. Not thread-safe: one owner at a time.
+///
+/// Stored compactly: every label name and value of the set back to back in one string, each
+/// series a value and a range of (offset, length) pairs into it. A sample adds thousands of
+/// series; one prometheus::ClientMetric each (with its own label vector and strings) cost a fifth
+/// of a sample's CPU and most of its allocations (BENCHMARKS.md, issue 16).
 class MetricSet {
  public:
   /// Adds one gauge sample. A family in MetricFamilies() is served with the table's HELP and
   /// type whatever the caller passes (so emission order cannot change them); a caller whose help
   /// or type differs from the table, or a family missing from the table, is recorded in
   /// DeclarationProblems(). Otherwise the first call for a name fixes its help and type.
-  void Gauge(std::string_view name, std::string_view help, Labels labels, double value);
+  /// Label values are kept valid UTF-8, free of control characters and bounded.
+  void Gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
   /// Adds one counter sample (the name should end in `_total`).
-  void Counter(std::string_view name, std::string_view help, Labels labels, double value);
+  void Counter(std::string_view name, std::string_view help, const Labels& labels, double value);
   /// Declares a family with no samples yet, so its HELP/TYPE are known (e.g. empty breakdowns).
   void Declare(std::string_view name, std::string_view help, prometheus::MetricType type);
 
   /// Moves every sample of `other` into this set.
   void Merge(MetricSet&& other);
 
-  /// Families sorted by name, ready for a serializer (a copy of every series).
+  /// Families sorted by name as prometheus-cpp's types (a copy of every series: for comparing
+  /// with its serializer, not for serving).
   std::vector<prometheus::MetricFamily> Families() const;
-  /// Calls `fn(const prometheus::MetricFamily&)` for each family, sorted by name, without copying.
-  template <typename Fn>
-  void ForEachFamily(Fn&& fn) const {
-    for (const auto& entry : families_) fn(entry.second);
-  }
 
   /// The value of the first sample of `name` whose labels include all of `match`.
   std::optional<double> Value(std::string_view name, const Labels& match = {}) const;
@@ -68,16 +71,41 @@ class MetricSet {
   /// "family: what differs" for each emitter that disagrees with MetricFamilies() (a stale
   /// HELP, another type) and each family the table does not declare; empty when all agree.
   const std::set<std::string>& DeclarationProblems() const { return problems_; }
-  bool Has(std::string_view name) const { return families_.count(std::string(name)) > 0; }
+  bool Has(std::string_view name) const { return families_.count(name) > 0; }
   std::size_t SeriesCount() const;
 
  private:
+  friend std::string RenderText(const MetricSet& metrics, std::size_t reserve);
+  /// One label: offsets and lengths of its name and value in text_.
+  struct LabelRef {
+    std::uint32_t name;
+    std::uint32_t name_size;
+    std::uint32_t value;
+    std::uint32_t value_size;
+  };
+  /// One series: labels_[first_label, first_label + label_count) and its value.
+  struct Series {
+    std::uint32_t first_label;
+    std::uint32_t label_count;
+    double value;
+  };
+  struct FamilyData {
+    std::string help;
+    prometheus::MetricType type;
+    std::vector<Series> series;
+  };
   /// The family `name`, created from the table on first use (one lookup per sample added).
-  prometheus::MetricFamily& Family(std::string_view name, std::string_view help,
-                                   prometheus::MetricType type);
+  FamilyData& Family(std::string_view name, std::string_view help, prometheus::MetricType type);
   void Add(std::string_view name, std::string_view help, prometheus::MetricType type,
-           Labels labels, double value);
-  std::map<std::string, prometheus::MetricFamily, std::less<>> families_;
+           const Labels& labels, double value);
+  std::string_view Text(std::uint32_t offset, std::uint32_t size) const {
+    return {text_.data() + offset, size};
+  }
+  bool Includes(const Series& s, const Labels& want) const;
+
+  std::map<std::string, FamilyData, std::less<>> families_;
+  std::string text_;              // every label name and value, back to back
+  std::vector<LabelRef> labels_;  // every series' labels, in order
   std::set<std::string> problems_;
 };
 

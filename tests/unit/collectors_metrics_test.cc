@@ -47,6 +47,37 @@ TEST(MetricSetTest, MergeAndLookup) {
   EXPECT_FALSE(a.Value("g", {{"target", "c"}}).has_value());
 }
 
+// The store keeps every label of a set in one buffer: merging appends the other set's buffer,
+// so each merged series must still read its own labels (into an empty set, into a shared family,
+// as a new family), and the rendering must equal one set built in that order.
+TEST(MetricSetTest, MergeKeepsEachSeriesLabels) {
+  MetricSet first, a, b, c, whole;
+  first.Gauge("g", "h", {{"target", "a"}, {"db", "x"}}, 1);
+  whole.Gauge("g", "h", {{"target", "a"}, {"db", "x"}}, 1);
+  a.Merge(std::move(first));
+  b.Gauge("g", "h", {{"target", "b"}, {"db", "a rather long database name"}}, 2);
+  b.Counter("c_total", "c", {}, 7);
+  whole.Gauge("g", "h", {{"target", "b"}, {"db", "a rather long database name"}}, 2);
+  whole.Counter("c_total", "c", {}, 7);
+  c.Gauge("g", "h", {{"target", "c"}}, 3);
+  c.Gauge("k", "k", {{"target", "c"}, {"user", "u\"1"}}, 4);
+  whole.Gauge("g", "h", {{"target", "c"}}, 3);
+  whole.Gauge("k", "k", {{"target", "c"}, {"user", "u\"1"}}, 4);
+  a.Merge(std::move(b));
+  a.Merge(std::move(c));
+  EXPECT_EQ(b.SeriesCount(), 0u);
+  EXPECT_EQ(c.SeriesCount(), 0u);
+  EXPECT_EQ(a.SeriesCount(), 5u);
+  EXPECT_EQ(a.Samples("g", {{"target", "b"}}),
+            (std::vector<std::pair<Labels, double>>{
+                {{{"target", "b"}, {"db", "a rather long database name"}}, 2}}));
+  EXPECT_EQ(a.Samples("k"),
+            (std::vector<std::pair<Labels, double>>{{{{"target", "c"}, {"user", "u\"1"}}, 4}}));
+  EXPECT_EQ(a.Value("c_total"), 7);
+  EXPECT_EQ(a.Value("g", {{"db", "x"}}), 1);
+  EXPECT_EQ(RenderText(a), RenderText(whole));
+}
+
 TEST(MetricSetTest, TheDirectWriterMatchesTheSerializerByteForByte) {
   MetricSet m;
   m.Declare("empty_family", "declared, no samples", prometheus::MetricType::Gauge);
