@@ -74,6 +74,18 @@ class MetricSet {
   bool Has(std::string_view name) const { return families_.count(name) > 0; }
   std::size_t SeriesCount() const;
 
+  /// How much label storage the set holds: what to reserve for the next set like it (a target's
+  /// next sample), so building one does not grow its buffers step by step.
+  struct Footprint {
+    std::size_t text = 0;
+    std::size_t labels = 0;
+  };
+  Footprint Size() const { return {text_.size(), labels_.size()}; }
+  void Reserve(Footprint f) {
+    text_.reserve(f.text);
+    labels_.reserve(f.labels);
+  }
+
  private:
   friend std::string RenderText(const MetricSet& metrics, std::size_t reserve);
   /// One label: offsets and lengths of its name and value in text_.

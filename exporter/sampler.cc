@@ -116,6 +116,7 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   TargetSample s;
   s.target = target_.name;
   s.kind = target_.kind;
+  s.metrics.Reserve(last_footprint_);
   status.name = s.target;
   status.kind = s.kind;
   status.error_window = target_.collector_settings.error_window;
@@ -126,9 +127,13 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   if (!standby) RunCollectors(deadline, s, status, durations);
   status.sample_duration_seconds = Seconds(clock_.Now() - start);
   status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
-  if (standby) return s;
+  if (standby) {
+    last_footprint_ = s.metrics.Size();
+    return s;
+  }
   LogTransition(status);
   Finish(s, status, durations);
+  last_footprint_ = s.metrics.Size();
   return s;
 }
 

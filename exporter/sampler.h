@@ -122,6 +122,7 @@ class TargetSampler {
   bool retry_without_transaction_ = false;  // that just happened: retry this sample
   double probe_queries_ = 0;
   double probe_query_failures_ = 0;
+  MetricSet::Footprint last_footprint_;  // the last sample's, reserved for the next
 };
 
 /// Completes each snapshot before it is rendered: process-wide metrics (build info, reload
