@@ -8,8 +8,8 @@
 namespace poolwatch {
 
 /// Holds the latest published snapshot as HTTP serves it: the rendered text, its gzip and the
-/// targets' statuses, without the MetricSet they were rendered from (about 2 MB at 100 PgBouncer
-/// pools, the alert evaluator's alone, which drops it once evaluated). Thread-safe; readers get a
+/// targets' statuses, without the MetricSet they were rendered from (the alert evaluator's
+/// alone, which drops it once evaluated). Thread-safe; readers get a
 /// shared_ptr<const> and never block the sampler for longer than a pointer copy.
 class SnapshotStore {
  public:
