@@ -113,12 +113,11 @@ void MetricSet::Merge(MetricSet&& other) {
 }
 
 bool MetricSet::Includes(const Series& s, const Labels& want) const {
-  const LabelRef* first = labels_.data() + s.first_label;
-  const LabelRef* last = first + s.label_count;
+  const auto [first, last] = LabelsOf(s);
   for (const auto& [k, v] : want) {
     const LabelRef* l = first;
-    while (l != last && Text(l->name, l->name_size) != k) ++l;
-    if (l == last || Text(l->value, l->value_size) != v) return false;
+    while (l != last && NameOf(*l) != k) ++l;
+    if (l == last || ValueOf(*l) != v) return false;
   }
   return true;
 }
@@ -133,10 +132,8 @@ std::vector<prometheus::MetricFamily> MetricSet::Families() const {
     f.type = fam.type;
     for (const Series& s : fam.series) {
       prometheus::ClientMetric& m = f.metric.emplace_back();
-      for (std::uint32_t i = 0; i < s.label_count; ++i) {
-        const LabelRef& l = labels_[s.first_label + i];
-        m.label.push_back(
-            {std::string(Text(l.name, l.name_size)), std::string(Text(l.value, l.value_size))});
+      for (auto [l, last] = LabelsOf(s); l != last; ++l) {
+        m.label.push_back({std::string(NameOf(*l)), std::string(ValueOf(*l))});
       }
       (fam.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = s.value;
     }
@@ -162,9 +159,8 @@ std::vector<std::pair<Labels, double>> MetricSet::Samples(std::string_view name,
     if (!Includes(s, match)) continue;
     Labels l;
     l.reserve(s.label_count);
-    for (std::uint32_t i = 0; i < s.label_count; ++i) {
-      const LabelRef& ref = labels_[s.first_label + i];
-      l.emplace_back(Text(ref.name, ref.name_size), Text(ref.value, ref.value_size));
+    for (auto [ref, last] = LabelsOf(s); ref != last; ++ref) {
+      l.emplace_back(NameOf(*ref), ValueOf(*ref));
     }
     out.emplace_back(std::move(l), s.value);
   }
@@ -249,12 +245,11 @@ std::string RenderText(const MetricSet& metrics, std::size_t reserve) {
     for (const MetricSet::Series& s : f.series) {
       out += name;
       char sep = '{';
-      for (std::uint32_t i = 0; i < s.label_count; ++i) {
-        const MetricSet::LabelRef& l = metrics.labels_[s.first_label + i];
+      for (auto [l, last] = metrics.LabelsOf(s); l != last; ++l) {
         out += sep;
-        out += metrics.Text(l.name, l.name_size);
+        out += metrics.NameOf(*l);
         out += "=\"";
-        AppendLabelValue(out, metrics.Text(l.value, l.value_size));
+        AppendLabelValue(out, metrics.ValueOf(*l));
         out += '"';
         sep = ',';
       }

@@ -110,8 +110,14 @@ class MetricSet {
   FamilyData& Family(std::string_view name, std::string_view help, prometheus::MetricType type);
   void Add(std::string_view name, std::string_view help, prometheus::MetricType type,
            const Labels& labels, double value);
-  std::string_view Text(std::uint32_t offset, std::uint32_t size) const {
-    return {text_.data() + offset, size};
+  std::string_view NameOf(const LabelRef& l) const { return {text_.data() + l.name, l.name_size}; }
+  std::string_view ValueOf(const LabelRef& l) const {
+    return {text_.data() + l.value, l.value_size};
+  }
+  /// The labels of `s`, as [first, last).
+  std::pair<const LabelRef*, const LabelRef*> LabelsOf(const Series& s) const {
+    const LabelRef* first = labels_.data() + s.first_label;
+    return {first, first + s.label_count};
   }
   bool Includes(const Series& s, const Labels& want) const;
 

@@ -127,12 +127,10 @@ TargetSample TargetSampler::Sample(SteadyTime deadline, TargetStatus& status) {
   if (!standby) RunCollectors(deadline, s, status, durations);
   status.sample_duration_seconds = Seconds(clock_.Now() - start);
   status.last_sample_unix = ToUnixSeconds(clock_.WallNow());
-  if (standby) {
-    last_footprint_ = s.metrics.Size();
-    return s;
+  if (!standby) {
+    LogTransition(status);
+    Finish(s, status, durations);
   }
-  LogTransition(status);
-  Finish(s, status, durations);
   last_footprint_ = s.metrics.Size();
   return s;
 }
